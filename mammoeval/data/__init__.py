@@ -1,0 +1,1 @@
+"""Ingest and datasets: source files -> prepared dataset -> image batches for training and scoring."""

@@ -1,0 +1,124 @@
+"""Parenchymal texture of a phantom: power-law noise, a glandular map of given density, strands.
+
+Real mammographic background has an isotropic power spectrum P(f) ~ 1/f^beta with beta about 3
+(Burgess et al., Med. Phys. 28:419, 2001; Heine & Velthuizen, Med. Phys. 29:647, 2002), which is
+what the glandular map here is made of.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from mammoeval.data.phantom.anatomy import Anatomy
+
+
+def power_law_noise(rng: np.random.Generator, shape: tuple[int, int], *, beta: float) -> np.ndarray:
+    """Return float32 noise of `shape` with power spectrum ~ 1/f^beta, zero mean and unit variance.
+
+    Args:
+        rng: generator (consumed).
+        shape: (H, W) in pixels.
+        beta: spectral exponent of the power (not the amplitude); 3 for mammographic texture.
+    """
+    h, w = shape
+    white = rng.standard_normal((h, w))
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.rfftfreq(w)[None, :]
+    f = np.sqrt(fx**2 + fy**2)
+    f[0, 0] = np.inf  # no DC term: zero mean
+    spectrum = np.fft.rfft2(white) * f ** (-beta / 2.0)
+    out = np.fft.irfft2(spectrum, s=(h, w))
+    out -= out.mean()
+    return (out / (out.std() + 1e-12)).astype(np.float32)
+
+
+def glandular_map(
+    rng: np.random.Generator, anatomy: Anatomy, *, density: float, beta: float = 3.0
+) -> np.ndarray:
+    """Return float32 [H, W] glandular weight in [0, 1] whose mean over the breast is about `density`.
+
+    Power-law noise plus a smooth bump centred behind the nipple, soft-thresholded at the quantile
+    that leaves the requested fraction above it; faded out in the subcutaneous fat layer near the
+    skin and inside the pectoral muscle.
+
+    Args:
+        rng: generator (consumed).
+        anatomy: the phantom geometry.
+        density: target fibroglandular fraction in (0, 1).
+        beta: spectral exponent of the texture.
+    """
+    mask = anatomy.breast_mask
+    h, w = mask.shape
+    noise = power_law_noise(rng, (h, w), beta=beta)
+    nx, ny = anatomy.nipple_xy
+    depth = max(nx, 1.0)
+    rows = mask.sum(axis=0).max() if mask.any() else h
+    cx = nx - depth * rng.uniform(0.45, 0.65)
+    cy = ny + rows * rng.uniform(-0.12, 0.08)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    bump = np.exp(-0.5 * (((xx - cx) / (0.45 * depth)) ** 2 + ((yy - cy) / (0.32 * rows)) ** 2))
+    field = noise + rng.uniform(1.0, 2.0) * bump
+    fat_px = w * rng.uniform(0.03, 0.07)
+    fade = np.clip(anatomy.skin_distance_px / fat_px, 0.0, 1.0) ** 1.5 * (1.0 - anatomy.pectoral_weight)
+    inside = mask & (anatomy.pectoral_weight < 0.5)
+    if not inside.any():
+        return np.zeros((h, w), np.float32)
+    softness = 0.45
+    target = float(np.clip(density, 0.02, 0.98))
+    thr = _threshold_for_mean(field[inside], fade[inside], target, softness)
+    weight = _sigmoid((field - thr) / softness) * fade
+    return (weight * mask).astype(np.float32)
+
+
+def _threshold_for_mean(field: np.ndarray, fade: np.ndarray, target: float, softness: float) -> float:
+    """Return the threshold t with mean(sigmoid((field - t) / softness) * fade) close to target (bisection)."""
+    sample = field[:: max(1, field.size // 20000)]
+    fade_s = fade[:: max(1, field.size // 20000)]
+    lo, hi = float(sample.min()) - 6 * softness, float(sample.max()) + 6 * softness
+    for _ in range(30):
+        mid = 0.5 * (lo + hi)
+        if float((_sigmoid((sample - mid) / softness) * fade_s).mean()) > target:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def strands(rng: np.random.Generator, anatomy: Anatomy, *, n: int) -> np.ndarray:
+    """Return float32 [H, W] in [0, 1]: thin curvilinear structures (ducts, vessels, ligaments).
+
+    Each strand starts near the nipple and wanders towards the chest wall with a smoothly varying
+    direction; strands are splatted into the image and blurred to about 1-2 pixels wide.
+
+    Args:
+        rng: generator (consumed).
+        anatomy: the phantom geometry.
+        n: number of strands.
+    """
+    mask = anatomy.breast_mask
+    h, w = mask.shape
+    scale = h / 320.0
+    nx, ny = anatomy.nipple_xy
+    acc = np.zeros((h, w), np.float32)
+    step = 0.7
+    for _ in range(n):
+        x = nx - nx * rng.uniform(0.03, 0.35)
+        y = ny + h * rng.normal(0.0, 0.08)
+        angle = np.pi + rng.normal(0.0, 0.45)
+        n_steps = int(nx * rng.uniform(0.3, 0.9) / step)
+        turns = np.cumsum(rng.normal(0.0, 0.04 / np.sqrt(max(scale, 1.0)), n_steps))
+        angles = angle + turns
+        px = x + step * np.cumsum(np.cos(angles))
+        py = y + step * np.cumsum(np.sin(angles))
+        strength = rng.uniform(0.4, 1.0) * np.linspace(1.0, 0.3, n_steps)
+        ix, iy = np.rint(px).astype(int), np.rint(py).astype(int)
+        ok = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
+        np.add.at(acc, (iy[ok], ix[ok]), strength[ok])
+    acc = ndimage.gaussian_filter(acc, sigma=0.6 * max(scale, 1.0))
+    peak = float(acc.max())
+    return (np.clip(acc / (0.5 * peak), 0.0, 1.0) * mask).astype(np.float32) if peak > 0 else acc

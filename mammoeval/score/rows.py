@@ -1,0 +1,141 @@
+"""Reading score rows (the scores.jsonl / scores.json contract): metric lookup and directions.
+
+A score row is one JSON object per scored checkpoint or folder (see the README, "Score files").
+Selection and the gate read numbers from rows only through `metric_of`, so the places a number
+lives in a row are spelled once, here:
+
+- a metric of the suite (`swd_avg`, `fid`, `msssim_fake`, ...): ``row["metrics"][view][key]``;
+- `memorization_rate`: the suite's view entry when present, else ``row["memorization"]["rate"]``;
+- `artifact_rate` / `artifact_rate_real`: the share of generated / real images with any QA
+  artifact flag, from ``row["qa"][view]`` (`mammoeval.qa.scan.compare_scans`);
+- `msssim_gap`: ``msssim_fake - msssim_real`` (derived; > 0 means less diverse than the real set).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from mammoeval.errors import BadInputError
+
+Direction = Literal["min", "max"]
+
+DERIVED_KEYS: Final[tuple[str, ...]] = ("artifact_rate", "artifact_rate_real", "msssim_gap", "memorization_rate")
+"""Keys `metric_of` computes from several places of a row."""
+
+_MAX_PREFIXES: Final[tuple[str, ...]] = ("precision", "recall", "density", "coverage", "nn_distance",
+                                         "authenticity")
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    """One number of a score row.
+
+    Attributes:
+        value: the metric value (raw units: SWD is not scaled by 1e3).
+        ci: (low, high) confidence interval, or None when the row has none.
+    """
+
+    value: float
+    ci: tuple[float, float] | None = None
+
+    def overlaps(self, other: MetricValue) -> bool:
+        """Return True when the two values are indistinguishable: either lies in the other's interval."""
+        a_lo, a_hi = self.ci if self.ci else (self.value, self.value)
+        b_lo, b_hi = other.ci if other.ci else (other.value, other.value)
+        return a_lo <= b_hi and b_lo <= a_hi
+
+
+def direction_of(key: str) -> Direction:
+    """Return whether lower ("min") or higher ("max") values of a metric key are better.
+
+    Distances, divergences, artifact and memorization rates and MS-SSIM (lower = more diverse)
+    are minimised; precision, recall, density, coverage and nearest-neighbour distances are
+    maximised.
+    """
+    return "max" if key.startswith(_MAX_PREFIXES) else "min"
+
+
+def metric_of(row: Mapping[str, Any], key: str, view: str = "all") -> MetricValue | None:
+    """Return a metric of a score row, or None when the row does not have it (e.g. FID unavailable).
+
+    Args:
+        row: one score row.
+        key: a suite metric key or one of `DERIVED_KEYS`.
+        view: "CC", "MLO" or "all".
+    """
+    if key == "msssim_gap":
+        fake, real = metric_of(row, "msssim_fake", view), metric_of(row, "msssim_real", view)
+        if fake is None or real is None:
+            return None
+        ci = (fake.ci[0] - real.value, fake.ci[1] - real.value) if fake.ci else None
+        return MetricValue(fake.value - real.value, ci)
+    if key in ("artifact_rate", "artifact_rate_real"):
+        return _qa_rate(row, view, side="real" if key.endswith("_real") else "fake")
+    found = _suite_metric(row, key, view)
+    if found is None and key == "memorization_rate":
+        mem = row.get("memorization") or {}
+        rate = mem.get("rate") if isinstance(mem, Mapping) else None
+        return MetricValue(float(rate)) if isinstance(rate, (int, float)) else None
+    return found
+
+
+def _suite_metric(row: Mapping[str, Any], key: str, view: str) -> MetricValue | None:
+    entry = ((row.get("metrics") or {}).get(view) or {}).get(key)
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("value"), (int, float)):
+        return None
+    ci = entry.get("ci")
+    interval = (float(ci[0]), float(ci[1])) if isinstance(ci, (list, tuple)) and len(ci) == 2 else None
+    return MetricValue(float(entry["value"]), interval)
+
+
+def _qa_rate(row: Mapping[str, Any], view: str, *, side: Literal["real", "fake"]) -> MetricValue | None:
+    """Any-artifact rate of one side from the QA comparison of a row (several spellings accepted)."""
+    qa = ((row.get("qa") or {}).get(view)) or {}
+    if not isinstance(qa, Mapping):
+        return None
+    candidates: list[Any] = [
+        (qa.get("artifact_rate") or {}).get(side) if isinstance(qa.get("artifact_rate"), Mapping) else None,
+        qa.get(f"artifact_rate_{side}"),
+        (qa.get(side) or {}).get("artifact_rate") if isinstance(qa.get(side), Mapping) else None,
+    ]
+    rates = qa.get("artifact_rates")
+    if isinstance(rates, Mapping) and isinstance(rates.get("any"), Mapping):
+        candidates.append(rates["any"].get(side))
+    for c in candidates:
+        if isinstance(c, (int, float)):
+            return MetricValue(float(c))
+        if isinstance(c, Mapping) and isinstance(c.get("value"), (int, float)):
+            ci = c.get("ci")
+            return MetricValue(float(c["value"]), (float(ci[0]), float(ci[1])) if ci else None)
+    return None
+
+
+def read_score_file(path: str | Path) -> list[dict[str, Any]]:
+    """Return the rows of a scores.jsonl (one per line) or scores.json (one object or a list).
+
+    Raises:
+        BadInputError: missing, empty or malformed file, or rows without a "checkpoint" key.
+    """
+    from mammoeval.fsutil import read_jsonl
+
+    p = Path(path)
+    if not p.is_file():
+        raise BadInputError(p, "no such score file")
+    if p.suffix == ".jsonl":
+        rows = read_jsonl(p)
+    else:
+        try:
+            obj = json.loads(p.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise BadInputError(p, f"not valid JSON ({getattr(e, 'msg', e)})") from None
+        rows = obj if isinstance(obj, list) else [obj]
+    if not rows:
+        raise BadInputError(p, "holds no score rows; run `mammoeval score` first")
+    for i, r in enumerate(rows):
+        if not isinstance(r, dict) or not isinstance(r.get("checkpoint"), str):
+            raise BadInputError(p, f"row {i + 1} is not a score row (no \"checkpoint\" key)")
+    return rows

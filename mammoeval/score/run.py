@@ -1,0 +1,301 @@
+"""Scoring a run directory: every (selected) checkpoint -> one row of RUN/scores.jsonl, then best.json.
+
+Incremental and crash-safe: a row is appended (fsynced) only once a checkpoint is fully scored,
+and rows are keyed by (checkpoint name, settings hash), so a second call scores only new
+checkpoints and a call killed midway resumes with the first unscored one (a partial last line
+left by a kill is ignored by `read_jsonl`). best.json is rewritten atomically after each call
+from every row with the current settings.
+
+The upstream stages are injected through `ScoreBackends` (the real trainer, metrics suite and QA
+scan by default) so the bookkeeping can be tested with cheap stand-ins.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mammoeval.data.imageset import ImageSet
+from mammoeval.errors import BadInputError, ConfigError
+from mammoeval.fsutil import append_jsonl, read_jsonl, sha256_file, write_json_atomic
+from mammoeval.rundir import (
+    BEST_FILE,
+    CHECKPOINT_DIR,
+    SCORES_FILE,
+    CheckpointRef,
+    list_checkpoints,
+    read_config,
+)
+from mammoeval.score.imagesets import GeneratedImageSet, ReducedImageSet, Sampler
+from mammoeval.score.settings import ScoreSettings
+
+CACHE_DIR = ".cache"
+"""Real-set statistics are cached under RUN/.cache/ (keyed by content hash by the suite)."""
+
+
+@dataclass(frozen=True)
+class ScoreBackends:
+    """The upstream functions the scorer calls (real ones from `default_backends`)."""
+
+    load_generator: Callable[..., Sampler]
+    compute_suite: Callable[..., Any]
+    default_metrics: tuple[str, ...]
+    open_real: Callable[[Path], ImageSet]
+    scan_image_set: Callable[..., Any] | None = None
+    compare_scans: Callable[[Any, Any], dict[str, Any]] | None = None
+
+
+def default_backends() -> ScoreBackends:
+    """Return the real trainer / metrics / QA entry points (imported here, lazily)."""
+    from mammoeval.data.imageset import open_image_set
+    from mammoeval.metrics.suite import DEFAULT_METRICS, compute_suite
+    from mammoeval.qa.scan import compare_scans, scan_image_set
+    from mammoeval_train.generate import load_generator
+
+    return ScoreBackends(load_generator=load_generator, compute_suite=compute_suite,
+                         default_metrics=tuple(DEFAULT_METRICS), open_real=open_image_set,
+                         scan_image_set=scan_image_set, compare_scans=compare_scans)
+
+
+@dataclass(frozen=True)
+class RunScoreResult:
+    """What one `score_run` call did.
+
+    Attributes:
+        new_rows: rows appended by this call, in training order.
+        rows: every row with the current settings (old and new), in file order.
+        already_scored: checkpoint names skipped because a row with these settings existed.
+        too_small: checkpoint names not scored because their resolution is below `min_side`.
+        best: the best.json object written, or None when no row could be compared.
+    """
+
+    new_rows: list[dict[str, Any]]
+    rows: list[dict[str, Any]]
+    already_scored: list[str] = field(default_factory=list)
+    too_small: list[str] = field(default_factory=list)
+    best: dict[str, Any] | None = None
+
+
+def pick_checkpoints(refs: Sequence[CheckpointRef], *, last: int | None = None,
+                     every: int | None = None) -> list[CheckpointRef]:
+    """Return the checkpoints to consider, in training order.
+
+    Args:
+        refs: all checkpoints, in training order.
+        last: keep only the newest `last` (after `every`).
+        every: keep every `every`-th checkpoint counted back from the newest, which is always kept.
+    """
+    chosen = list(refs)
+    if every is not None:
+        if every < 1:
+            raise ConfigError(f"--every must be >= 1, got {every}")
+        chosen = chosen[::-1][::every][::-1]
+    if last is not None:
+        if last < 1:
+            raise ConfigError(f"--last must be >= 1, got {last}")
+        chosen = chosen[-last:]
+    return chosen
+
+
+def resolve_dataset_path(run_dir: Path, config: dict[str, Any]) -> Path:
+    """Return the run's real dataset folder (config.json `dataset_path`; relative = to the run dir or cwd).
+
+    Raises:
+        BadInputError: the config names no dataset, or it no longer exists.
+    """
+    raw = config.get("dataset_path")
+    if not raw:
+        raise BadInputError(run_dir / "config.json", "has no dataset_path; cannot find the real images")
+    path = Path(raw)
+    if not path.is_absolute() and (run_dir / path).exists():
+        path = run_dir / path
+    if not path.exists():
+        raise BadInputError(path, "the run's real dataset (config.json dataset_path) is missing; "
+                                  "restore it or score folders with --real/--fake")
+    return path
+
+
+def real_reduction(real_size: tuple[int, int], resolution: tuple[int, int], dataset: Path) -> int:
+    """Return the power-of-two factor that brings the real images to a generator's resolution.
+
+    Raises:
+        BadInputError: the real size is not a power-of-two multiple of the resolution.
+    """
+    (rh, rw), (gh, gw) = real_size, resolution
+    r = rh // gh if gh else 0
+    if r < 1 or r * gh != rh or r * gw != rw or r & (r - 1):
+        raise BadInputError(dataset, f"real images are {rh}x{rw}, not a power-of-two multiple of the "
+                                     f"generator's {gh}x{gw}")
+    return r
+
+
+def _versions() -> dict[str, str]:
+    import platform
+
+    import numpy
+    import torch
+
+    import mammoeval
+
+    return {"mammoeval": mammoeval.__version__, "torch": torch.__version__, "numpy": numpy.__version__,
+            "python": platform.python_version()}
+
+
+def _utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class _RealSide:
+    """The real set at each resolution, and its QA scan computed once per resolution per call."""
+
+    base: ImageSet
+    path: Path
+    scans: dict[tuple[int, int], Any] = field(default_factory=dict)
+
+    def at(self, resolution: tuple[int, int]) -> ImageSet:
+        r = real_reduction(self.base.size, resolution, self.path)
+        return self.base if r == 1 else ReducedImageSet(self.base, r)
+
+
+def score_images(real: ImageSet, fake: ImageSet, *, settings: ScoreSettings, backends: ScoreBackends,
+                 metrics: Sequence[str], cache_dir: Path | None, progress: bool,
+                 real_scan: Any = None) -> tuple[dict[str, Any], Any]:
+    """Return (the row's measured part, the real QA scan) for one real and one fake set.
+
+    The measured part holds "metrics", "unavailable", "memorization", "qa" (None when QA is off or
+    unavailable) and "timing" (metrics_s, qa_s, generate_s where the fake set records it).
+    """
+    gen_before = getattr(fake, "generate_s", 0.0)
+    t0 = time.perf_counter()
+    suite = backends.compute_suite(real, fake, metrics=list(metrics), seed=settings.seed, cache_dir=cache_dir,
+                                   inception_weights=Path(settings.inception_weights) if settings.inception_weights
+                                   else None, device=settings.device, batch_size=settings.batch_size,
+                                   n_bootstrap=settings.n_bootstrap, progress=progress).to_json()
+    t1 = time.perf_counter()
+    gen_in_suite = getattr(fake, "generate_s", 0.0) - gen_before
+    qa, qa_s = None, 0.0
+    unavailable = dict(suite.get("unavailable") or {})
+    if settings.qa and backends.scan_image_set is not None and backends.compare_scans is not None:
+        if real_scan is None:
+            real_scan = backends.scan_image_set(real, progress=progress)
+        qa = backends.compare_scans(real_scan, backends.scan_image_set(fake, progress=progress))
+        qa_s = time.perf_counter() - t1
+    elif settings.qa:
+        unavailable["qa"] = "the QA module is not installed"
+    gen_total = getattr(fake, "generate_s", 0.0) - gen_before
+    timing = {"generate_s": round(gen_total, 3), "metrics_s": round(t1 - t0 - gen_in_suite, 3),
+              "qa_s": round(max(qa_s - (gen_total - gen_in_suite), 0.0), 3)}
+    return {"metrics": suite.get("views", {}), "unavailable": unavailable,
+            "memorization": suite.get("memorization", {}), "qa": qa, "timing": timing}, real_scan
+
+
+def score_checkpoint(ref: CheckpointRef, *, real: _RealSide, settings: ScoreSettings, backends: ScoreBackends,
+                     metrics: Sequence[str], real_hash: str, cache_dir: Path, progress: bool) -> dict[str, Any] | None:
+    """Return the scores.jsonl row of one checkpoint, or None when its resolution is below `min_side`."""
+    t0 = time.perf_counter()
+    sampler = backends.load_generator(ref.path, device=settings.device)
+    resolution = tuple(int(v) for v in sampler.resolution)
+    if min(resolution) < settings.min_side:
+        return None
+    real_at = real.at(resolution)  # type: ignore[arg-type]
+    ckpt_hash = sha256_file(ref.path)
+    fake = GeneratedImageSet(sampler, n_per_view=settings.n_per_view, seed=settings.seed,
+                             source_hash=ckpt_hash, name=ref.name, device=settings.device,
+                             cache_max_bytes=settings.cache_max_mb << 20)
+    measured, scan = score_images(real_at, fake, settings=settings, backends=backends, metrics=metrics,
+                                  cache_dir=cache_dir, progress=progress, real_scan=real.scans.get(resolution))
+    if scan is not None:
+        real.scans[resolution] = scan  # type: ignore[index]
+    measured["timing"]["total_s"] = round(time.perf_counter() - t0, 3)
+    return {"checkpoint": ref.name, "n_images_shown": ref.n_images_shown, "kimg": ref.kimg,
+            "resolution": list(resolution), "n_per_view": settings.n_per_view, "seed": settings.seed,
+            **measured, "checkpoint_sha256": ckpt_hash,
+            "settings": settings.to_json(metrics=metrics, real_hash=real_hash),
+            "versions": _versions(), "scored_at": _utc_now()}
+
+
+def drop_partial_last_line(path: Path) -> None:
+    """Truncate a JSON-lines file after its last newline (a kill during an append leaves a partial
+    line, which the next append would otherwise glue to a full row)."""
+    if not path.is_file():
+        return
+    with open(path, "rb+") as f:
+        data = f.read()
+        if data and not data.endswith(b"\n"):
+            f.truncate(data.rfind(b"\n") + 1)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _row_key(row: dict[str, Any]) -> tuple[str, str]:
+    return str(row.get("checkpoint")), str((row.get("settings") or {}).get("settings_hash"))
+
+
+def score_run(run_dir: str | Path, *, settings: ScoreSettings = ScoreSettings(), last: int | None = None,
+              every: int | None = None, select: str = "swd", progress: bool = True,
+              backends: ScoreBackends | None = None,
+              on_row: Callable[[dict[str, Any]], None] | None = None) -> RunScoreResult:
+    """Score the run's unscored checkpoints, append their rows, rewrite best.json; return what was done.
+
+    Args:
+        run_dir: a run directory (config.json, checkpoints/).
+        settings: what to generate and measure.
+        last, every: which checkpoints (see `pick_checkpoints`).
+        select: selection rule for best.json (see `mammoeval.selection`).
+        progress: print per-checkpoint lines and let the suite and QA show progress bars.
+        backends: upstream functions (None = the real ones).
+        on_row: called with each new row right after it is appended.
+
+    Raises:
+        BadInputError: not a run dir, no checkpoints, missing real dataset, unreadable checkpoint.
+        ConfigError: bad --last/--every or selection rule.
+    """
+    from mammoeval.selection import select_checkpoint
+
+    run = Path(run_dir)
+    config = read_config(run)
+    refs = pick_checkpoints(list_checkpoints(run), last=last, every=every)
+    if not refs:
+        raise BadInputError(run / CHECKPOINT_DIR, "holds no checkpoints (ckpt-NNNNNNNNNN.pt) to score")
+    b = backends or default_backends()
+    dataset = resolve_dataset_path(run, config)
+    real = _RealSide(b.open_real(dataset), dataset)
+    metrics = tuple(settings.metrics) if settings.metrics is not None else b.default_metrics
+    real_hash = real.base.content_hash
+    current = settings.settings_hash(metrics=metrics, real_hash=real_hash)
+    scores_path = run / SCORES_FILE
+    drop_partial_last_line(scores_path)
+    done = {_row_key(r) for r in read_jsonl(scores_path)}
+    todo = [r for r in refs if (r.name, current) not in done]
+    new_rows, too_small = [], []
+    for i, ref in enumerate(todo):
+        if progress:
+            _say(f"[bold]scoring {ref.name}[/] ({i + 1}/{len(todo)}, {ref.kimg:g} kimg)")
+        row = score_checkpoint(ref, real=real, settings=settings, backends=b, metrics=metrics,
+                               real_hash=real_hash, cache_dir=run / CACHE_DIR, progress=progress)
+        if row is None:
+            too_small.append(ref.name)
+            continue
+        append_jsonl(scores_path, row)
+        new_rows.append(row)
+        if on_row is not None:
+            on_row(row)
+    rows = [r for r in read_jsonl(scores_path) if _row_key(r)[1] == current]
+    best = select_checkpoint(rows, rule=select) if rows else None
+    if best is not None:
+        best["settings_hash"] = current
+        write_json_atomic(run / BEST_FILE, best)
+    return RunScoreResult(new_rows=new_rows, rows=rows, already_scored=[r.name for r in refs if r not in todo],
+                          too_small=too_small, best=best)
+
+
+def _say(text: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).print(text)

@@ -1,0 +1,301 @@
+"""Breast anatomy from one grey mammogram: breast mask, chest-wall side, shape measures, pectoral muscle.
+
+Every function is a pure function of a float image in [0, 1] (background dark, tissue bright) and
+works at a coarse analysis size (about 256 px high) so that it costs a few milliseconds; the
+detectors in `artifacts.py` and `calcifications.py` share one `Anatomy` per image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from scipy import ndimage as ndi
+
+ChestWallSide = Literal["left", "right"]
+
+COARSE_HEIGHT = 256
+"""Height in pixels of the coarse image on which anatomy is measured."""
+
+
+@dataclass(frozen=True)
+class Anatomy:
+    """Breast anatomy measured on the coarse image.
+
+    Attributes:
+        factor: integer reduction from the input image to the coarse image (>= 1).
+        coarse: float32 [h, w] coarse image (box-reduced input, canonical orientation: chest wall left).
+        mask: bool [h, w] breast mask (largest component, holes filled), canonical orientation.
+        threshold: grey level separating breast from background.
+        background_level: median grey level outside the dilated breast mask.
+        chest_wall_side: side of the input image the chest wall touches.
+        area_fraction: breast area / image area.
+        n_components: breast-sized components (>= 5% of the largest one) of the thresholded image.
+        n_holes: enclosed background regions inside the breast of at least `min_hole_fraction` of it.
+        hole_fraction: total area of those holes / breast area.
+        skin_jaggedness: relative excess length of the skin line over a smoothed skin line (0 = smooth).
+        pectoral_present, pectoral_area_fraction, pectoral_angle_deg: see `detect_pectoral`.
+    """
+
+    factor: int
+    coarse: np.ndarray
+    mask: np.ndarray
+    threshold: float
+    background_level: float
+    chest_wall_side: ChestWallSide
+    area_fraction: float
+    n_components: int
+    n_holes: int
+    hole_fraction: float
+    skin_jaggedness: float
+    pectoral_present: bool
+    pectoral_area_fraction: float
+    pectoral_angle_deg: float
+    pectoral_mask: np.ndarray
+
+    @property
+    def skin_smoothness(self) -> float:
+        """Return 1 / (1 + 10 * jaggedness): 1 for a smooth skin line, towards 0 for a ragged one."""
+        return 1.0 / (1.0 + 10.0 * self.skin_jaggedness)
+
+
+def reduce_to_height(image: np.ndarray, max_height: int) -> tuple[np.ndarray, int]:
+    """Return the image box-reduced by the smallest integer factor giving height <= max_height, and that factor.
+
+    Args:
+        image: float [H, W].
+        max_height: target maximum height in pixels.
+    """
+    factor = max(1, int(np.ceil(image.shape[0] / max_height)))
+    if factor == 1:
+        return image.astype(np.float32, copy=False), 1
+    h, w = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
+    if h == 0 or w == 0:
+        return image.astype(np.float32, copy=False), 1
+    view = image[:h, :w].reshape(h // factor, factor, w // factor, factor)
+    return view.mean(axis=(1, 3), dtype=np.float32), factor
+
+
+def compute_threshold(coarse: np.ndarray) -> float:
+    """Return the breast/background grey-level threshold of a coarse image.
+
+    The background is the histogram mode below Otsu's threshold (film backgrounds are grey, digital
+    ones black); the threshold sits a few noise widths above it, and at least 15% of the way to
+    Otsu's threshold, so that fatty tissue (much darker than dense tissue) stays inside the breast.
+    """
+    from skimage.filters import threshold_otsu
+
+    flat = coarse[np.isfinite(coarse)].ravel()
+    if flat.size == 0 or float(flat.max() - flat.min()) < 1e-6:
+        return float(flat.max()) + 1e-3 if flat.size else 0.5
+    otsu = float(threshold_otsu(flat))
+    low = flat[flat <= otsu]
+    hist, edges = np.histogram(low, bins=64)
+    k = int(np.argmax(hist))
+    bg = float(0.5 * (edges[k] + edges[k + 1]))
+    near = low[np.abs(low - bg) < max(0.05, 2 * (edges[1] - edges[0]))]
+    sigma = float(1.4826 * np.median(np.abs(near - np.median(near)))) if near.size else 0.0
+    return bg + max(0.02, 4.0 * sigma, 0.15 * (otsu - bg))
+
+
+def _threshold_margin(coarse: np.ndarray) -> float:
+    """Return threshold - background mode for a coarse image (see compute_threshold)."""
+    return compute_threshold(coarse) - _background_mode(coarse)
+
+
+def _background_mode(coarse: np.ndarray) -> float:
+    """Return the histogram mode of the pixels below Otsu's threshold (the background grey level)."""
+    from skimage.filters import threshold_otsu
+
+    flat = coarse[np.isfinite(coarse)].ravel()
+    if flat.size == 0 or float(flat.max() - flat.min()) < 1e-6:
+        return float(flat.max()) if flat.size else 0.0
+    low = flat[flat <= float(threshold_otsu(flat))]
+    hist, edges = np.histogram(low, bins=64)
+    k = int(np.argmax(hist))
+    return float(0.5 * (edges[k] + edges[k + 1]))
+
+
+def compute_anatomy(image: np.ndarray, *, min_hole_fraction: float = 0.002) -> Anatomy:
+    """Return the breast anatomy of one mammogram.
+
+    Args:
+        image: float [H, W] in [0, 1], finite; background dark, tissue bright; either chest-wall side.
+        min_hole_fraction: smallest enclosed hole counted, as a fraction of the breast area.
+    """
+    coarse, factor = reduce_to_height(image, COARSE_HEIGHT)
+    smooth = ndi.uniform_filter(coarse, 3)
+    threshold = compute_threshold(smooth)
+    raw = ndi.binary_opening(smooth > threshold, iterations=1)
+    labels, n = ndi.label(raw)
+    if n == 0:
+        empty = np.zeros_like(raw)
+        return Anatomy(factor, coarse, empty, threshold, float(np.median(coarse)), "left", 0.0, 0, 0, 0.0, 0.0,
+                       False, 0.0, 0.0, empty)
+    sizes = ndi.sum_labels(np.ones_like(raw, dtype=np.float32), labels, index=np.arange(1, n + 1))
+    main = int(np.argmax(sizes)) + 1
+    n_components = 1 + _count_extra_components(labels, sizes, main)
+    body = labels == main
+    filled = ndi.binary_fill_holes(body)
+    bg_mode = threshold - _threshold_margin(smooth)
+    dark_holes = filled & ~body & (smooth < bg_mode + 0.5 * (threshold - bg_mode))
+    n_holes, hole_fraction = _holes(dark_holes, filled.sum(), min_hole_fraction)
+    side = detect_chest_wall_side(filled)
+    canon = filled if side == "left" else filled[:, ::-1]
+    canon_img = coarse if side == "left" else coarse[:, ::-1]
+    outside = ~ndi.binary_dilation(filled, iterations=3)
+    bg_level = float(np.median(coarse[outside])) if outside.any() else 0.0
+    pect = detect_pectoral(canon_img, canon)
+    return Anatomy(
+        factor=factor, coarse=np.ascontiguousarray(canon_img), mask=np.ascontiguousarray(canon),
+        threshold=threshold, background_level=bg_level, chest_wall_side=side,
+        area_fraction=float(filled.mean()), n_components=n_components, n_holes=n_holes,
+        hole_fraction=hole_fraction, skin_jaggedness=compute_skin_jaggedness(canon),
+        pectoral_present=pect.present, pectoral_area_fraction=pect.area_fraction,
+        pectoral_angle_deg=pect.angle_deg, pectoral_mask=pect.mask,
+    )
+
+
+def _count_extra_components(labels: np.ndarray, sizes: np.ndarray, main: int) -> int:
+    """Return the number of breast-sized components besides the main one.
+
+    Counted: components of at least 5% of the main one that do not touch the image border, and
+    those touching it of at least 25% (film edges and label areas of scanned films touch the border
+    and are smaller).
+    """
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    extra = 0
+    for i, s in enumerate(sizes, start=1):
+        if i == main:
+            continue
+        limit = 0.25 if i in border else 0.05
+        extra += int(s >= limit * sizes[main - 1])
+    return extra
+
+
+def _holes(holes: np.ndarray, breast_area: int, min_fraction: float) -> tuple[int, float]:
+    """Return (count, total area / breast area) of enclosed holes of at least min_fraction of the breast."""
+    if breast_area == 0 or not holes.any():
+        return 0, 0.0
+    hl, hn = ndi.label(holes)
+    hs = ndi.sum_labels(np.ones_like(holes, dtype=np.float32), hl, index=np.arange(1, hn + 1))
+    big = hs >= max(4.0, min_fraction * breast_area)
+    return int(big.sum()), float(hs[big].sum() / breast_area)
+
+
+def detect_chest_wall_side(mask: np.ndarray) -> ChestWallSide:
+    """Return the side ("left"/"right") where the breast mask is heavier and touches the edge more.
+
+    Args:
+        mask: bool [h, w] breast mask in any orientation.
+    """
+    h, w = mask.shape
+    band = max(1, w // 20)
+    left = mask[:, :band].mean() + mask[:, : w // 2].mean()
+    right = mask[:, -band:].mean() + mask[:, w - w // 2:].mean()
+    return "left" if left >= right else "right"
+
+
+def compute_skin_jaggedness(mask: np.ndarray) -> float:
+    """Return how much longer the skin line is than its smoothed version, relative (0 = smooth).
+
+    The skin line is the mask boundary away from the image edges; the smoothed version is the
+    boundary of the mask after a Gaussian blur (sigma 2 coarse pixels) and re-threshold.
+
+    Args:
+        mask: bool [h, w] breast mask (chest wall left).
+    """
+    if mask.sum() < 50:
+        return 0.0
+    smooth = ndi.gaussian_filter(mask.astype(np.float32), 2.0) > 0.5
+    length = _interior_boundary_length(mask)
+    ref = _interior_boundary_length(smooth)
+    if ref < 10:
+        return 0.0
+    return float(max(0.0, length / ref - 1.0))
+
+
+def _interior_boundary_length(mask: np.ndarray) -> float:
+    """Return the number of 4-connected mask/background transitions not on the image edge."""
+    inner = mask[1:-1, 1:-1]
+    horiz = np.count_nonzero(mask[1:-1, 1:] != mask[1:-1, :-1])
+    vert = np.count_nonzero(mask[1:, 1:-1] != mask[:-1, 1:-1])
+    del inner
+    return float(horiz + vert)
+
+
+@dataclass(frozen=True)
+class Pectoral:
+    """Pectoral muscle found at the upper chest-wall corner (chest wall left).
+
+    Attributes:
+        present: whether a bright, roughly triangular region with a straight lower boundary was found.
+        area_fraction: its area / breast area (0 when absent).
+        angle_deg: angle of its boundary line from vertical, in degrees (0 when absent); the
+            boundary runs from the top edge down to the chest wall.
+        mask: bool [h, w] the region (all False when absent).
+    """
+
+    present: bool
+    area_fraction: float
+    angle_deg: float
+    mask: np.ndarray
+
+
+def detect_pectoral(coarse: np.ndarray, mask: np.ndarray) -> Pectoral:
+    """Return the pectoral muscle of a breast in canonical orientation (chest wall left), if present.
+
+    The muscle is the bright region in the upper chest-wall corner. Candidate: pixels of the breast
+    brighter than Otsu's threshold of the upper breast, connected to the top part of the chest-wall
+    edge. Its right boundary x(y) must narrow downward (a line fitted to it has a negative slope) and
+    fit that line well, and its area must be 2-50% of the breast.
+
+    Args:
+        coarse: float [h, w] coarse image, chest wall left.
+        mask: bool [h, w] breast mask, chest wall left.
+    """
+    from skimage.filters import threshold_otsu
+
+    none = Pectoral(False, 0.0, 0.0, np.zeros_like(mask))
+    h, w = mask.shape
+    area = int(mask.sum())
+    if area < 100:
+        return none
+    smooth = ndi.gaussian_filter(coarse, 2.0)
+    upper = mask.copy()
+    upper[int(0.7 * h):] = False
+    vals = smooth[upper]
+    if vals.size < 50 or float(vals.max() - vals.min()) < 1e-4:
+        return none
+    bright = (smooth > threshold_otsu(vals)) & upper
+    labels, n = ndi.label(bright)
+    seeds = np.unique(labels[: int(0.25 * h), : max(2, w // 25)])
+    seeds = seeds[seeds > 0]
+    if seeds.size == 0:
+        return none
+    sizes = ndi.sum_labels(bright, labels, index=seeds)
+    region = ndi.binary_fill_holes(labels == seeds[int(np.argmax(sizes))])
+    return _pectoral_from_region(region, area)
+
+
+def _pectoral_from_region(region: np.ndarray, breast_area: int) -> Pectoral:
+    """Return the Pectoral for a candidate region, checking its triangular shape."""
+    none = Pectoral(False, 0.0, 0.0, np.zeros_like(region))
+    frac = float(region.sum() / breast_area)
+    rows = np.nonzero(region.any(axis=1))[0]
+    if not (0.02 <= frac <= 0.5) or rows.size < 8:
+        return none
+    # Width from the chest wall per row: the muscle boundary x(y).
+    width = region.sum(axis=1).astype(np.float64)[rows]
+    slope, intercept = np.polyfit(rows, width, 1)
+    resid = width - (slope * rows + intercept)
+    rel_err = float(np.sqrt(np.mean(resid**2)) / max(width.max(), 1.0))
+    top_width = width[: max(1, rows.size // 5)].mean()
+    bottom_width = width[-max(1, rows.size // 5):].mean()
+    narrows = slope < 0 and bottom_width < 0.6 * top_width
+    starts_high = rows[0] <= 0.1 * region.shape[0]
+    if not (narrows and starts_high and rel_err < 0.15):
+        return none
+    angle = float(np.degrees(np.arctan(-slope)))
+    return Pectoral(True, frac, angle, region)

@@ -1,0 +1,393 @@
+"""Artifact detectors for one mammogram: each returns a `Finding` (score, threshold, flag, heatmap).
+
+A detector is a pure function of the working image (float32 [H, W] in [0, 1], chest wall LEFT) and
+its `Anatomy`. Scores are normalised so that ``score >= threshold`` flags the image; thresholds sit
+with margin above the clean real images of real-dev and the clean phantoms (see
+benchmarks/qa_detectors.py and reports/qa_detectors.md).
+
+Detectors:
+    broken        NaN/inf pixels, constant image, nearly empty image.
+    checkerboard  spectral peaks at the upsampling frequencies k/2, k/4, k/8 cycles/pixel (Welch
+                  average of Hann-windowed tiles inside the breast).
+    boundary      implausible breast outline: extra breast-sized components, enclosed holes, jagged
+                  skin line.
+    background    texture outside the breast (far background and a ring just outside the skin
+                  line) relative to the texture of the breast.
+    blobs         saturated flat blobs and dark holes/halos inside the breast.
+    tiles         repeated tiles / copy-paste texture: a sharp, isolated autocorrelation peak of the
+                  band-passed breast texture away from the origin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from mammoeval.qa.anatomy import Anatomy, reduce_to_height
+
+DetectorName = Literal["broken", "checkerboard", "boundary", "background", "blobs", "tiles"]
+DETECTORS: Final[tuple[DetectorName, ...]] = ("broken", "checkerboard", "boundary", "background", "blobs", "tiles")
+
+MID_HEIGHT = 512
+"""Height of the mid-resolution image used by the texture detectors."""
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Default flag thresholds, one per detector (score units are documented per detector)."""
+
+    broken: float = 1.0
+    checkerboard: float = 1.0
+    boundary: float = 1.0
+    background: float = 1.0
+    blobs: float = 1.0
+    tiles: float = 1.0
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One detector's verdict on one image.
+
+    Attributes:
+        name: detector name.
+        score: >= 0; larger = more artifact-like; `flag` is `score >= threshold`.
+        threshold: the threshold used.
+        flag: whether the image is flagged.
+        reason: short text of what was found ("" when not flagged).
+        heatmap: optional float32 [h, w] map (coarse, chest wall left), larger = more suspicious.
+    """
+
+    name: DetectorName
+    score: float
+    threshold: float
+    flag: bool
+    reason: str = ""
+    heatmap: np.ndarray | None = None
+
+
+def _finding(name: DetectorName, score: float, threshold: float, reason: str,
+             heatmap: np.ndarray | None = None) -> Finding:
+    """Return a Finding with `flag = score >= threshold` and the reason kept only when flagged."""
+    score = float(score) if np.isfinite(score) else 0.0
+    flag = score >= threshold
+    return Finding(name, score, threshold, flag, reason if flag else "", heatmap)
+
+
+def detect_broken(image: np.ndarray, *, threshold: float = 1.0) -> Finding:
+    """Return the broken-image finding: score 1 for NaN/inf pixels, a constant or a nearly empty image.
+
+    Args:
+        image: float [H, W], any values.
+        threshold: flag threshold on the score (default 1).
+    """
+    finite = np.isfinite(image)
+    if not finite.all():
+        return _finding("broken", 1.0 + float(1.0 - finite.mean()), threshold, "NaN/inf pixels")
+    lo, hi = float(image.min()), float(image.max())
+    if hi - lo < 1e-3:
+        return _finding("broken", 1.0, threshold, "constant image")
+    coarse, _ = reduce_to_height(image, 128)
+    fg = float(np.mean(coarse > lo + 0.1 * (hi - lo)))
+    if fg < 0.01:
+        return _finding("broken", 1.0 + (0.01 - fg) * 10, threshold, "nearly empty image")
+    return _finding("broken", 0.0, threshold, "")
+
+
+# --- checkerboard -------------------------------------------------------------------------------
+
+_TILE = 64
+_HARMONIC_STEP = _TILE // 8  # bins of the periods 2, 4 and 8 px in a 64-point FFT
+TILES_HEIGHT = 320
+"""Height of the image on which the tiles detector autocorrelates."""
+
+
+def detect_checkerboard(work: np.ndarray, anatomy: Anatomy, *, threshold: float = 1.0) -> Finding:
+    """Return the checkerboard finding: the strongest spectral peak at the upsampling frequencies.
+
+    Score: max over the off-axis harmonic bins (multiples of 1/8 cycle/pixel in both directions,
+    i.e. periods 2, 4 and 8 px)
+    of log10(power / median power of the surrounding bins) of the Welch spectrum of 64x64 tiles
+    inside the breast, divided by 0.8 (a 6x peak reaches 1).
+
+    Args:
+        work: float32 [H, W] working image, chest wall left.
+        anatomy: its anatomy.
+        threshold: flag threshold on the score.
+    """
+    tiles, corners = _breast_tiles(work, anatomy, max_tiles=48)
+    if len(tiles) == 0:
+        return _finding("checkerboard", 0.0, threshold, "")
+    win = np.outer(np.hanning(_TILE), np.hanning(_TILE)).astype(np.float32)
+    stack = np.stack(tiles)
+    stack = (stack - stack.mean(axis=(1, 2), keepdims=True)) * win
+    power = np.abs(np.fft.fft2(stack)) ** 2
+    ratios = _harmonic_ratios(power.mean(axis=0) + 1e-20)
+    score = float(max(0.0, ratios.max()) / 0.8)
+    bins = _harmonic_mask()
+    per_tile = power[:, bins].sum(axis=1) / (power.sum(axis=(1, 2)) + 1e-20)
+    heat = _tile_heatmap(per_tile / max(float(per_tile.max()), 1e-12), corners, work.shape, anatomy)
+    return _finding("checkerboard", score, threshold, "periodic upsampling pattern", heat)
+
+
+def _harmonic_mask() -> np.ndarray:
+    """Return bool [64, 64] (unshifted FFT layout) marking the off-axis harmonic bins."""
+    m = np.zeros((_TILE, _TILE), bool)
+    m[::_HARMONIC_STEP, ::_HARMONIC_STEP] = True
+    m[0, :] = False
+    m[:, 0] = False
+    return m
+
+
+def _harmonic_ratios(power: np.ndarray) -> np.ndarray:
+    """Return log10(peak / neighbourhood median) at every off-axis harmonic bin of a 64x64 power spectrum.
+
+    Only bins with both frequencies non-zero count: upsampling in a generator repeats a 2-D kernel,
+    which puts energy off the axes, whereas scanner lines and anti-scatter grids are 1-D patterns
+    whose energy lies on an axis.
+    """
+    logp = np.log10(power)
+    ys, xs = np.nonzero(_harmonic_mask())
+    offs = [(dy, dx) for dy in range(-3, 4) for dx in range(-3, 4) if max(abs(dy), abs(dx)) >= 2]
+    neigh = np.stack([logp[(ys + dy) % _TILE, (xs + dx) % _TILE] for dy, dx in offs])
+    return logp[ys, xs] - np.median(neigh, axis=0)
+
+
+def _breast_tiles(work: np.ndarray, anatomy: Anatomy, *, max_tiles: int) -> tuple[list[np.ndarray], list[tuple[int, int]]]:
+    """Return up to max_tiles 64x64 tiles of the working image lying fully inside the breast, and their corners."""
+    mask = _mask_at(anatomy.mask, work.shape, 1.0 / anatomy.factor)
+    inner = ndi.binary_erosion(mask, iterations=2, border_value=0) if mask.any() else mask
+    h, w = work.shape
+    corners = [(y, x) for y in range(0, h - _TILE + 1, _TILE) for x in range(0, w - _TILE + 1, _TILE)
+               if inner[y:y + _TILE, x:x + _TILE].all()]
+    if len(corners) > max_tiles:
+        keep = np.linspace(0, len(corners) - 1, max_tiles).round().astype(int)
+        corners = [corners[i] for i in keep]
+    return [work[y:y + _TILE, x:x + _TILE] for y, x in corners], corners
+
+
+def _tile_heatmap(values: np.ndarray, corners: list[tuple[int, int]], shape: tuple[int, ...],
+                  anatomy: Anatomy) -> np.ndarray:
+    """Return a coarse float32 map holding each tile's value over the tile's area."""
+    heat = np.zeros(anatomy.mask.shape, np.float32)
+    f = anatomy.factor
+    for v, (y, x) in zip(values, corners, strict=True):
+        heat[y // f:(y + _TILE) // f, x // f:(x + _TILE) // f] = max(0.0, float(v))
+    return heat
+
+
+def _mask_at(mask: np.ndarray, shape: tuple[int, ...], pixel: float) -> np.ndarray:
+    """Return the coarse mask resampled (nearest) onto a grid of `shape` whose pixels are `pixel` coarse pixels."""
+    rows = np.minimum(((np.arange(shape[0]) + 0.5) * pixel).astype(int), mask.shape[0] - 1)
+    cols = np.minimum(((np.arange(shape[1]) + 0.5) * pixel).astype(int), mask.shape[1] - 1)
+    return mask[np.ix_(rows, cols)]
+
+
+# --- boundary -----------------------------------------------------------------------------------
+
+JAGGEDNESS_LIMIT = 0.18
+"""Skin-line jaggedness that alone reaches the boundary threshold (clean real-dev max is ~0.07)."""
+
+
+def detect_boundary(anatomy: Anatomy, *, threshold: float = 1.0) -> Finding:
+    """Return the implausible-boundary finding.
+
+    Score: (extra breast-sized components) + (enclosed holes) + jaggedness / JAGGEDNESS_LIMIT.
+
+    Args:
+        anatomy: the image's anatomy.
+        threshold: flag threshold on the score.
+    """
+    extra = max(0, anatomy.n_components - 1)
+    jag = anatomy.skin_jaggedness / JAGGEDNESS_LIMIT
+    score = extra + anatomy.n_holes + jag
+    parts = []
+    if extra:
+        parts.append(f"{extra} extra component(s)")
+    if anatomy.n_holes:
+        parts.append(f"{anatomy.n_holes} hole(s)")
+    if jag >= 0.5:
+        parts.append("jagged skin line")
+    return _finding("boundary", score, threshold, ", ".join(parts) or "implausible outline")
+
+
+# --- background ---------------------------------------------------------------------------------
+
+BACKGROUND_RATIO_LIMIT = 0.35
+"""Background / breast band-pass texture ratio that reaches the background threshold."""
+
+
+def detect_background(work: np.ndarray, anatomy: Anatomy, *, threshold: float = 1.0) -> Finding:
+    """Return the background finding: texture outside the breast relative to the breast's texture.
+
+    Texture is the 90th percentile of the absolute band-pass image (Gaussian sigma 1 minus sigma 4
+    at ~512 px height). It is measured in the background: outside the breast dilated by 3% of the
+    width (the skin line's own fall-off is excluded), away from the image edges (3%) and from any
+    other object brighter than the breast threshold (labels, markers). Texture leaking across the
+    skin line far enough to matter lands in that region too. Score: the ratio to the breast's
+    texture over BACKGROUND_RATIO_LIMIT.
+
+    Args:
+        work: float32 [H, W] working image, chest wall left.
+        anatomy: its anatomy.
+        threshold: flag threshold on the score.
+    """
+    mid, f = reduce_to_height(work, MID_HEIGHT)
+    mask = _mask_at(anatomy.mask, mid.shape, f / anatomy.factor)
+    if not mask.any() or mask.all():
+        return _finding("background", 0.0, threshold, "")
+    band = ndi.gaussian_filter(mid, 1.0) - ndi.gaussian_filter(mid, 4.0)
+    w = mid.shape[1]
+    near = max(2, int(0.01 * w))
+    grown = ndi.binary_dilation(mask, iterations=max(3, int(0.03 * w)))
+    objects = ndi.binary_dilation(mid > anatomy.threshold, iterations=near) & ~mask
+    e = max(2, int(0.03 * w))
+    far = ~grown & ~objects
+    far[:e], far[-e:], far[:, :e], far[:, -e:] = False, False, False, False
+    inner = ndi.binary_erosion(mask, iterations=near, border_value=0)
+    ref = max(_p90(band[inner]) if inner.sum() > 50 else _p90(band[mask]), 1e-3)
+    ratio = _p90(band[far]) / ref if far.sum() > 200 else 0.0
+    heat = reduce_to_height(np.abs(band) * far / ref, anatomy.mask.shape[0])[0]
+    return _finding("background", ratio / BACKGROUND_RATIO_LIMIT, threshold, "textured background",
+                    _fit(heat, anatomy.mask.shape))
+
+
+def _p90(values: np.ndarray) -> float:
+    """Return the 90th percentile of |values| (0 for none): robust, yet sees texture covering 10% of them."""
+    return float(np.percentile(np.abs(values), 90)) if values.size else 0.0
+
+
+def _spread(values: np.ndarray) -> float:
+    """Return 1.4826 x the median absolute deviation of values (0 for none)."""
+    if values.size == 0:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(values - np.median(values))))
+
+
+def _fit(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Return `a` cropped or zero-padded to `shape`, as float32."""
+    out = np.zeros(shape[:2], np.float32)
+    h, w = min(a.shape[0], shape[0]), min(a.shape[1], shape[1])
+    out[:h, :w] = a[:h, :w]
+    return out
+
+
+# --- blobs --------------------------------------------------------------------------------------
+
+SATURATION_LEVEL = 0.985
+"""Grey level at or above which a pixel counts as saturated / clipped."""
+DARK_LIMIT = 0.85
+"""Relative darkness (1 - grey / local grey closing) above which a pixel counts as a dark hole."""
+
+
+def detect_blobs(work: np.ndarray, anatomy: Anatomy, *, threshold: float = 1.0) -> Finding:
+    """Return the blob finding: saturated flat blobs, dark holes and dark halos inside the breast.
+
+    At ~512 px height, inside the breast eroded by 2% of the width: saturated components (>=
+    SATURATION_LEVEL) not touching the eroded boundary nor the chest-wall band (15% of the width),
+    and dark components (below 1 - DARK_LIMIT of the grey closing over 5% of the width, i.e. much
+    darker than their surroundings). Score: the largest such component's area over 0.15% of the
+    breast area (min 12 px).
+
+    Args:
+        work: float32 [H, W] working image, chest wall left.
+        anatomy: its anatomy.
+        threshold: flag threshold on the score.
+    """
+    mid, f = reduce_to_height(work, MID_HEIGHT)
+    mask = _mask_at(anatomy.mask, mid.shape, f / anatomy.factor)
+    w = mid.shape[1]
+    inner = ndi.binary_erosion(mask, iterations=max(2, int(0.02 * w)), border_value=0)
+    if inner.sum() < 100:
+        return _finding("blobs", 0.0, threshold, "")
+    unit = max(12.0, 1.5e-3 * mask.sum())
+    # The chest-wall band (film edges, pectoral muscle) may be clipped in clean scans.
+    inner[:, : max(2, int(0.15 * w))] = False
+    sat = _largest_inside(mid >= SATURATION_LEVEL, inner)
+    size = max(5, int(0.05 * w)) | 1
+    closed = ndi.grey_closing(ndi.uniform_filter(mid, 3), size=(size, size))
+    dark_map = (closed - mid) / np.maximum(closed, 1e-3)
+    dark = _largest_inside((dark_map > DARK_LIMIT) & (closed > anatomy.threshold), inner)
+    score = max(sat, dark) / unit
+    reason = "saturated blob" if sat >= dark else "dark hole or halo"
+    heat = np.maximum(dark_map, (mid >= SATURATION_LEVEL).astype(np.float32)) * inner
+    return _finding("blobs", score, threshold, reason,
+                    _fit(reduce_to_height(heat, anatomy.mask.shape[0])[0], anatomy.mask.shape))
+
+
+def _largest_inside(candidates: np.ndarray, inner: np.ndarray) -> float:
+    """Return the area of the largest candidate component lying entirely inside `inner` (0 if none)."""
+    labels, n = ndi.label(candidates)
+    if n == 0:
+        return 0.0
+    idx = np.arange(1, n + 1)
+    area = ndi.sum_labels(candidates, labels, idx)
+    inside = ndi.sum_labels(candidates & inner, labels, idx)
+    ok = inside >= area
+    return float(area[ok].max()) if ok.any() else 0.0
+
+
+# --- tiles --------------------------------------------------------------------------------------
+
+TILES_Z_LIMIT = 12.0
+"""Autocorrelation peak prominence, in robust standard deviations, that reaches the tiles threshold."""
+
+
+def detect_tiles(work: np.ndarray, anatomy: Anatomy, *, threshold: float = 1.0) -> Finding:
+    """Return the repeated-tile finding: a sharp autocorrelation peak of the breast texture off the origin.
+
+    The band-passed texture (Gaussian sigma 1 minus sigma 3 at ~320 px height) inside the eroded
+    breast is autocorrelated (FFT, zero-padded) and normalised per shift by the overlap of the mask
+    with itself. Shifts within 8 px of the origin or with an overlap under 10% of the breast are
+    ignored. Score: the highest peak's prominence over a ring 3 px around it (a ridge from a long
+    straight edge has none), in robust standard deviations of the correlation surface, over
+    TILES_Z_LIMIT.
+
+    Args:
+        work: float32 [H, W] working image, chest wall left.
+        anatomy: its anatomy.
+        threshold: flag threshold on the score.
+    """
+    mid, f = reduce_to_height(work, TILES_HEIGHT)
+    mask = _mask_at(anatomy.mask, mid.shape, f / anatomy.factor)
+    inner = ndi.binary_erosion(mask, iterations=max(2, int(0.02 * mid.shape[1])), border_value=0)
+    n = int(inner.sum())
+    if n < 1000:
+        return _finding("tiles", 0.0, threshold, "")
+    band = (ndi.gaussian_filter(mid, 1.0) - ndi.gaussian_filter(mid, 3.0)) * inner
+    band[inner] -= band[inner].mean()
+    band *= inner
+    from scipy.fft import next_fast_len
+
+    shape = (next_fast_len(2 * mid.shape[0], real=True), next_fast_len(2 * mid.shape[1], real=True))
+    fb = np.fft.rfft2(band, shape)
+    fm = np.fft.rfft2(inner.astype(np.float32), shape)
+    ac = np.fft.irfft2(np.abs(fb) ** 2, shape)
+    overlap = np.fft.irfft2(np.abs(fm) ** 2, shape)
+    valid = overlap > 0.1 * n
+    corr = np.where(valid, ac / np.maximum(overlap, 1.0), 0.0) / max(float((band[inner] ** 2).mean()), 1e-12)
+    corr = np.fft.fftshift(corr)
+    valid = np.fft.fftshift(valid)
+    cy, cx = shape[0] // 2, shape[1] // 2
+    yy, xx = np.ogrid[:shape[0], :shape[1]]
+    valid &= (yy - cy) ** 2 + (xx - cx) ** 2 > 64
+    if not valid.any():
+        return _finding("tiles", 0.0, threshold, "")
+    vals = corr[valid]
+    noise = max(_spread(vals), 1e-4)
+    ring_max = ndi.maximum_filter(corr, footprint=_ring(3))
+    prominence = np.where(valid, corr - np.maximum(ring_max, np.median(vals)), -np.inf)
+    k = int(np.argmax(prominence))
+    z = float(prominence.flat[k]) / noise
+    dy, dx = np.unravel_index(k, shape)
+    return _finding("tiles", z / TILES_Z_LIMIT, threshold,
+                    f"repeated texture at shift ({int(dy) - cy}, {int(dx) - cx}) px")
+
+
+def _ring(radius: int) -> np.ndarray:
+    """Return a boolean footprint of the pixels at Chebyshev distance == radius."""
+    fp = np.ones((2 * radius + 1, 2 * radius + 1), bool)
+    fp[1:-1, 1:-1] = False
+    return fp

@@ -1,0 +1,366 @@
+"""Everything a report shows, gathered into plain data (`ReportData`) before any HTML is written.
+
+Two sources:
+
+- a run directory (`gather_run`): config.json, log.jsonl, scores.jsonl, best.json, gate.json,
+  grids/, plus images generated again from the selected checkpoint with fixed seeds and real images
+  sampled from the run's prepared dataset;
+- a scored pair of folders (`gather_folders`): scores.json (optional) and the two image folders.
+
+Missing inputs never raise: the section that needs them gets a short "not available: why / how to
+get it" note in `ReportData.notes` or `ViewSection.notes`.
+
+Privacy: only image ids from manifests or file names and numbers reach the report; no header value
+of a source file is ever read here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import torch
+
+from mammoeval.views import VIEWS, label_to_view
+
+Role = Literal["fake", "real", "train"]
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """How many images each gallery shows, and the seeds that pick them.
+
+    Attributes:
+        n_grid: generated images per view in the large random grid (the paper's 6x5 figure).
+        grid_cols: columns of that grid.
+        n_pairs: rows of the real-vs-generated figure (the paper's 5x2): generated and real per view.
+        n_gallery: best and worst generated images shown per view (each).
+        n_artifacts: most flagged generated images shown in the artifact gallery per view.
+        n_nn_pairs: nearest-neighbour pairs shown per view (closest first).
+        n_real_stats: real images per view checked by QA for the statistics section.
+        n_msssim_pairs: random pairs per set for the MS-SSIM diversity distributions.
+        seed: first generation seed (image i of a view uses seed + i) and seed of every random pick.
+        batch_size: generation batch size.
+        device: torch device for generation.
+    """
+
+    n_grid: int = 30
+    grid_cols: int = 6
+    n_pairs: int = 5
+    n_gallery: int = 4
+    n_artifacts: int = 6
+    n_nn_pairs: int = 4
+    n_real_stats: int = 30
+    n_msssim_pairs: int = 24
+    seed: int = 0
+    batch_size: int = 16
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One image shown in the report.
+
+    Attributes:
+        id: image id (generated: ``<view>-seed<N>``; real: manifest id or file stem).
+        view: "CC", "MLO" or "unknown".
+        role: "fake" (generated), "real" (reference set) or "train" (memorization neighbour).
+        image: float32 [H, W] in [0, 1], full resolution.
+        caption: short text under the thumbnail.
+        heatmap: optional float [h, w] >= 0 drawn over the image (artifact gallery).
+    """
+
+    id: str
+    view: str
+    role: Role
+    image: np.ndarray
+    caption: str = ""
+    heatmap: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class QAEntry:
+    """A generated image with its QA verdict (best/worst/artifact galleries)."""
+
+    tile: Tile
+    quality_score: float
+    reasons: str
+
+
+@dataclass(frozen=True)
+class NNPair:
+    """A generated image beside its closest training image (memorization check)."""
+
+    fake_id: str
+    train_id: str
+    distance: float
+    space: str
+    flagged: bool
+    fake: Tile | None
+    train: Tile | None
+
+
+@dataclass(frozen=True)
+class ViewSection:
+    """What the per-view section and the statistics show for one view."""
+
+    view: str
+    fakes: list[Tile]
+    reals: list[Tile]
+    best: list[QAEntry] = field(default_factory=list)
+    worst: list[QAEntry] = field(default_factory=list)
+    artifacts: list[QAEntry] = field(default_factory=list)
+    nn_pairs: list[NNPair] = field(default_factory=list)
+    qa_fake: list[dict[str, Any]] = field(default_factory=list)
+    qa_real: list[dict[str, Any]] = field(default_factory=list)
+    calc_fake: dict[str, list[float]] = field(default_factory=dict)
+    calc_real: dict[str, list[float]] = field(default_factory=dict)
+    msssim_fake: list[float] = field(default_factory=list)
+    msssim_real: list[float] = field(default_factory=list)
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One snapshot grid of the training timeline."""
+
+    kimg: float
+    path: Path
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything the HTML report renders; built by `gather_run` or `gather_folders`."""
+
+    title: str
+    mode: Literal["run", "folders"]
+    source: str
+    config: dict[str, Any]
+    log: list[dict[str, Any]]
+    scores: list[dict[str, Any]]
+    selected: dict[str, Any] | None
+    best: dict[str, Any] | None
+    gate: dict[str, Any] | None
+    snapshots: list[Snapshot]
+    reals_grid: Path | None
+    views: list[ViewSection]
+    provenance: dict[str, Any]
+    notes: dict[str, str] = field(default_factory=dict)
+    grid_cols: int = 6
+
+
+class GeneratorLike(Protocol):
+    """What the report needs of `mammoeval_train.generate.LoadedGenerator`."""
+
+    n_images_shown: int
+    resolution: tuple[int, int]
+
+    def generate(self, seeds: Sequence[int], views: torch.Tensor, *, batch_size: int = 16,
+                 device: str | torch.device = "cpu") -> torch.Tensor: ...
+
+
+GeneratorLoader = Callable[[Path], GeneratorLike]
+ImageChecker = Callable[..., tuple[Any, Any]]
+
+
+def gather_run(run_dir: str | Path, *, options: ReportOptions = ReportOptions(),
+               load_generator: GeneratorLoader | None = None, check_image: ImageChecker | None = None,
+               progress: bool = True) -> ReportData:
+    """Return the report data of a run directory (missing parts become notes, never errors).
+
+    Args:
+        run_dir: a run directory (must hold config.json).
+        options: gallery sizes and seeds.
+        load_generator: checkpoint path -> generator; default `mammoeval_train.generate.load_generator`.
+        check_image: per-image QA; default `mammoeval.qa.scan.check_image`.
+        progress: show a progress bar while generating and checking images.
+
+    Raises:
+        BadInputError: `run_dir` is not a run directory or its config.json is unreadable.
+    """
+    from mammoeval.report.sources import read_run_files
+
+    run = Path(run_dir)
+    files = read_run_files(run)
+    notes = dict(files.notes)
+    fakes, reals, train_root, gen_notes = _run_images(run, files.config, files.selected, options,
+                                                      load_generator, progress)
+    notes.update(gen_notes)
+    views = _build_views(fakes, reals, files.selected, options, check_image, progress,
+                         train_root=train_root, generator=_cached_generator(run, files.selected, load_generator))
+    return ReportData(
+        title=f"mammoeval report: {run.resolve().name}", mode="run", source=str(run), config=files.config,
+        log=files.log, scores=files.scores, selected=files.selected, best=files.best, gate=files.gate,
+        snapshots=files.snapshots, reals_grid=files.reals_grid, views=views,
+        provenance=_provenance(files.config, files.selected), notes=notes, grid_cols=options.grid_cols)
+
+
+def gather_folders(real_dir: str | Path, fake_dir: str | Path, *, scores_file: str | Path | None = None,
+                   options: ReportOptions = ReportOptions(), check_image: ImageChecker | None = None,
+                   progress: bool = True) -> ReportData:
+    """Return the report data of a scored pair of image folders (or prepared datasets).
+
+    Args:
+        real_dir: reference images (folder or prepared dataset).
+        fake_dir: generated images (folder or prepared dataset).
+        scores_file: scores.json written by `mammoeval score --real --fake`; None = look for
+            ``scores.json`` beside `fake_dir`'s parent and inside `fake_dir`, else report without scores.
+        options: gallery sizes and seeds.
+        check_image: per-image QA; default `mammoeval.qa.scan.check_image`.
+        progress: show progress bars.
+
+    Raises:
+        BadInputError: a folder is missing or holds no readable image, or the scores file is malformed.
+    """
+    from mammoeval.data.imageset import open_image_set
+    from mammoeval.report.sources import find_folder_scores, read_folder_scores, sample_image_set
+
+    notes: dict[str, str] = {}
+    scores_path = Path(scores_file) if scores_file else find_folder_scores(Path(fake_dir))
+    rows = read_folder_scores(scores_path) if scores_path else []
+    if not rows:
+        notes["scores"] = ("no scores.json found: run `mammoeval score --real REAL --fake FAKE --out DIR` "
+                           "and pass --scores DIR/scores.json")
+    fake_set = open_image_set(fake_dir)
+    real_set = open_image_set(real_dir, size=fake_set.size)
+    rng = np.random.default_rng(options.seed)
+    fakes = sample_image_set(fake_set, options.n_grid, rng=rng, role="fake")
+    reals = sample_image_set(real_set, max(options.n_pairs, options.n_real_stats), rng=rng, role="real")
+    selected = rows[-1] if rows else None
+    views = _build_views(fakes, reals, selected, options, check_image, progress, train_root=None, generator=None)
+    notes["training"] = "a pair of folders has no training history: report a run directory to see it"
+    return ReportData(
+        title=f"mammoeval report: {Path(fake_dir).resolve().name} vs {Path(real_dir).resolve().name}",
+        mode="folders", source=f"{fake_dir} vs {real_dir}", config={}, log=[], scores=rows,
+        selected=selected, best=None, gate=None, snapshots=[], reals_grid=None, views=views,
+        provenance=_provenance({}, selected), notes=notes, grid_cols=options.grid_cols)
+
+
+def _cached_generator(run: Path, selected: dict[str, Any] | None,
+                      load_generator: GeneratorLoader | None) -> Callable[[], GeneratorLike | None]:
+    """Return a function that loads the selected checkpoint's generator once (None when impossible)."""
+    from mammoeval.report.sources import selected_checkpoint
+
+    cache: dict[str, GeneratorLike | None] = {}
+
+    def get() -> GeneratorLike | None:
+        if "g" not in cache:
+            ckpt = selected_checkpoint(run, selected)
+            loader = load_generator or _default_loader()
+            try:
+                cache["g"] = loader(ckpt) if (ckpt is not None and loader is not None) else None
+            except Exception:  # a broken checkpoint is already reported by _run_images
+                cache["g"] = None
+        return cache["g"]
+
+    return get
+
+
+def _default_loader() -> GeneratorLoader | None:
+    try:
+        from mammoeval_train.generate import load_generator
+    except ImportError:
+        return None
+    return load_generator  # type: ignore[return-value]
+
+
+def _run_images(run: Path, config: dict[str, Any], selected: dict[str, Any] | None, options: ReportOptions,
+                load_generator: GeneratorLoader | None,
+                progress: bool) -> tuple[list[Tile], list[Tile], Path | None, dict[str, str]]:
+    """Return (generated tiles, real tiles, dataset root, notes) for a run directory."""
+    from mammoeval.errors import MammoevalError
+    from mammoeval.report.sources import sample_prepared, selected_checkpoint
+
+    notes: dict[str, str] = {}
+    fakes: list[Tile] = []
+    resolution: tuple[int, int] | None = None
+    ckpt = selected_checkpoint(run, selected)
+    loader = load_generator or _default_loader()
+    if ckpt is None:
+        notes["samples"] = "no checkpoint in the run: train with `mammoeval train` first"
+    elif loader is None:
+        notes["samples"] = "the trainer package (mammoeval_train) is not installed: `pip install -e .`"
+    else:
+        try:
+            gen = loader(ckpt)
+            resolution = tuple(gen.resolution)  # type: ignore[assignment]
+            fakes = generate_tiles(gen, options, progress=progress)
+        except MammoevalError as e:
+            notes["samples"] = f"cannot generate from {ckpt.name}: {e}"
+    reals: list[Tile] = []
+    root = Path(config["dataset_path"]) if config.get("dataset_path") else None
+    if root is None or not (root / "dataset.json").is_file():
+        notes["reals"] = (f"the run's dataset ({root}) is not available: mount it at that path to see real "
+                          "images beside generated ones")
+        root = None
+    else:
+        try:
+            reals = sample_prepared(root, max(options.n_pairs, options.n_real_stats), size=resolution,
+                                    rng=np.random.default_rng(options.seed))
+        except (MammoevalError, ValueError) as e:
+            notes["reals"] = f"cannot read real images: {e}"
+            root = None
+    return fakes, reals, root, notes
+
+
+def generate_tiles(gen: GeneratorLike, options: ReportOptions, *, progress: bool = False) -> list[Tile]:
+    """Return `options.n_grid` generated tiles per view (CC then MLO), image i of a view from seed `seed + i`."""
+    tiles: list[Tile] = []
+    seeds = [options.seed + i for i in range(options.n_grid)]
+    for label, view in enumerate(VIEWS):
+        views = torch.full((len(seeds),), label, dtype=torch.int64)
+        images = gen.generate(seeds, views, batch_size=options.batch_size, device=options.device)
+        for s, img in zip(seeds, images.detach().cpu().float().numpy(), strict=True):
+            tiles.append(Tile(id=fake_id(view, s), view=view, role="fake", image=img[0],
+                              caption=f"{view} seed {s}"))
+    return tiles
+
+
+def fake_id(view: str, seed: int) -> str:
+    """Return the id the report gives a generated image (``CC-seed12``)."""
+    return f"{view}-seed{seed}"
+
+
+def _build_views(fakes: list[Tile], reals: list[Tile], selected: dict[str, Any] | None, options: ReportOptions,
+                 check_image: ImageChecker | None, progress: bool, *, train_root: Path | None,
+                 generator: Callable[[], GeneratorLike | None] | None) -> list[ViewSection]:
+    """Split tiles by view and attach QA galleries, statistics and nearest-neighbour pairs."""
+    from mammoeval.report.analysis import analyse_view
+    from mammoeval.report.sources import nn_pairs_for_view
+
+    names = [v for v in (*VIEWS, "unknown") if any(t.view == v for t in fakes + reals)]
+    sections = []
+    for view in names:
+        vf = [t for t in fakes if t.view == view]
+        vr = [t for t in reals if t.view == view]
+        analysed = analyse_view(view, vf, vr, options, check_image=check_image, progress=progress)
+        pairs, pair_note = nn_pairs_for_view(view, selected, options, train_root=train_root, generator=generator)
+        notes = dict(analysed.notes)
+        if pair_note:
+            notes["nn_pairs"] = pair_note
+        sections.append(ViewSection(
+            view=view, fakes=vf[: options.n_grid], reals=vr[: options.n_pairs], best=analysed.best,
+            worst=analysed.worst, artifacts=analysed.artifacts, nn_pairs=pairs, qa_fake=analysed.qa_fake,
+            qa_real=analysed.qa_real, calc_fake=analysed.calc_fake, calc_real=analysed.calc_real,
+            msssim_fake=analysed.msssim_fake, msssim_real=analysed.msssim_real, notes=notes))
+    return sections
+
+
+_PROVENANCE_KEYS = ("preset", "seed", "size", "dataset_hash", "total_kimg", "versions")
+
+
+def _provenance(config: dict[str, Any], selected: dict[str, Any] | None) -> dict[str, Any]:
+    """Return versions, seeds, dataset hash and settings (never header values: none are read)."""
+    prov: dict[str, Any] = {k: config[k] for k in _PROVENANCE_KEYS if k in config}
+    if selected:
+        prov["scoring"] = {k: selected[k] for k in ("seed", "n_per_view", "settings", "versions", "scored_at")
+                           if k in selected}
+    return prov
+
+
+def view_of_label(label: int) -> str:
+    """Return "CC", "MLO" or "unknown" for a view label."""
+    return label_to_view(int(label))

@@ -60,6 +60,48 @@ def _parse_size(text: str) -> tuple[int, int]:
 # (filled by the foundation issue: `data prepare`, `data phantom`)
 
 
+@data_app.command("prepare")
+def data_prepare(
+    src: Path = typer.Argument(..., exists=True, file_okay=False, readable=True,
+                               help="Folder tree of DICOM / PNG / JPEG / TIFF / PGM mammograms."),
+    out: Path = typer.Option(..., "--out", help="Prepared dataset directory (a partial run there is resumed)."),
+    size: str = typer.Option("1280x1024", "--size", help="Target HEIGHTxWIDTH in pixels (portrait)."),
+    bits: int = typer.Option(8, "--bits", help="Bits per stored pixel: 8 or 16."),
+    manifest: Optional[Path] = typer.Option(None, "--manifest", exists=True, dir_okay=False,
+                                            help="CSV path,view,laterality[,split] (paths relative to SRC)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Worker processes [default: min(4, CPUs)]."),
+    allow_modality: list[str] = typer.Option([], "--allow-modality",
+                                             help="Accept this DICOM Modality besides MG (repeatable), e.g. RG."),
+    allow_upsample: bool = typer.Option(False, "--allow-upsample", help="Enlarge images smaller than --size."),
+    views: Optional[str] = typer.Option(None, "--views", help="Keep only these views, e.g. CC,MLO [default: all]."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
+) -> None:
+    """Ingest mammograms into a prepared dataset: canonical orientation, fit, pad, manifest, hash."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from mammoeval.data.prepare import prepare_dataset
+
+    if bits not in (8, 16):
+        raise typer.BadParameter(f"--bits must be 8 or 16, got {bits}")
+    summary = prepare_dataset(
+        src, out, size=_parse_size(size), bits=bits, manifest=manifest, workers=workers,  # type: ignore[arg-type]
+        allowed_modalities=("MG", *allow_modality), allow_upsample=allow_upsample,
+        views=None if views is None else [v for v in views.split(",") if v.strip()], progress=not no_progress)
+    table = Table(title=f"{summary.n_prepared} images in {summary.out}")
+    lats = sorted({k.split("/")[1] for k in summary.info.counts if "/" in k})
+    table.add_column("view")
+    for lat in lats:
+        table.add_column(lat, justify="right")
+    for v in sorted({k.split("/")[0] for k in summary.info.counts if "/" in k}):
+        table.add_row(v, *(str(summary.info.counts.get(f"{v}/{lat}", 0)) for lat in lats))
+    console = Console()
+    console.print(table)
+    console.print(f"reused {summary.n_reused} from an earlier run, processed {summary.n_processed}; "
+                  f"skipped {len(summary.skipped)} (reasons in {summary.skipped_file})")
+    console.print(f"content hash {summary.info.content_hash[:16]}")
+
+
 # --- train -----------------------------------------------------------------------------------
 # (filled by the trainer issue)
 
@@ -73,7 +115,41 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 
 # --- gate ------------------------------------------------------------------------------------
-# (filled by the score & gate issue)
+@app.command("gate")
+def gate_command(
+    scores: Path = typer.Argument(..., help="Run directory, scores.jsonl, or a scores.json (folder mode)."),
+    baseline: Path = typer.Option(..., "--baseline", help="Baseline score row (JSON) written by --update-baseline."),
+    rules: Path | None = typer.Option(None, "--rules", help="Rules TOML (default: the packaged gate_rules.toml)."),
+    checkpoint: str | None = typer.Option(None, "--checkpoint",
+                                             help="Checkpoint to gate (default: best.json's, else the last row)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Verdict path (default: gate.json beside SCORES)."),
+    update: bool = typer.Option(False, "--update-baseline", help="Record the scores as the new baseline; no gating."),
+) -> None:
+    """Gate on quality: exit 0 pass, 1 regression (failing rules printed), 2 bad input."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from mammoeval.gate import run_gate, update_baseline
+
+    console = Console()
+    if update:
+        row = update_baseline(scores, baseline=baseline, checkpoint=checkpoint)
+        console.print(f"baseline {baseline} <- {row['checkpoint']} ({row.get('kimg')} kimg)")
+        return
+    verdict = run_gate(scores, baseline=baseline, rules=rules, checkpoint=checkpoint, out=json_out)
+    table = Table(title=f"gate: {verdict['checkpoint']} vs baseline {verdict['baseline_checkpoint']}")
+    for col in ("rule", "metric", "value", "baseline", "limit", "result"):
+        table.add_column(col)
+    for r in verdict["rules"]:
+        result = "[yellow]skipped[/]" if r["skipped"] else "[green]pass[/]" if r["passed"] else "[red]FAIL[/]"
+        fmt = lambda v: "-" if v is None else f"{v:.6g}"  # noqa: E731
+        table.add_row(r["name"], f"{r['metric']} ({r['view']})", fmt(r["value"]), fmt(r["baseline"]), r["limit"], result)
+    console.print(table)
+    for r in verdict["rules"]:
+        if not r["passed"]:
+            typer.echo(f"FAIL {r['name']}: {r['message']}")
+    typer.echo(f"verdict: {verdict['verdict']}")
+    raise typer.Exit(code=verdict["exit_code"])
 
 
 # --- report ----------------------------------------------------------------------------------

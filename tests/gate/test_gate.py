@@ -147,3 +147,32 @@ def test_malformed_rules_are_one_line_errors(tmp_path: Path, text: str, match: s
     path.write_text(text)
     with pytest.raises(BadInputError, match=f"rules.toml: .*{match}"):
         read_rules(path)
+
+
+def test_cli_exit_codes_and_messages(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mammoeval.cli import app
+
+    runner = CliRunner()
+    current = tmp_path / "scores.json"
+    current.write_text(json.dumps(_row(swd=0.010)))
+    baseline = tmp_path / "baseline.json"
+    res = runner.invoke(app, ["gate", str(current), "--baseline", str(baseline), "--update-baseline"])
+    assert res.exit_code == 0 and baseline.is_file()
+    res = runner.invoke(app, ["gate", str(current), "--baseline", str(baseline)])
+    assert res.exit_code == 0 and "verdict: pass" in res.output
+    assert json.loads((tmp_path / "gate.json").read_text())["verdict"] == "pass"
+    worse = tmp_path / "worse.json"
+    worse.write_text(json.dumps(_row(swd=0.020, artifact=0.5)))
+    res = runner.invoke(app, ["gate", str(worse), "--baseline", str(baseline), "--json", str(tmp_path / "v.json")])
+    assert res.exit_code == 1
+    assert "FAIL swd_regression: swd_avg (all) = 0.02 (baseline 0.01)" in res.output
+    assert "FAIL artifact_rate_limit" in res.output and "FAIL memorization" not in res.output
+    res = runner.invoke(app, ["gate", str(tmp_path / "missing.json"), "--baseline", str(baseline)])
+    assert res.exit_code == 2 and "missing.json: no such score file" in res.output
+    assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+    bad_rules = tmp_path / "r.toml"
+    bad_rules.write_text("[[rule]]\nname = 1 2\n")
+    res = runner.invoke(app, ["gate", str(current), "--baseline", str(baseline), "--rules", str(bad_rules)])
+    assert res.exit_code == 2 and "r.toml: not valid TOML" in res.output

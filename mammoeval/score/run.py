@@ -134,7 +134,7 @@ def real_reduction(real_size: tuple[int, int], resolution: tuple[int, int], data
     return r
 
 
-def _versions() -> dict[str, str]:
+def library_versions() -> dict[str, str]:
     import platform
 
     import numpy
@@ -146,7 +146,7 @@ def _versions() -> dict[str, str]:
             "python": platform.python_version()}
 
 
-def _utc_now() -> str:
+def utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -217,7 +217,7 @@ def score_checkpoint(ref: CheckpointRef, *, real: _RealSide, settings: ScoreSett
             "resolution": list(resolution), "n_per_view": settings.n_per_view, "seed": settings.seed,
             **measured, "checkpoint_sha256": ckpt_hash,
             "settings": settings.to_json(metrics=metrics, real_hash=real_hash),
-            "versions": _versions(), "scored_at": _utc_now()}
+            "versions": library_versions(), "scored_at": utc_now()}
 
 
 def drop_partial_last_line(path: Path) -> None:

@@ -1,0 +1,80 @@
+"""Scoring two image folders (images from any generator): one score row, written to scores.json.
+
+The row has the scores.jsonl shape with ``checkpoint = "folder:<fake folder name>"``, no
+`n_images_shown`/`kimg`, `n_per_view` = the fake images per view, and the fake folder's content
+hash in place of the checkpoint hash, so `mammoeval gate` and `mammoeval report` read it as they
+read a run's rows.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from mammoeval.fsutil import write_json_atomic
+from mammoeval.score.imagesets import ReducedImageSet
+from mammoeval.score.run import (
+    ScoreBackends,
+    default_backends,
+    library_versions,
+    real_reduction,
+    score_images,
+    utc_now,
+)
+from mammoeval.score.settings import ScoreSettings
+
+FOLDER_SCORES_FILE = "scores.json"
+
+
+def folder_scores_path(out: str | Path) -> Path:
+    """Return where folder-mode scores go: `out` itself when it ends in .json, else out/scores.json."""
+    p = Path(out)
+    return p if p.suffix == ".json" else p / FOLDER_SCORES_FILE
+
+
+def score_folders(real: str | Path, fake: str | Path, *, settings: ScoreSettings = ScoreSettings(),
+                  out: str | Path | None = None, size: tuple[int, int] | None = None,
+                  cache_dir: str | Path | None = None, progress: bool = True,
+                  backends: ScoreBackends | None = None) -> dict[str, Any]:
+    """Return the score row of a fake image folder against a real one; write it when `out` is given.
+
+    Args:
+        real: prepared dataset or plain image folder of real mammograms (the reference).
+        fake: prepared dataset or plain image folder of generated images; fitted to the real size.
+        settings: metric settings (`n_per_view` is ignored: every fake image is used).
+        out: a .json file or a folder (then folder/scores.json); None = do not write.
+        size: (height, width) for a plain real folder (None = its first image's size).
+        cache_dir: where real-set statistics are cached (None = no cache).
+        progress: show the suite's and QA's progress bars.
+        backends: upstream functions (None = the real ones).
+
+    Raises:
+        BadInputError: a missing folder or one without readable images.
+    """
+    b = backends or default_backends()
+    t0 = time.perf_counter()
+    real_set = _open(real, size)
+    fake_set = _open(fake, real_set.size)
+    if fake_set.size != real_set.size:  # e.g. a prepared fake set at a lower resolution
+        real_set = ReducedImageSet(real_set, real_reduction(real_set.size, fake_set.size, Path(fake)))
+    metrics = tuple(settings.metrics) if settings.metrics is not None else b.default_metrics
+    measured, _ = score_images(real_set, fake_set, settings=settings, backends=b, metrics=metrics,
+                               cache_dir=Path(cache_dir) if cache_dir is not None else None, progress=progress)
+    measured["timing"]["total_s"] = round(time.perf_counter() - t0, 3)
+    views = fake_set.view_labels()
+    per_view = {"CC": int((views == 0).sum()), "MLO": int((views == 1).sum()), "all": len(fake_set)}
+    row = {"checkpoint": f"folder:{Path(fake).name}", "n_images_shown": None, "kimg": None,
+           "resolution": list(fake_set.size), "n_per_view": per_view, "seed": settings.seed, **measured,
+           "fake_hash": fake_set.content_hash, "real": str(real), "fake": str(fake),
+           "settings": settings.to_json(metrics=metrics, real_hash=real_set.content_hash),
+           "versions": library_versions(), "scored_at": utc_now()}
+    if out is not None:
+        write_json_atomic(folder_scores_path(out), row)
+    return row
+
+
+def _open(path: str | Path, size: tuple[int, int] | None) -> Any:
+    from mammoeval.data.imageset import open_image_set
+
+    return open_image_set(path, size=size)

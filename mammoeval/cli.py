@@ -67,13 +67,13 @@ def data_prepare(
     out: Path = typer.Option(..., "--out", help="Prepared dataset directory (a partial run there is resumed)."),
     size: str = typer.Option("1280x1024", "--size", help="Target HEIGHTxWIDTH in pixels (portrait)."),
     bits: int = typer.Option(8, "--bits", help="Bits per stored pixel: 8 or 16."),
-    manifest: Optional[Path] = typer.Option(None, "--manifest", exists=True, dir_okay=False,
+    manifest: Path | None = typer.Option(None, "--manifest", exists=True, dir_okay=False,
                                             help="CSV path,view,laterality[,split] (paths relative to SRC)."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Worker processes [default: min(4, CPUs)]."),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="Worker processes (default: min(4, CPUs))."),
     allow_modality: list[str] = typer.Option([], "--allow-modality",
                                              help="Accept this DICOM Modality besides MG (repeatable), e.g. RG."),
     allow_upsample: bool = typer.Option(False, "--allow-upsample", help="Enlarge images smaller than --size."),
-    views: Optional[str] = typer.Option(None, "--views", help="Keep only these views, e.g. CC,MLO [default: all]."),
+    views: str | None = typer.Option(None, "--views", help="Keep only these views, e.g. CC,MLO (default: all)."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
 ) -> None:
     """Ingest mammograms into a prepared dataset: canonical orientation, fit, pad, manifest, hash."""

@@ -1,0 +1,189 @@
+"""TrainConfig: every setting of a progressive WGAN-GP run, validated once; named presets.
+
+Units are in the names: `*_kimg` are thousands of real images shown to D, `size` and `base` are
+(height, width) in pixels. Stage 0 is the `base` block (5x4); stage s outputs `base * 2**s`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mammoeval.errors import ConfigError
+
+Precision = Literal["fp32", "bf16"]
+Device = Literal["auto", "cpu", "cuda"]
+PresetName = Literal["demo", "paper"]
+PRESETS: tuple[str, ...] = ("demo", "paper")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A fully resolved training configuration (saved to RUN/config.json and every checkpoint).
+
+    Attributes:
+        size: target (height, width) in pixels; must be `base * 2**k`.
+        base: (height, width) of the first block (Korkinof et al.: 5x4).
+        fmap_base, fmap_max: feature maps of stage s are ``min(fmap_base // 2**(s+1), fmap_max)``
+            (PGGAN's nf() with stage counted from 1 at the base block).
+        latent_size: dimension of z (the one-hot view is appended to it).
+        lr: Adam learning rate for G and D (constant); Adam betas (0, 0.99), eps 1e-8.
+        gp_weight, gp_target: WGAN-GP lambda and target gradient norm: lambda*(|g|-t)^2/t^2.
+        drift_weight: epsilon_drift, weight of D(real)^2.
+        aux_weight: weight of the auxiliary view cross-entropy (D: real + fake, G: fake).
+        ema_beta: G-EMA decay per G step.
+        phase_kimg: images shown in the stable (training) phase of every stage.
+        transition_kimg: images shown while a new stage fades in (alpha 0 -> 1).
+        minibatch: global minibatch per stage (one entry per stage, summed over all ranks).
+        total_kimg: total length; the last stage trains until it is reached.
+        d_steps_start, d_steps_end: D steps per G step, ramped linearly (and rounded) between
+            `d_steps_ramp_kimg` = (start_kimg, end_kimg).
+        kimg_per_tick: log row cadence.
+        ticks_per_checkpoint: a checkpoint and a grid every this many ticks (and at the end).
+        keep_last: keep the newest this many checkpoints ...
+        keep_every_kimg: ... plus every checkpoint at a multiple of this (None = keep all).
+        seed: seeds every random draw (latents, data order, GP mixing, initial weights).
+        phantom_n: number of phantom images generated when training without --data.
+        grid_per_view: generated images per view in the snapshot grids (rows of `grid_cols`).
+        grid_cols: images per grid row.
+        grid_tile: (height, width) each grid tile is upsampled to (nearest); None = `size`.
+        preload_max_mb: a stage whose whole dataset (float32, this rank's share not counted
+            separately) fits in this many MiB is held in memory; larger stages stream through a
+            DataLoader with `num_workers` workers.
+        num_workers: DataLoader workers for streamed stages.
+        precision: "bf16" runs G and D under bf16 autocast (GPU option; losses stay fp32).
+        channels_last: use the channels-last memory format (GPU option).
+        device: "auto" = CUDA when available.
+    """
+
+    size: tuple[int, int] = (1280, 1024)
+    base: tuple[int, int] = (5, 4)
+    fmap_base: int = 8192
+    fmap_max: int = 512
+    latent_size: int = 512
+    lr: float = 0.0015
+    gp_weight: float = 10.0
+    gp_target: float = 1.0
+    drift_weight: float = 0.001
+    aux_weight: float = 1.0
+    ema_beta: float = 0.999
+    phase_kimg: float = 600.0
+    transition_kimg: float = 600.0
+    minibatch: tuple[int, ...] = (512, 256, 128, 64, 32, 32, 32, 32, 32)
+    total_kimg: float = 15000.0
+    d_steps_start: int = 1
+    d_steps_end: int = 5
+    d_steps_ramp_kimg: tuple[float, float] = (0.0, 10200.0)
+    kimg_per_tick: float = 160.0
+    ticks_per_checkpoint: int = 10
+    keep_last: int = 3
+    keep_every_kimg: float | None = 1000.0
+    seed: int = 0
+    phantom_n: int = 512
+    grid_per_view: int = 8
+    grid_cols: int = 8
+    grid_tile: tuple[int, int] | None = (320, 256)
+    preload_max_mb: int = 1024
+    num_workers: int = 4
+    precision: Precision = "fp32"
+    channels_last: bool = False
+    device: Device = "auto"
+
+    @property
+    def n_stages(self) -> int:
+        """Number of resolutions from `base` to `size` inclusive."""
+        return int(round(math.log2(self.size[0] // self.base[0]))) + 1
+
+    def resolution(self, stage: int) -> tuple[int, int]:
+        """Return (height, width) output by `stage` (0 = base block)."""
+        return (self.base[0] << stage, self.base[1] << stage)
+
+    def channels(self, stage: int) -> int:
+        """Return the feature maps of `stage`: min(fmap_base / 2^(stage+1), fmap_max), at least 1."""
+        return max(1, min(self.fmap_base >> (stage + 1), self.fmap_max))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+def validate(cfg: TrainConfig) -> TrainConfig:
+    """Return `cfg` unchanged when every field and cross-field rule holds.
+
+    Raises:
+        ConfigError: one line naming the field and the rule.
+    """
+    h, w = cfg.size
+    bh, bw = cfg.base
+    ratio = h // bh if bh > 0 else 0
+    if bh <= 0 or bw <= 0 or h % bh or w % bw or ratio != w // bw or ratio & (ratio - 1) or h // ratio != bh:
+        raise ConfigError(f"size {h}x{w} must be the base {bh}x{bw} times a power of two")
+    if len(cfg.minibatch) != cfg.n_stages:
+        raise ConfigError(f"minibatch needs one entry per stage ({cfg.n_stages}), got {len(cfg.minibatch)}")
+    if min(cfg.minibatch) < 1:
+        raise ConfigError("every minibatch must be >= 1")
+    _positive(cfg, "fmap_base", "fmap_max", "latent_size", "lr", "phase_kimg", "total_kimg", "kimg_per_tick",
+              "ticks_per_checkpoint", "keep_last", "phantom_n", "grid_per_view", "grid_cols")
+    if cfg.transition_kimg < 0 or cfg.gp_weight < 0 or cfg.drift_weight < 0 or cfg.aux_weight < 0:
+        raise ConfigError("transition_kimg, gp_weight, drift_weight and aux_weight must be >= 0")
+    if not 0.0 <= cfg.ema_beta < 1.0:
+        raise ConfigError(f"ema_beta must be in [0, 1), got {cfg.ema_beta}")
+    if cfg.d_steps_start < 1 or cfg.d_steps_end < 1:
+        raise ConfigError("d_steps_start and d_steps_end must be >= 1")
+    if cfg.d_steps_ramp_kimg[1] < cfg.d_steps_ramp_kimg[0]:
+        raise ConfigError("d_steps_ramp_kimg must be (start, end) with end >= start")
+    if cfg.precision not in ("fp32", "bf16"):
+        raise ConfigError(f"precision must be fp32 or bf16, got {cfg.precision!r}")
+    if cfg.device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"device must be auto, cpu or cuda, got {cfg.device!r}")
+    return cfg
+
+
+def _positive(cfg: TrainConfig, *names: str) -> None:
+    for n in names:
+        if getattr(cfg, n) <= 0:
+            raise ConfigError(f"{n} must be > 0, got {getattr(cfg, n)}")
+
+
+def preset(name: str) -> TrainConfig:
+    """Return the named preset ("demo" or "paper").
+
+    Raises:
+        ConfigError: an unknown name (the message lists the valid ones).
+    """
+    if name == "paper":
+        return TrainConfig()
+    if name == "demo":
+        return TrainConfig(
+            size=(80, 64), fmap_base=1024, fmap_max=64, latent_size=64, lr=0.0015, ema_beta=0.99,
+            phase_kimg=24.0, transition_kimg=24.0, minibatch=(32, 32, 32, 32, 32), total_kimg=240.0,
+            d_steps_start=1, d_steps_end=2, d_steps_ramp_kimg=(0.0, 216.0), kimg_per_tick=4.0,
+            ticks_per_checkpoint=6, keep_last=3, keep_every_kimg=None, phantom_n=256,
+            grid_per_view=8, grid_cols=8, grid_tile=(160, 128), num_workers=0,
+        )
+    raise ConfigError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}")
+
+
+def config_from_dict(raw: dict[str, Any]) -> TrainConfig:
+    """Return the TrainConfig stored in a config.json or checkpoint dict (unknown keys ignored).
+
+    Raises:
+        ConfigError: a stored value is invalid.
+    """
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    kw: dict[str, Any] = {}
+    for k, v in raw.items():
+        if k in fields:
+            kw[k] = tuple(v) if isinstance(v, list) else v
+    return validate(TrainConfig(**kw))
+
+
+def with_overrides(cfg: TrainConfig, **overrides: Any) -> TrainConfig:
+    """Return `cfg` with the non-None `overrides` applied, validated."""
+    kept = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return validate(dataclasses.replace(cfg, **kept))
+    except TypeError as e:
+        raise ConfigError(str(e)) from None

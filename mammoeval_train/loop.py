@@ -1,0 +1,521 @@
+"""The training loop, as short functions: open the run, build or resume the state, step, tick, snapshot.
+
+One iteration = `d_steps` D steps (each on a fresh global minibatch of reals, counted as images
+shown) + one G step + one G-EMA update. The schedule position is computed from images shown at
+the start of each iteration; optimizers are reset whenever layers are added or finish fading in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import json
+import math
+import platform
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import mammoeval
+from mammoeval.data.dataset import PreparedDataset
+from mammoeval.data.prepared import DatasetInfo, is_prepared_dataset, read_dataset_info
+from mammoeval.errors import BadInputError, ConfigError, TrainingDivergedError
+from mammoeval.fsutil import append_jsonl, read_jsonl, write_json_atomic, write_text_atomic
+from mammoeval.rundir import (
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    GRID_DIR,
+    LOG_FILE,
+    LOG_KEYS,
+    REALS_GRID,
+    checkpoint_name,
+    fake_grid_name,
+    list_checkpoints,
+    read_config,
+)
+from mammoeval_train import ddp
+from mammoeval_train.checkpoint import RNG_SCHEME, load_checkpoint, prune_checkpoints, save_checkpoint
+from mammoeval_train.config import TrainConfig, config_from_dict, validate
+from mammoeval_train.generate import latents_for_seeds, render_images
+from mammoeval_train.grids import write_view_grid
+from mammoeval_train.loss import DLoss, GLoss, LossWeights, compute_d_loss, compute_g_loss
+from mammoeval_train.networks import Discriminator, Generator, build_networks, downsample2, fade, upsample2
+from mammoeval_train.reals import RealFeed, derive_seed
+from mammoeval_train.schedule import Position, position_at
+
+PHANTOM_DIR = "data"
+RESUMABLE_FIELDS = frozenset({"total_kimg", "device", "num_workers", "precision", "channels_last", "keep_last",
+                              "keep_every_kimg", "ticks_per_checkpoint", "kimg_per_tick", "preload_max_mb"})
+"""Config fields that may change on --resume; every other field must match the saved run."""
+_STAT_NAMES = ("loss_d", "loss_g", "gp", "grad_norm_d", "grad_norm_g", "drift", "ce_real", "ce_fake")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a finished `train` call reached.
+
+    Attributes:
+        out: the run directory.
+        n_images_shown: schedule position at the end.
+        stage, resolution: the active stage and its (H, W).
+        ticks: log rows written in total (this call and earlier ones).
+        last_checkpoint: newest checkpoint (None if none was written).
+        seconds: training time, summed over resumes.
+        weights_sha256: hash of the final G, D and G-EMA weights (identical on every DDP rank).
+    """
+
+    out: Path
+    n_images_shown: int
+    stage: int
+    resolution: tuple[int, int]
+    ticks: int
+    last_checkpoint: Path | None
+    seconds: float
+    weights_sha256: str
+
+    @property
+    def kimg(self) -> float:
+        """Thousands of images shown."""
+        return self.n_images_shown / 1000.0
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Resolved facts of a run: config, dataset, directory and this process's rank."""
+
+    cfg: TrainConfig
+    out: Path
+    dataset: Path
+    dataset_hash: str
+    reduction: int
+    env: ddp.DistEnv
+
+
+@dataclass
+class TrainState:
+    """Everything that changes while training (saved in checkpoints)."""
+
+    G: Generator
+    D: Discriminator
+    G_ema: Generator
+    opt_G: torch.optim.Adam
+    opt_D: torch.optim.Adam
+    n_images_shown: int = 0
+    tick: int = 0
+    phase_key: tuple[int, str] | None = None
+    time_s: float = 0.0
+    last_checkpoint: Path | None = None
+
+
+def train(cfg: TrainConfig, *, data: Path | None, out: Path, resume: bool, progress: bool = True) -> RunSummary:
+    """Train (or resume) a progressive WGAN-GP run in `out` and return where it got to.
+
+    Args:
+        cfg: the configuration (validated here); on resume only RESUMABLE_FIELDS may differ.
+        data: prepared dataset at cfg.size (or a power-of-two multiple); None = the built-in phantom
+            (generated once into RUN/data, or the dataset recorded in config.json on resume).
+        out: run directory.
+        resume: continue from the last checkpoint in `out` (required when `out` holds a run).
+        progress: show a rich progress bar (rank 0 only).
+
+    Raises:
+        ConfigError: invalid config, `out` holds a run without resume, dataset size mismatch.
+        BadInputError: unreadable dataset or checkpoint.
+        TrainingDivergedError: a loss became NaN or infinite (the last good checkpoint is kept).
+    """
+    cfg = validate(cfg)
+    env = ddp.init_from_env(cfg.device)
+    try:
+        run = open_run(cfg, data=data, out=Path(out), resume=resume, env=env, progress=progress)
+        state = build_state(run, resume=resume)
+        return run_loop(run, state, progress=progress)
+    finally:
+        ddp.shutdown(env)
+
+
+def load_run_config(out: Path) -> TrainConfig:
+    """Return the TrainConfig saved in RUN/config.json (what `--resume` continues)."""
+    return config_from_dict(read_config(out))
+
+
+# --- opening the run ---------------------------------------------------------------------------
+
+
+def open_run(cfg: TrainConfig, *, data: Path | None, out: Path, resume: bool, env: ddp.DistEnv,
+             progress: bool) -> RunContext:
+    """Check the run directory, resolve the dataset (making the phantom if needed), write config.json."""
+    has_run = (out / CONFIG_FILE).is_file()
+    if has_run and not resume:
+        raise ConfigError(f"{out} already holds a run ({CONFIG_FILE}); pass --resume to continue it or choose another --out")
+    if resume and not has_run:
+        raise BadInputError(out, f"nothing to resume (no {CONFIG_FILE}); start the run without --resume")
+    saved = read_config(out) if resume else None
+    if saved is not None:
+        _check_resumable(cfg, saved, out)
+    for b in cfg.minibatch:
+        if b % env.world_size:
+            raise ConfigError(f"minibatch {b} is not divisible by the {env.world_size} ranks")
+    dataset = _resolve_dataset(cfg, data=data, out=out, saved=saved, env=env, progress=progress)
+    info = read_dataset_info(dataset)
+    if saved is not None and saved.get("dataset_hash") not in (None, info.content_hash):
+        raise ConfigError(f"{dataset}: dataset content differs from the one this run was trained on; resume with the same --data")
+    reduction = dataset_reduction(info, cfg, dataset)
+    run = RunContext(cfg=cfg, out=out, dataset=dataset.resolve(), dataset_hash=info.content_hash,
+                     reduction=reduction, env=env)
+    if env.is_main:
+        write_json_atomic(out / CONFIG_FILE, run_config_dict(run))
+    ddp.barrier(env)
+    return run
+
+
+def _check_resumable(cfg: TrainConfig, saved: dict[str, Any], out: Path) -> None:
+    old = config_from_dict(saved).to_dict()
+    new = cfg.to_dict()
+    diffs = sorted(k for k in new if k not in RESUMABLE_FIELDS and old.get(k) != new[k])
+    if diffs:
+        raise ConfigError(f"{out / CONFIG_FILE}: --resume with a different config ({', '.join(diffs)}); "
+                          "omit --preset to continue the saved config")
+
+
+def _resolve_dataset(cfg: TrainConfig, *, data: Path | None, out: Path, saved: dict[str, Any] | None,
+                     env: ddp.DistEnv, progress: bool) -> Path:
+    if data is not None:
+        return Path(data)
+    if saved is not None and saved.get("dataset_path"):
+        return Path(saved["dataset_path"])
+    root = out / PHANTOM_DIR
+    if env.is_main and not is_prepared_dataset(root):
+        try:
+            from mammoeval.data.phantom import write_phantom_dataset
+        except ImportError:
+            raise ConfigError("no --data given and the built-in phantom (mammoeval.data.phantom) is not available") from None
+        write_phantom_dataset(root, n=cfg.phantom_n, size=cfg.size, seed=cfg.seed, progress=progress)
+    ddp.barrier(env)
+    return root
+
+
+def dataset_reduction(info: DatasetInfo, cfg: TrainConfig, dataset: Path) -> int:
+    """Return r such that the dataset size is r * cfg.size with r a power of two.
+
+    Raises:
+        ConfigError: naming the dataset, when no such r exists.
+    """
+    h, w = info.size
+    th, tw = cfg.size
+    r = h // th if th else 0
+    if r < 1 or h != r * th or w != r * tw or r & (r - 1):
+        raise ConfigError(f"{dataset}: dataset size {h}x{w} is not the target size {th}x{tw} "
+                          "times a power of two; prepare it with --size matching the config")
+    return r
+
+
+def run_config_dict(run: RunContext) -> dict[str, Any]:
+    """Return the config.json content: TrainConfig fields plus dataset, versions and derived facts."""
+    cfg = run.cfg
+    return {
+        **cfg.to_dict(),
+        "dataset_path": str(run.dataset),
+        "dataset_hash": run.dataset_hash,
+        "dataset_reduction": run.reduction,
+        "world_size": run.env.world_size,
+        "n_stages": cfg.n_stages,
+        "resolutions": [list(cfg.resolution(s)) for s in range(cfg.n_stages)],
+        "channels": [cfg.channels(s) for s in range(cfg.n_stages)],
+        "versions": {"torch": torch.__version__, "numpy": np.__version__, "mammoeval": mammoeval.__version__,
+                     "python": platform.python_version()},
+    }
+
+
+# --- state ---------------------------------------------------------------------------------------
+
+
+def make_optimizers(G: Generator, D: Discriminator, lr: float) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+    """Return fresh Adam optimizers (betas 0, 0.99; eps 1e-8) for G and D."""
+    kw: dict[str, Any] = {"lr": lr, "betas": (0.0, 0.99), "eps": 1e-8}
+    return torch.optim.Adam(G.parameters(), **kw), torch.optim.Adam(D.parameters(), **kw)
+
+
+def build_state(run: RunContext, *, resume: bool) -> TrainState:
+    """Return fresh networks and optimizers, or those of the last checkpoint when resuming."""
+    cfg, dev = run.cfg, run.env.device
+    G, D = build_networks(cfg)
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    G, D = G.to(dev, memory_format=fmt), D.to(dev, memory_format=fmt)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    opt_G, opt_D = make_optimizers(G, D, cfg.lr)
+    state = TrainState(G=G, D=D, G_ema=G_ema, opt_G=opt_G, opt_D=opt_D)
+    refs = list_checkpoints(run.out) if resume else []
+    if refs:
+        _load_into(state, load_checkpoint(refs[-1].path, map_location=dev))
+        state.last_checkpoint = refs[-1].path
+    if resume and run.env.is_main:
+        _truncate_log(run.out / LOG_FILE, state.tick)
+    return state
+
+
+def _load_into(state: TrainState, ckpt: dict[str, Any]) -> None:
+    state.G.load_state_dict(ckpt["G"])
+    state.D.load_state_dict(ckpt["D"])
+    state.G_ema.load_state_dict(ckpt["G_ema"])
+    state.opt_G.load_state_dict(ckpt["opt_G"])
+    state.opt_D.load_state_dict(ckpt["opt_D"])
+    state.n_images_shown = int(ckpt["n_images_shown"])
+    state.tick = int(ckpt["tick"])
+    phase = ckpt.get("phase")
+    state.phase_key = (int(phase[0]), str(phase[1])) if phase else None
+    state.time_s = float(ckpt.get("time_s", 0.0))
+
+
+def _truncate_log(path: Path, tick: int) -> None:
+    """Drop log rows written after the checkpoint we resume from (they will be written again)."""
+    if not path.exists():
+        return
+    kept = [r for r in read_jsonl(path) if int(r.get("tick", 0)) <= tick]
+    write_text_atomic(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
+
+
+def weights_digest(state: TrainState) -> str:
+    """Return the SHA-256 over G, D and G-EMA weights (state-dict order)."""
+    h = hashlib.sha256()
+    for net in (state.G, state.D, state.G_ema):
+        for k, v in net.state_dict().items():
+            h.update(k.encode())
+            h.update(v.detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+# --- one iteration -------------------------------------------------------------------------------
+
+
+def _autocast(cfg: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+
+
+def _grad_norm(module: torch.nn.Module) -> torch.Tensor:
+    norms = [p.grad.detach().float().norm() for p in module.parameters() if p.grad is not None]
+    return torch.linalg.vector_norm(torch.stack(norms)) if norms else torch.zeros(())
+
+
+def fade_reals(real: torch.Tensor, pos: Position) -> torch.Tensor:
+    """Return reals cross-faded like G's output: lerp(upsample(downsample(x)), x, alpha) while fading in."""
+    if pos.stage == 0 or pos.alpha >= 1.0:
+        return real
+    return fade(upsample2(downsample2(real)), real, pos.alpha)
+
+
+def _d_step(state: TrainState, run: RunContext, pos: Position, real: torch.Tensor, views: torch.Tensor,
+            z: torch.Tensor, mix: torch.Tensor, weights: LossWeights) -> tuple[DLoss, torch.Tensor]:
+    cfg, env = run.cfg, run.env
+    state.opt_D.zero_grad(set_to_none=True)
+    with torch.no_grad(), _autocast(cfg, env.device):
+        fake = state.G(z, views, pos.stage, pos.alpha)
+    with _autocast(cfg, env.device):
+        loss = compute_d_loss(state.D, real, views, fake.float(), views, mix, stage=pos.stage, alpha=pos.alpha,
+                              weights=weights)
+    loss.total.backward()
+    ddp.all_reduce_grads(state.D.parameters(), env)
+    norm = _grad_norm(state.D)
+    state.opt_D.step()
+    return loss, norm
+
+
+def _g_step(state: TrainState, run: RunContext, pos: Position, z: torch.Tensor, views: torch.Tensor,
+            weights: LossWeights) -> tuple[GLoss, torch.Tensor]:
+    cfg, env = run.cfg, run.env
+    state.D.requires_grad_(False)
+    state.opt_G.zero_grad(set_to_none=True)
+    with _autocast(cfg, env.device):
+        fake = state.G(z, views, pos.stage, pos.alpha)
+        loss = compute_g_loss(state.D, fake.float(), views, stage=pos.stage, alpha=pos.alpha, weights=weights)
+    loss.total.backward()
+    ddp.all_reduce_grads(state.G.parameters(), env)
+    norm = _grad_norm(state.G)
+    state.opt_G.step()
+    state.D.requires_grad_(True)
+    return loss, norm
+
+
+@torch.no_grad()
+def update_ema(G_ema: Generator, G: Generator, beta: float) -> None:
+    """Move every G-EMA parameter toward G: ema = beta * ema + (1 - beta) * g."""
+    for pe, p in zip(G_ema.parameters(), G.parameters(), strict=True):
+        pe.lerp_(p.detach(), 1.0 - beta)
+
+
+def train_step(state: TrainState, run: RunContext, pos: Position, feed: RealFeed, weights: LossWeights) -> torch.Tensor:
+    """Run one iteration (d_steps D steps, one G step, EMA) and return float32 [8] stats (_STAT_NAMES),
+    averaged over D steps and ranks, on the CPU. Advances state.n_images_shown."""
+    cfg, env = run.cfg, run.env
+    dev = env.device
+    gen = torch.Generator().manual_seed(derive_seed(cfg.seed, state.n_images_shown, env.rank, "step"))
+    b = pos.minibatch // env.world_size
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    d_terms = torch.zeros(6, device=dev)
+    for _ in range(pos.d_steps):
+        real, views = feed.next()
+        real = fade_reals(real, pos).contiguous(memory_format=fmt)
+        z = torch.randn(b, cfg.latent_size, generator=gen).to(dev)
+        mix = torch.rand(b, 1, 1, 1, generator=gen).to(dev)
+        dl, norm = _d_step(state, run, pos, real, views, z, mix, weights)
+        d_terms += torch.stack([dl.total.detach(), dl.gp, norm, dl.drift, dl.ce_real, dl.ce_fake])
+        state.n_images_shown += pos.minibatch
+    d_terms /= pos.d_steps
+    z = torch.randn(b, cfg.latent_size, generator=gen).to(dev)
+    g_views = torch.randint(0, 2, (b,), generator=gen).to(dev)
+    gl, norm_g = _g_step(state, run, pos, z, g_views, weights)
+    update_ema(state.G_ema, state.G, cfg.ema_beta)
+    stats = torch.stack([d_terms[0], gl.total.detach(), d_terms[1], d_terms[2], norm_g, d_terms[3], d_terms[4],
+                         d_terms[5]]).float()
+    return ddp.all_reduce_mean(stats, env).cpu()
+
+
+def _diverged(stats: torch.Tensor, state: TrainState) -> TrainingDivergedError:
+    what = "NaN" if bool(torch.isnan(stats).any()) else "infinite"
+    names = [n for n, v in zip(_STAT_NAMES, stats.tolist(), strict=True) if not math.isfinite(v)]
+    last = state.last_checkpoint if state.last_checkpoint is not None else "none (no checkpoint written yet)"
+    return TrainingDivergedError(f"loss became {what} at tick {state.tick + 1} (kimg {state.n_images_shown / 1000:.3f}; "
+                                 f"{', '.join(names)}); last good checkpoint: {last}")
+
+
+# --- ticks and snapshots -------------------------------------------------------------------------
+
+
+@dataclass
+class _TickStats:
+    start_img: int
+    t0: float = field(default_factory=time.perf_counter)
+    sums: torch.Tensor = field(default_factory=lambda: torch.zeros(len(_STAT_NAMES), dtype=torch.float64))
+    n: int = 0
+
+    def add(self, stats: torch.Tensor) -> None:
+        self.sums += stats.double()
+        self.n += 1
+
+
+def log_row(state: TrainState, pos: Position, acc: _TickStats, seconds: float) -> dict[str, Any]:
+    """Return the log.jsonl row (exactly LOG_KEYS) closing the current tick."""
+    means = (acc.sums / max(acc.n, 1)).tolist()
+    shown = state.n_images_shown - acc.start_img
+    row: dict[str, Any] = dict(zip(_STAT_NAMES, means, strict=True))
+    row.update(
+        tick=state.tick, kimg=state.n_images_shown / 1000.0, stage=pos.stage,
+        resolution=f"{pos.resolution[0]}x{pos.resolution[1]}", alpha=pos.alpha, d_steps=pos.d_steps, lr=pos.lr,
+        img_per_s=shown / seconds if seconds > 0 else 0.0,
+        sec_per_kimg=seconds / (shown / 1000.0) if shown else 0.0, time_s=state.time_s,
+    )
+    return {k: row[k] for k in LOG_KEYS}
+
+
+def grid_inputs(cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return the fixed grid latents [2n, latent] (seeds 0..2n-1) and views [2n] (n CC then n MLO)."""
+    n = cfg.grid_per_view
+    z = latents_for_seeds(range(2 * n), cfg.latent_size)
+    return z, torch.tensor([0] * n + [1] * n, dtype=torch.int64)
+
+
+def write_reals_grid(run: RunContext) -> None:
+    """Write grids/reals.png from the first grid_per_view images of each view, at the target size."""
+    cfg = run.cfg
+    parts = []
+    for view in ("CC", "MLO"):
+        try:
+            ds = PreparedDataset(run.dataset, reduction=run.reduction, views=(view,))
+        except BadInputError:
+            parts.append(torch.zeros(0, 1, *cfg.size))
+            continue
+        parts.append(torch.stack([ds[i][0] for i in range(min(cfg.grid_per_view, len(ds)))]))
+    write_view_grid(run.out / GRID_DIR / REALS_GRID, parts[0], parts[1], cols=cfg.grid_cols,
+                    tile=cfg.grid_tile or cfg.size)
+
+
+def snapshot(run: RunContext, state: TrainState) -> Path:
+    """Write the checkpoint and the fakes grid (rank 0), prune old checkpoints; return the checkpoint path."""
+    cfg = run.cfg
+    pos = position_at(cfg, state.n_images_shown)
+    path = run.out / CHECKPOINT_DIR / checkpoint_name(state.n_images_shown)
+    if run.env.is_main:
+        path = save_checkpoint(run.out, {
+            "n_images_shown": state.n_images_shown, "tick": state.tick, "stage": pos.stage, "alpha": pos.alpha,
+            "phase": list(state.phase_key) if state.phase_key else None, "config": cfg.to_dict(),
+            "dataset_hash": run.dataset_hash, "G": state.G.state_dict(), "D": state.D.state_dict(),
+            "G_ema": state.G_ema.state_dict(), "opt_G": state.opt_G.state_dict(), "opt_D": state.opt_D.state_dict(),
+            "rng": {"scheme": RNG_SCHEME, "seed": cfg.seed, "counter": state.n_images_shown},
+            "time_s": state.time_s,
+        })
+        z, views = grid_inputs(cfg)
+        imgs = render_images(state.G_ema, z, views, stage=pos.stage, alpha=pos.alpha, device=run.env.device)
+        write_view_grid(run.out / GRID_DIR / fake_grid_name(state.n_images_shown), imgs[views == 0], imgs[views == 1],
+                        cols=cfg.grid_cols, tile=cfg.grid_tile or cfg.size)
+        prune_checkpoints(run.out, keep_last=cfg.keep_last, keep_every_kimg=cfg.keep_every_kimg)
+    ddp.barrier(run.env)
+    state.last_checkpoint = path
+    return path
+
+
+@contextlib.contextmanager
+def _progress_bar(show: bool, total: int, done: int) -> Iterator[Any]:
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
+                  disable=not show) as bar:
+        task = bar.add_task("training", total=total, completed=done)
+        yield lambda n, text: bar.update(task, completed=n, description=text)
+
+
+def _describe(state: TrainState, pos: Position, stats: torch.Tensor) -> str:
+    h, w = pos.resolution
+    return (f"kimg {state.n_images_shown / 1000:8.1f} | stage {pos.stage} {h}x{w} a={pos.alpha:.2f} | "
+            f"D {float(stats[0]):+.3f} G {float(stats[1]):+.3f}")
+
+
+def run_loop(run: RunContext, state: TrainState, *, progress: bool = True) -> RunSummary:
+    """Train from state.n_images_shown to cfg.total_kimg, logging ticks and writing snapshots."""
+    cfg, env = run.cfg, run.env
+    total = int(round(cfg.total_kimg * 1000))
+    tick_imgs = max(1, int(round(cfg.kimg_per_tick * 1000)))
+    weights = LossWeights(cfg.gp_weight, cfg.gp_target, cfg.drift_weight, cfg.aux_weight)
+    if env.is_main and not (run.out / GRID_DIR / REALS_GRID).is_file():
+        write_reals_grid(run)
+    feed: RealFeed | None = None
+    feed_stage = -1
+    acc = _TickStats(state.n_images_shown)
+    with _progress_bar(progress and env.is_main, total, state.n_images_shown) as update:
+        while state.n_images_shown < total:
+            pos = position_at(cfg, state.n_images_shown)
+            if pos.phase_key != state.phase_key:
+                state.opt_G, state.opt_D = make_optimizers(state.G, state.D, cfg.lr)
+                state.phase_key = pos.phase_key
+            if pos.stage != feed_stage:
+                feed = RealFeed(run.dataset, reduction=run.reduction << (cfg.n_stages - 1 - pos.stage),
+                                batch_global=pos.minibatch, env=env, seed=cfg.seed, start=state.n_images_shown,
+                                preload_max_mb=cfg.preload_max_mb, num_workers=cfg.num_workers)
+                feed_stage = pos.stage
+            assert feed is not None
+            stats = train_step(state, run, pos, feed, weights)
+            if not bool(torch.isfinite(stats).all()):
+                raise _diverged(stats, state)
+            acc.add(stats)
+            update(state.n_images_shown, _describe(state, pos, stats))
+            if state.n_images_shown - acc.start_img >= tick_imgs or state.n_images_shown >= total:
+                acc = _close_tick(run, state, pos, acc, final=state.n_images_shown >= total)
+    pos = position_at(cfg, state.n_images_shown)
+    return RunSummary(out=run.out, n_images_shown=state.n_images_shown, stage=pos.stage, resolution=pos.resolution,
+                      ticks=state.tick, last_checkpoint=state.last_checkpoint, seconds=state.time_s,
+                      weights_sha256=weights_digest(state))
+
+
+def _close_tick(run: RunContext, state: TrainState, pos: Position, acc: _TickStats, *, final: bool) -> _TickStats:
+    seconds = time.perf_counter() - acc.t0
+    state.tick += 1
+    state.time_s += seconds
+    if run.env.is_main:
+        append_jsonl(run.out / LOG_FILE, log_row(state, pos, acc, seconds))
+    if final or state.tick % run.cfg.ticks_per_checkpoint == 0:
+        snapshot(run, state)
+    return _TickStats(state.n_images_shown)

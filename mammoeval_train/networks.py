@@ -1,0 +1,198 @@
+"""Progressive G and D (Karras et al. 2018; Korkinof et al. 2018): non-square base block, equalized
+learning rate, pixel norm, minibatch stddev, one 1-channel output/input layer per stage, linear
+fade-in, view conditioning (one-hot joined to z) and an auxiliary view classifier in D.
+
+Every network holds all stages from the start; `stage` and `alpha` choose the active path, so the
+state dict never changes shape while the model grows.
+
+References:
+    Karras et al., "Progressive Growing of GANs for Improved Quality, Stability, and Variation", ICLR 2018.
+    Korkinof et al., "High-Resolution Mammogram Synthesis using Progressive Generative Adversarial
+    Networks", arXiv:1807.03401, 2018.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mammoeval_train.config import TrainConfig
+
+N_VIEWS = 2
+LRELU_SLOPE = 0.2
+MBSTD_GROUP = 4
+_EPS = 1e-8
+
+
+class EqualizedConv2d(nn.Module):
+    """Conv with weights drawn N(0, 1) and scaled at run time by gain / sqrt(fan_in) (He), 'same' padding."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, *, gain: float = math.sqrt(2.0),
+                 generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel, kernel, generator=generator))
+        self.bias = nn.Parameter(torch.zeros(out_ch))
+        self.scale = gain / math.sqrt(in_ch * kernel * kernel)
+        self.padding = kernel // 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.padding)
+
+
+class EqualizedLinear(nn.Module):
+    """Dense layer with weights drawn N(0, 1) and scaled at run time by gain / sqrt(fan_in)."""
+
+    def __init__(self, in_features: int, out_features: int, *, gain: float = math.sqrt(2.0),
+                 generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_features, in_features, generator=generator))
+        self.bias = nn.Parameter(torch.zeros(out_features))
+        self.scale = gain / math.sqrt(in_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight * self.scale, self.bias)
+
+
+def pixel_norm(x: torch.Tensor) -> torch.Tensor:
+    """Return x divided by the RMS over its channel axis (dim 1), per pixel."""
+    return x * torch.rsqrt(x.square().mean(dim=1, keepdim=True) + _EPS)
+
+
+def lrelu(x: torch.Tensor) -> torch.Tensor:
+    """Return leaky ReLU with slope 0.2."""
+    return F.leaky_relu(x, LRELU_SLOPE)
+
+
+def upsample2(x: torch.Tensor) -> torch.Tensor:
+    """Return x [N, C, H, W] upsampled to [N, C, 2H, 2W] by nearest neighbour."""
+    return F.interpolate(x, scale_factor=2.0, mode="nearest")
+
+
+def downsample2(x: torch.Tensor) -> torch.Tensor:
+    """Return x [N, C, H, W] averaged over 2x2 blocks to [N, C, H/2, W/2]."""
+    return F.avg_pool2d(x, 2)
+
+
+def minibatch_stddev(x: torch.Tensor, group: int = MBSTD_GROUP) -> torch.Tensor:
+    """Return x with one channel appended: the mean stddev of features across groups of samples.
+
+    The group is the largest divisor of the batch size that is <= `group` (PGGAN uses 4).
+    Samples i, i+M, i+2M, ... (M = N / group) form a group.
+    """
+    n, c, h, w = x.shape
+    g = max(d for d in range(1, min(group, n) + 1) if n % d == 0)
+    y = x.float().reshape(g, -1, c, h, w)
+    y = (y - y.mean(dim=0)).square().mean(dim=0)
+    y = torch.sqrt(y + _EPS).mean(dim=(1, 2, 3))  # [M]
+    y = y.to(x.dtype).reshape(-1, 1, 1, 1).repeat(g, 1, h, w)
+    return torch.cat([x, y], dim=1)
+
+
+def fade(old: torch.Tensor, new: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Return old + (new - old) * alpha (exactly `old` at alpha 0, `new` at alpha 1)."""
+    if alpha >= 1.0:
+        return new
+    return old + (new - old) * alpha
+
+
+class _GBlock(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int, gen: torch.Generator) -> None:
+        super().__init__()
+        self.conv0 = EqualizedConv2d(in_ch, out_ch, 3, generator=gen)
+        self.conv1 = EqualizedConv2d(out_ch, out_ch, 3, generator=gen)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = pixel_norm(lrelu(self.conv0(upsample2(x))))
+        return pixel_norm(lrelu(self.conv1(x)))
+
+
+class Generator(nn.Module):
+    """Maps (z, view) to a 1-channel image at the resolution of `stage`.
+
+    forward(z, views, stage, alpha): z float [N, latent_size], views int64 [N] in {0, 1};
+    returns float [N, 1, base_h * 2**stage, base_w * 2**stage], unbounded (about [-1, 1]).
+    """
+
+    def __init__(self, cfg: TrainConfig, *, generator: torch.Generator) -> None:
+        super().__init__()
+        self.base = cfg.base
+        self.n_stages = cfg.n_stages
+        ch0 = cfg.channels(0)
+        self.ch0 = ch0
+        self.dense = EqualizedLinear(cfg.latent_size + N_VIEWS, ch0 * cfg.base[0] * cfg.base[1],
+                                     gain=math.sqrt(2.0) / 4, generator=generator)
+        self.conv = EqualizedConv2d(ch0, ch0, 3, generator=generator)
+        self.blocks = nn.ModuleList([nn.Identity()] + [
+            _GBlock(cfg.channels(s - 1), cfg.channels(s), generator) for s in range(1, cfg.n_stages)
+        ])
+        self.to_rgb = nn.ModuleList([
+            EqualizedConv2d(cfg.channels(s), 1, 1, gain=1.0, generator=generator) for s in range(cfg.n_stages)
+        ])
+
+    def forward(self, z: torch.Tensor, views: torch.Tensor, stage: int, alpha: float = 1.0) -> torch.Tensor:
+        onehot = F.one_hot(views.clamp(min=0), N_VIEWS).to(z.dtype)
+        x = torch.cat([pixel_norm(z), onehot], dim=1)
+        x = self.dense(x).reshape(-1, self.ch0, self.base[0], self.base[1])
+        x = pixel_norm(lrelu(x))
+        x = pixel_norm(lrelu(self.conv(x)))
+        for s in range(1, stage):
+            x = self.blocks[s](x)
+        if stage == 0:
+            return self.to_rgb[0](x)
+        new = self.to_rgb[stage](self.blocks[stage](x))
+        if alpha >= 1.0:
+            return new
+        return fade(upsample2(self.to_rgb[stage - 1](x)), new, alpha)
+
+
+class _DBlock(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int, gen: torch.Generator) -> None:
+        super().__init__()
+        self.conv0 = EqualizedConv2d(in_ch, in_ch, 3, generator=gen)
+        self.conv1 = EqualizedConv2d(in_ch, out_ch, 3, generator=gen)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return downsample2(lrelu(self.conv1(lrelu(self.conv0(x)))))
+
+
+class Discriminator(nn.Module):
+    """Scores images (WGAN critic) and classifies their view (auxiliary head).
+
+    forward(images, stage, alpha): images float [N, 1, H, W] at the stage's resolution;
+    returns (score float [N], view_logits float [N, 2]).
+    """
+
+    def __init__(self, cfg: TrainConfig, *, generator: torch.Generator) -> None:
+        super().__init__()
+        ch0 = cfg.channels(0)
+        self.from_rgb = nn.ModuleList([
+            EqualizedConv2d(1, cfg.channels(s), 1, generator=generator) for s in range(cfg.n_stages)
+        ])
+        self.blocks = nn.ModuleList([nn.Identity()] + [
+            _DBlock(cfg.channels(s), cfg.channels(s - 1), generator) for s in range(1, cfg.n_stages)
+        ])
+        self.conv = EqualizedConv2d(ch0 + 1, ch0, 3, generator=generator)
+        self.dense0 = EqualizedLinear(ch0 * cfg.base[0] * cfg.base[1], ch0, generator=generator)
+        self.dense1 = EqualizedLinear(ch0, 1 + N_VIEWS, gain=1.0, generator=generator)
+
+    def forward(self, img: torch.Tensor, stage: int, alpha: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        x = lrelu(self.from_rgb[stage](img))
+        if stage > 0:
+            x = self.blocks[stage](x)
+            if alpha < 1.0:
+                x = fade(lrelu(self.from_rgb[stage - 1](downsample2(img))), x, alpha)
+            for s in range(stage - 1, 0, -1):
+                x = self.blocks[s](x)
+        x = lrelu(self.conv(minibatch_stddev(x)))
+        x = lrelu(self.dense0(x.flatten(1)))
+        out = self.dense1(x)
+        return out[:, 0], out[:, 1:]
+
+
+def build_networks(cfg: TrainConfig) -> tuple[Generator, Discriminator]:
+    """Return freshly initialised (G, D), seeded by cfg.seed (same weights on every rank)."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    return Generator(cfg, generator=gen), Discriminator(cfg, generator=gen)

@@ -71,10 +71,10 @@ def make_anatomy(rng: np.random.Generator, *, height: int, width: int, view: str
 def _cc_profile(rng: np.random.Generator, ys: np.ndarray, h: int, w: int) -> tuple[np.ndarray, float]:
     """Half super-ellipse against the chest wall, different half-heights above and below the nipple."""
     cy = h * rng.uniform(0.44, 0.56)
-    b_top = h * rng.uniform(0.36, 0.52)
-    b_bot = h * rng.uniform(0.36, 0.52)
+    b_top = h * rng.uniform(0.4, 0.56)
+    b_bot = h * rng.uniform(0.4, 0.56)
     depth = w * rng.uniform(0.6, 0.86)
-    p = rng.uniform(2.0, 2.8)
+    p = rng.uniform(1.7, 2.3)
     t = np.where(ys < cy, (cy - ys) / b_top, (ys - cy) / b_bot)
     x_edge = depth * np.clip(1.0 - np.clip(t, 0, 1) ** p, 0.0, 1.0) ** (1.0 / p)
     return x_edge, cy

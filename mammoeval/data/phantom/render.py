@@ -55,7 +55,9 @@ def render_phantom(
     h, w = size
     anatomy = make_anatomy(rng, height=h, width=w, view=view)
     density_target = float(rng.beta(2.0, 3.0) * 0.85 + 0.05)
-    gland = glandular_map(rng, anatomy, density=density_target, beta=float(rng.uniform(2.8, 3.2)))
+    # The soft threshold inside glandular_map flattens the spectrum by about 0.3-0.4: start steeper
+    # so that the image itself measures beta ~ 3.
+    gland = glandular_map(rng, anatomy, density=density_target, beta=float(rng.uniform(3.2, 3.6)))
     image = _compose(rng, anatomy, gland)
     inside = anatomy.breast_mask & (anatomy.pectoral_weight < 0.5)
     density = float(gland[inside].mean()) if inside.any() else 0.0
@@ -95,13 +97,13 @@ def _compose(rng: np.random.Generator, anatomy: Anatomy, gland: np.ndarray) -> n
     dist = anatomy.skin_distance_px
     falloff_px = w * rng.uniform(0.04, 0.09)
     thickness = 1.0 - 0.55 * np.exp(-dist / falloff_px)
-    fat = rng.uniform(0.22, 0.36)
-    gland_contrast = rng.uniform(0.32, 0.48)
-    fine = power_law_noise(rng, (h, w), beta=2.2)
+    fat = rng.uniform(0.16, 0.28)
+    gland_contrast = rng.uniform(0.45, 0.62)
+    fine = power_law_noise(rng, (h, w), beta=3.0)
     tissue = fat + gland * gland_contrast * (1.0 + 0.12 * fine)
-    tissue += 0.012 * fine * (1.0 - gland)
+    tissue += 0.035 * fine * (1.0 - gland)  # fat lobules: fatty breasts have texture too
     n_strands = int(rng.integers(6, 18))
-    tissue += rng.uniform(0.05, 0.1) * strands(rng, anatomy, n=n_strands) * (0.4 + 0.6 * (1.0 - gland))
+    tissue += rng.uniform(0.025, 0.06) * strands(rng, anatomy, n=n_strands) * (0.4 + 0.6 * (1.0 - gland))
     image = tissue * thickness
     skin_px = max(0.7, 0.8 * scale)
     image += rng.uniform(0.08, 0.18) * np.exp(-0.5 * ((dist - 1.0) / skin_px) ** 2)
@@ -115,9 +117,11 @@ def _blend_pectoral(rng: np.random.Generator, image: np.ndarray, anatomy: Anatom
     """Return `image` with a bright pectoral muscle (brighter towards the corner, faint striations) blended in."""
     h, w = image.shape
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    corner = np.clip(1.0 - np.hypot(xx / w, yy / h) * 1.6, 0.0, 1.0)
-    level = rng.uniform(0.6, 0.78)
-    striae = ndimage.gaussian_filter1d(power_law_noise(rng, (h, w), beta=2.0), sigma=6 * max(1.0, h / 320), axis=0)
-    muscle = level * (0.88 + 0.12 * corner) + 0.02 * striae + 0.01 * power_law_noise(rng, (h, w), beta=2.5)
+    corner = np.clip(1.0 - np.hypot(xx / w, yy / h) * 1.4, 0.0, 1.0)
+    level = rng.uniform(0.66, 0.84)
+    # Faint fibre striations running along the muscle (top right to bottom left).
+    fibres = power_law_noise(rng, (h, w), beta=2.5, stretch=4.0)
+    fibres = ndimage.rotate(fibres, angle=float(rng.uniform(-70, -50)), reshape=False, order=1, mode="wrap")
+    muscle = level * (0.8 + 0.2 * corner) + 0.03 * fibres
     weight = anatomy.pectoral_weight
     return image * (1.0 - weight) + muscle * weight

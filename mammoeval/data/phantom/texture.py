@@ -12,19 +12,25 @@ from scipy import ndimage
 
 from mammoeval.data.phantom.anatomy import Anatomy
 
+GLAND_SOFTNESS = 0.45
+"""Width of the soft threshold that turns texture into glandular weight (texture has unit variance)."""
 
-def power_law_noise(rng: np.random.Generator, shape: tuple[int, int], *, beta: float) -> np.ndarray:
-    """Return float32 noise of `shape` with power spectrum ~ 1/f^beta, zero mean and unit variance.
+
+def power_law_noise(
+    rng: np.random.Generator, shape: tuple[int, int], *, beta: float, stretch: float = 1.0
+) -> np.ndarray:
+    """Return float32 periodic noise of `shape`, power spectrum ~ 1/f^beta, zero mean, unit variance.
 
     Args:
         rng: generator (consumed).
         shape: (H, W) in pixels.
         beta: spectral exponent of the power (not the amplitude); 3 for mammographic texture.
+        stretch: structures are this many times longer along x (columns) than along y.
     """
     h, w = shape
     white = rng.standard_normal((h, w))
     fy = np.fft.fftfreq(h)[:, None]
-    fx = np.fft.rfftfreq(w)[None, :]
+    fx = np.fft.rfftfreq(w)[None, :] * stretch
     f = np.sqrt(fx**2 + fy**2)
     f[0, 0] = np.inf  # no DC term: zero mean
     spectrum = np.fft.rfft2(white) * f ** (-beta / 2.0)
@@ -50,9 +56,10 @@ def glandular_map(
     """
     mask = anatomy.breast_mask
     h, w = mask.shape
-    noise = power_law_noise(rng, (h, w), beta=beta)
     nx, ny = anatomy.nipple_xy
     depth = max(nx, 1.0)
+    noise = radial_noise(rng, (h, w), centre=(nx, ny), radius_px=0.6 * depth, beta=beta,
+                         stretch=float(rng.uniform(1.5, 2.5)))
     rows = mask.sum(axis=0).max() if mask.any() else h
     cx = nx - depth * rng.uniform(0.45, 0.65)
     cy = ny + rows * rng.uniform(-0.12, 0.08)
@@ -64,11 +71,51 @@ def glandular_map(
     inside = mask & (anatomy.pectoral_weight < 0.5)
     if not inside.any():
         return np.zeros((h, w), np.float32)
-    softness = 0.45
+    softness = GLAND_SOFTNESS
     target = float(np.clip(density, 0.02, 0.98))
     thr = _threshold_for_mean(field[inside], fade[inside], target, softness)
     weight = _sigmoid((field - thr) / softness) * fade
     return (weight * mask).astype(np.float32)
+
+
+def radial_noise(
+    rng: np.random.Generator,
+    shape: tuple[int, int],
+    *,
+    centre: tuple[float, float],
+    radius_px: float,
+    beta: float,
+    stretch: float,
+) -> np.ndarray:
+    """Return float32 [H, W] power-law noise laid out in polar coordinates around `centre`.
+
+    Structures are elongated along rays from `centre` (the nipple) and converge towards it, like
+    ducts and the fibrous tissue around them. Warping keeps the spectral exponent, because
+    power-law noise is statistically self-similar under scaling.
+
+    Args:
+        rng: generator (consumed).
+        shape: (H, W) in pixels.
+        centre: (x, y) of the convergence point in pixels.
+        radius_px: distance from `centre` at which angular scale equals pixel scale.
+        beta: spectral exponent.
+        stretch: elongation along the rays.
+    """
+    h, w = shape
+    cx, cy = centre
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    r = np.hypot(xx - cx, yy - cy)
+    phi = np.arctan2(yy - cy, cx - xx)  # 0 pointing from the nipple towards the chest wall
+    n_phi = max(16, int(np.ceil(2 * np.pi * radius_px)))
+    n_r = max(16, int(np.ceil(r.max())) + 2)
+    grid = power_law_noise(rng, (n_phi, n_r), beta=beta, stretch=stretch)
+    coords = np.stack([(phi / (2 * np.pi)) * n_phi % n_phi, r])
+    warped = ndimage.map_coordinates(grid, coords, order=1, mode="grid-wrap")
+    # Close to the centre the angular scale shrinks to nothing: fade to isotropic noise there.
+    near = np.exp(-((r / (0.35 * radius_px)) ** 2))
+    iso = power_law_noise(rng, (h, w), beta=beta)
+    mixed = warped * (1.0 - near) + iso * near
+    return (mixed / np.sqrt((1.0 - near) ** 2 + near**2)).astype(np.float32)
 
 
 def _threshold_for_mean(field: np.ndarray, fade: np.ndarray, target: float, softness: float) -> float:

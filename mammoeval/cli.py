@@ -59,6 +59,30 @@ def _parse_size(text: str) -> tuple[int, int]:
 # --- data ------------------------------------------------------------------------------------
 # (filled by the foundation issue: `data prepare`, `data phantom`)
 
+@data_app.command("phantom")
+def data_phantom(
+    n: int = typer.Option(..., "--n", min=1, help="Number of phantoms (views and lateralities balanced)."),
+    out: Path = typer.Option(..., "--out", help="Prepared dataset directory (a partial run there is resumed)."),
+    size: str = typer.Option("320x256", "--size", help="HEIGHTxWIDTH in pixels."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Dataset seed; image i depends on (seed, i) only."),
+    no_findings: bool = typer.Option(False, "--no-findings", help="No calcifications, markers or text."),
+    raw: Path | None = typer.Option(None, "--raw", help="Also write un-flipped PNGs named ID_LAT_VIEW.png here."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
+) -> None:
+    """Make seeded phantom mammograms as a prepared dataset, with ground truth in findings.json."""
+    from rich.console import Console
+
+    from mammoeval.data.phantom import TRUTH_FILE, FindingsConfig, write_phantom_dataset
+
+    findings = FindingsConfig.none() if no_findings else FindingsConfig()
+    info = write_phantom_dataset(out, n=n, size=_parse_size(size), seed=seed, findings=findings,
+                                 raw_dir=raw, workers=workers, progress=not no_progress)
+    counts = ", ".join(f"{k} {v}" for k, v in info.counts.items() if "/" in k)
+    Console().print(f"{info.n_images} phantoms {info.height}x{info.width} in {out} ({counts}); "
+                    f"ground truth {out / TRUTH_FILE}; content hash {info.content_hash[:16]}")
+
+
 
 @data_app.command("prepare")
 def data_prepare(

@@ -50,6 +50,24 @@ def apply_window(x: np.ndarray, center: float, width: float, *, function: VoiFun
     return np.clip(y, 0.0, 1.0).astype(np.float32)
 
 
+def apply_lut(x: np.ndarray, lut: np.ndarray, *, first_mapped: int, bits: int) -> np.ndarray:
+    """Return `x` mapped through a DICOM VOI LUT to float32 in [0, 1] (PS3.3 C.11.2.1.1).
+
+    Inputs below `first_mapped` take the first entry, inputs past the table the last entry.
+
+    Args:
+        x: modality-LUT output values (rounded to integers here), any shape.
+        lut: the LUT Data entries, 1-D.
+        first_mapped: LUT Descriptor value 2, the input value mapped to entry 0.
+        bits: LUT Descriptor value 3; entries are divided by 2**bits - 1.
+    """
+    lut = np.asarray(lut, dtype=np.float64).ravel()
+    if lut.size == 0 or not 1 <= bits <= 16:
+        raise ValueError(f"LUT needs entries and 1-16 bits per entry, got {lut.size} entries of {bits} bits")
+    index = np.clip(np.rint(x.astype(np.float64)) - first_mapped, 0, lut.size - 1).astype(np.int64)
+    return np.clip(lut[index] / ((1 << bits) - 1), 0.0, 1.0).astype(np.float32)
+
+
 def tissue_mask(x: np.ndarray, *, tissue_is_bright: bool = True) -> np.ndarray:
     """Return a bool mask of the non-background pixels, split by Li's minimum cross-entropy threshold.
 

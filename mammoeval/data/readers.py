@@ -233,17 +233,19 @@ def _decode_pixels(path: Path, ds: Any) -> np.ndarray:
 
 def _dicom_intensity(path: Path, ds: Any, raw: np.ndarray, photometric: str) -> tuple[np.ndarray, str]:
     """Return (float32 [0, 1] tissue-bright pixels, description of the VOI used)."""
-    from pydicom.pixels import apply_modality_lut, apply_voi
+    from pydicom.pixels import apply_modality_lut
 
     x = apply_modality_lut(raw, ds)
     voi_seq = ds.get("VOILUTSequence")
     if voi_seq and "LUTData" in voi_seq[0] and "LUTDescriptor" in voi_seq[0]:
-        bits = int(voi_seq[0].LUTDescriptor[2])
+        # Own LUT mapping: pydicom 3.0's apply_voi wraps indices of 8-bit LUTs before clipping them.
+        n_entries, first, bits = (int(v) for v in voi_seq[0].LUTDescriptor)
         try:
-            y = apply_voi(np.rint(x).astype(np.int64), ds, index=0)
-        except (NotImplementedError, ValueError, AttributeError) as e:
+            lut = _lut_entries(ds, voi_seq[0], n_entries or 65536)
+            out = pp.apply_lut(x, lut, first_mapped=first, bits=bits)
+        except (ValueError, TypeError) as e:
             raise BadInputError(path, f"unusable VOI LUT ({_one_line(e)})") from None
-        out, window = pp.rescale(y, 0, (1 << bits) - 1), "VOI LUT"
+        window = "VOI LUT"
     elif _first(ds.get("WindowCenter")) is not None and _first(ds.get("WindowWidth")) is not None:
         c, w = float(_first(ds.WindowCenter)), float(_first(ds.WindowWidth))
         function = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").upper()
@@ -261,6 +263,17 @@ def _dicom_intensity(path: Path, ds: Any, raw: np.ndarray, photometric: str) -> 
     if photometric == "MONOCHROME1":
         out = pp.invert(out)
     return out, window
+
+
+def _lut_entries(ds: Any, item: Any, n_entries: int) -> np.ndarray:
+    """Return the LUT Data of a VOI LUT item as a 1-D array (US values, or OW bytes in file byte order)."""
+    data = item.LUTData
+    if isinstance(data, (bytes, bytearray)):
+        encoding = getattr(ds, "original_encoding", (None, True))
+        little = True if encoding[1] is None else bool(encoding[1])
+        return np.frombuffer(bytes(data), dtype="<u2" if little else ">u2")[:n_entries]
+    values = np.atleast_1d(np.asarray(data, dtype=np.int64))
+    return values[:n_entries]
 
 
 def _dicom_facts(ds: Any, *, window: str) -> HeaderFacts:

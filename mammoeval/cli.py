@@ -135,7 +135,65 @@ def data_prepare(
 
 
 # --- score -----------------------------------------------------------------------------------
-# (filled by the metrics and score issues)
+@app.command("score")
+def score_command(
+    run_dir: Path | None = typer.Argument(None, help="Run directory: score its checkpoints into scores.jsonl."),
+    real: Path | None = typer.Option(None, "--real", help="Folder mode: real images (folder or prepared dataset)."),
+    fake: Path | None = typer.Option(None, "--fake", help="Folder mode: generated images (any generator)."),
+    out: Path | None = typer.Option(None, "--out", help="Folder mode: a .json file or a folder (-> scores.json)."),
+    last: int | None = typer.Option(None, "--last", min=1, help="Only the newest K checkpoints."),
+    every: int | None = typer.Option(None, "--every", min=1, help="Every N-th checkpoint, counted back from the newest."),
+    n: int = typer.Option(256, "--n", min=1, help="Generated images per view (CC and MLO), seeds SEED .. SEED+2N-1."),
+    seed: int = typer.Option(0, "--seed", help="First generation seed; also seeds the metrics."),
+    metrics: str | None = typer.Option(None, "--metrics", help="Comma-separated metric names (default: the suite's)."),
+    select: str = typer.Option("swd", "--select", help="best.json rule: swd, composite or a metric key."),
+    qa: bool = typer.Option(True, "--qa/--no-qa", help="Run the QA scan (artifact rates, calcifications)."),
+    device: str = typer.Option("cpu", "--device", help="Torch device for generation and features."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per batch."),
+    n_bootstrap: int = typer.Option(200, "--n-bootstrap", min=0, help="Bootstrap replicates per interval."),
+    inception_weights: Path | None = typer.Option(None, "--inception-weights", help="FID Inception weights file."),
+    as_json: bool = typer.Option(False, "--json", help="Print the new rows and best.json as JSON on stdout."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress."),
+) -> None:
+    """Score a run's checkpoints (incremental; picks best.json) or two image folders (--real/--fake)."""
+    import json
+
+    from rich.console import Console
+
+    from mammoeval.errors import ConfigError
+    from mammoeval.score.settings import ScoreSettings
+    from mammoeval.score.summary import render_summary
+
+    if (run_dir is None) == (real is None and fake is None) or (run_dir is None and (real is None or fake is None)):
+        raise ConfigError("give either RUN_DIR or both --real DIR and --fake DIR")
+    settings = ScoreSettings(n_per_view=n, seed=seed, n_bootstrap=n_bootstrap, qa=qa, device=device,
+                             batch_size=batch_size, inception_weights=str(inception_weights) if inception_weights else None,
+                             metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()) if metrics else None)
+    console = Console(stderr=as_json)
+    if run_dir is None:
+        from mammoeval.score.folder import folder_scores_path, score_folders
+
+        target = out if out is not None else Path("scores.json")
+        row = score_folders(real, fake, settings=settings, out=target, progress=progress and not as_json)  # type: ignore[arg-type]
+        if as_json:
+            typer.echo(json.dumps(row, sort_keys=True))
+            return
+        console.print(render_summary([row], None, title=f"{fake} vs {real}"))
+        console.print(f"scores: {folder_scores_path(target)}")
+        return
+    from mammoeval.score.run import score_run
+
+    result = score_run(run_dir, settings=settings, last=last, every=every, select=select,
+                       progress=progress and not as_json)
+    if as_json:
+        typer.echo(json.dumps({"new_rows": result.new_rows, "already_scored": result.already_scored,
+                               "too_small": result.too_small, "best": result.best}, sort_keys=True))
+        return
+    console.print(render_summary(result.rows, result.best, title=f"scores of {run_dir} ({len(result.new_rows)} new)"))
+    if result.too_small:
+        console.print(f"not scored (below {settings.min_side} px): {', '.join(result.too_small)}")
+    if result.best is not None:
+        console.print(f"best: [bold]{result.best['checkpoint']}[/] ({result.best['explanation']})")
 
 
 # --- gate ------------------------------------------------------------------------------------

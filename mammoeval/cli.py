@@ -83,7 +83,6 @@ def data_phantom(
                     f"ground truth {out / TRUTH_FILE}; content hash {info.content_hash[:16]}")
 
 
-
 @data_app.command("prepare")
 def data_prepare(
     src: Path = typer.Argument(..., exists=True, file_okay=False, readable=True,
@@ -235,7 +234,30 @@ def gate_command(
 
 
 # --- report ----------------------------------------------------------------------------------
-# (filled by the report issue)
+@app.command("report")
+def report_cmd(
+    run_dir: Optional[Path] = typer.Argument(None, help="Run directory (config.json, scores.jsonl, ...)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Report folder (default: RUN_DIR/report; ./report for folders)."),
+    real: Optional[Path] = typer.Option(None, "--real", help="Folder mode: reference images (folder or dataset)."),
+    fake: Optional[Path] = typer.Option(None, "--fake", help="Folder mode: generated images (folder or dataset)."),
+    scores: Optional[Path] = typer.Option(None, "--scores", help="Folder mode: scores.json of `mammoeval score`."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the generated samples and of every random pick."),
+    n_grid: int = typer.Option(30, "--n-grid", min=1, help="Generated images per view in the random grid."),
+    device: str = typer.Option("cpu", "--device", help="Torch device for generating samples."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+) -> None:
+    """Write the offline HTML report of a run (or of a scored pair of folders) and print where it is."""
+    from rich.console import Console
+
+    from mammoeval.report.build import build_report
+    from mammoeval.report.data import ReportOptions
+
+    options = ReportOptions(seed=seed, n_grid=n_grid, device=device)
+    result = build_report(run_dir, out=out, real=real, fake=fake, scores=scores, options=options,
+                          progress=progress)
+    Console().print(f"report: [bold]{result.index}[/bold] ({result.n_images} images, "
+                    f"{result.size_bytes / 1e6:.1f} MB); figure numbers in {result.json}")
+
 
 
 def main() -> None:

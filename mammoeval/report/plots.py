@@ -23,6 +23,8 @@ TRAINING_PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 REAL_COLOUR = "#1f77b4"
 FAKE_COLOUR = "#d62728"
+FIG_DPI = 80
+"""Figure resolution: 10-12 inch figures give 800-960 px wide PNGs, enough on screen and quick to draw."""
 SWD_DISPLAY_SCALE = 1e3
 """SWD is stored raw and shown x1e3, as published (Karras et al. 2018)."""
 
@@ -39,8 +41,9 @@ def plot_training_curves(log: Sequence[Mapping[str, Any]], *,
         log: log.jsonl rows (keys `mammoeval.rundir.LOG_KEYS`; missing values are skipped).
         selected_kimg: kimg of the selected checkpoint, marked by a vertical line.
     """
-    fig = Figure(figsize=(10, 6), dpi=96, layout="constrained")
+    fig = Figure(figsize=(10, 6), dpi=FIG_DPI)
     axes = fig.subplots(2, 2).flatten()
+    fig.subplots_adjust(left=0.07, right=0.98, top=0.95, bottom=0.08, hspace=0.35, wspace=0.2)
     numbers: dict[str, Any] = {"kimg": [float(r.get("kimg", np.nan)) for r in log], "selected_kimg": selected_kimg}
     for ax, (title, keys) in zip(axes, TRAINING_PANELS, strict=True):
         for key in keys:
@@ -78,8 +81,9 @@ def plot_swd(scores: Sequence[Mapping[str, Any]], *, selected_kimg: float | None
              view: str = "all") -> tuple[Figure, dict[str, Any]]:
     """Return SWD per pyramid level and averaged (x1e3) over kimg, and the raw numbers."""
     series = swd_series(scores, view=view)
-    fig = Figure(figsize=(10, 4), dpi=96, layout="constrained")
+    fig = Figure(figsize=(10, 4), dpi=FIG_DPI)
     ax = fig.subplots()
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.9, bottom=0.13)
     for key, pts in series.items():
         x, y = zip(*pts, strict=True)
         avg = key == "swd_avg"
@@ -115,8 +119,9 @@ def plot_distributions(view: str, real: Mapping[str, Sequence[float]], fake: Map
         view: view name for the title.
         real, fake: panel key -> values (an absent or empty key draws "no data").
     """
-    fig = Figure(figsize=(12, 6), dpi=96, layout="constrained")
+    fig = Figure(figsize=(12, 6), dpi=FIG_DPI)
     axes = fig.subplots(2, 3).flatten()
+    fig.subplots_adjust(left=0.05, right=0.98, top=0.9, bottom=0.09, hspace=0.4, wspace=0.22)
     numbers: dict[str, Any] = {}
     for ax, (key, title, xlabel) in zip(axes, STAT_PANELS, strict=True):
         r, f = _finite(real.get(key, [])), _finite(fake.get(key, []))

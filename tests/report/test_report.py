@@ -1,0 +1,217 @@
+"""The report: sections and numbers from a constructed run, graceful degradation, galleries, escaping, CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from mammoeval import rundir
+from mammoeval.cli import app
+from mammoeval.errors import BadInputError
+from mammoeval.report.data import ReportOptions, gather_folders, gather_run
+from mammoeval.report.html import render_report
+from tests.report.conftest import SMALL, PhantomGenerator, make_run, read_json, score_row
+
+SECTIONS = ('id="summary"', 'id="view-CC"', 'id="view-MLO"', 'id="statistics"', 'id="training"')
+
+
+@dataclass(frozen=True)
+class StubQA:
+    """Minimal ImageQA: quality = mean grey level, flagged when the id's seed is odd."""
+
+    id: str
+    view: str
+    quality_score: float
+    any_artifact: bool
+    reasons: str
+    n_calcs: int = 2
+    predicted_view: str = "CC"
+
+    def to_row(self) -> dict[str, Any]:
+        return {"id": self.id, "view": self.view, "quality_score": self.quality_score,
+                "any_artifact": self.any_artifact, "reasons": self.reasons, "n_calcs": self.n_calcs,
+                "predicted_view": self.predicted_view, "breast_area_fraction": 0.4}
+
+
+@dataclass(frozen=True)
+class StubDetails:
+    heatmaps: dict[str, np.ndarray] = field(default_factory=dict)
+    calcifications: tuple[dict[str, float], ...] = ()
+
+
+def stub_check(image: np.ndarray, *, view: str | None = None, image_id: str = "") -> tuple[StubQA, StubDetails]:
+    odd = image_id.endswith(("1", "3", "5"))
+    heat = np.zeros((10, 8), np.float32)
+    heat[2:4, 2:4] = 1.0
+    qa = StubQA(id=image_id, view=view or "", quality_score=float(image.mean()), any_artifact=odd,
+                reasons="checkerboard 0.9" if odd else "")
+    return qa, StubDetails(heatmaps={"checkerboard": heat},
+                           calcifications=({"diameter_px": 2.0, "contrast": 0.2},))
+
+
+def _report(run: Path, out: Path, *, check=stub_check, options: ReportOptions = SMALL):
+    gen = PhantomGenerator()
+    data = gather_run(run, options=options, load_generator=lambda p: gen, check_image=check, progress=False)
+    return data, render_report(data, out), gen
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory, phantom_dir_160x128: Path):
+    """One constructed run rendered once (data, result, run dir, out dir) for the read-only tests."""
+    root = tmp_path_factory.mktemp("rendered")
+    run = make_run(root / "run", phantom_dir_160x128)
+    data, res, _ = _report(run, root / "out")
+    return data, res, run, root / "out"
+
+
+def _img_paths(html: str) -> list[str]:
+    return re.findall(r'<img src="([^"]+)"', html) + re.findall(r'<a class="lb" href="([^"]+)"', html)
+
+
+def test_run_report_has_sections_assets_and_numbers(rendered) -> None:
+    data, res, fake_run, out = rendered
+    html = res.index.read_text(encoding="utf-8")
+    for s in SECTIONS:
+        assert s in html
+    paths = _img_paths(html)
+    assert len(paths) > 20
+    for p in paths:  # every thumbnail and every link target exists and decodes
+        with Image.open(out / p) as im:
+            assert im.size[0] > 0
+    # the full-resolution images are the generator's resolution, thumbnails link to them
+    fulls = [p for p in re.findall(r'<a class="lb" href="([^"]+)"', html) if "-fake-" in p]
+    assert fulls and all(Image.open(out / p).size == (64, 80) for p in fulls)
+    rep = read_json(res.json)
+    # summary: the checkpoint of best.json, SWD of its row (x1e3 only for display)
+    assert rep["summary"]["checkpoint"] == rundir.checkpoint_name(2000)
+    assert rep["summary"]["metrics"][0]["key"] == "swd_avg"
+    assert rep["summary"]["metrics"][0]["cells"][0]["value"] == "20"
+    assert "fid" in rep["summary"]["unavailable"]
+    assert rep["gate"]["verdict"] == "fail"
+    # figures' numbers: training curves equal log.jsonl, SWD series equal scores.jsonl
+    log = rundir.read_log(fake_run)
+    assert rep["figures"]["training"]["loss_d"] == [r["loss_d"] for r in log]
+    assert rep["figures"]["training"]["selected_kimg"] == 2.0
+    assert rep["figures"]["swd"]["series"]["swd_avg"] == [[1.0, 0.05], [2.0, 0.02], [3.0, 0.03]]
+    assert "statistics_CC" in rep["figures"] and "statistics_MLO" in rep["figures"]
+    # the timeline holds the three snapshots and marks the selected one
+    assert html.count("kimg (selected)") == 1
+    assert len(data.snapshots) == 3
+
+
+def _gather(run: Path, options: ReportOptions = SMALL):
+    return gather_run(run, options=options, load_generator=lambda p: PhantomGenerator(), check_image=stub_check,
+                      progress=False)
+
+
+def test_generated_samples_use_fixed_seeds_and_reals_match_resolution(fake_run: Path) -> None:
+    a, b = _gather(fake_run), _gather(fake_run)
+    cc_a, cc_b = a.views[0], b.views[0]
+    assert [t.id for t in cc_a.fakes] == [f"CC-seed{i}" for i in range(SMALL.n_grid)]
+    assert all(np.array_equal(x.image, y.image) for x, y in zip(cc_a.fakes, cc_b.fakes, strict=True))
+    # reals come from the 160x128 dataset reduced to the generator's 80x64, and have the right view
+    assert cc_a.reals and all(t.image.shape == (80, 64) and t.view == "CC" for t in cc_a.reals)
+    other = _gather(fake_run, ReportOptions(**{**SMALL.__dict__, "seed": 5}))
+    assert [t.id for t in other.views[0].fakes][0] == "CC-seed5"
+
+
+def test_qa_galleries_rank_by_quality_and_show_heatmaps(rendered) -> None:
+    data, res, _, out = rendered
+    cc = data.views[0]
+    means = sorted(float(t.image.mean()) for t in cc.fakes)
+    assert [e.quality_score for e in cc.best] == pytest.approx(means[::-1][: SMALL.n_gallery])
+    assert [e.quality_score for e in cc.worst] == pytest.approx(means[: SMALL.n_gallery])
+    assert cc.artifacts and all(e.reasons == "checkerboard 0.9" for e in cc.artifacts)
+    heat_assets = sorted((out / "assets").glob("*-heat.png"))
+    assert heat_assets
+    with Image.open(heat_assets[0]) as im:
+        rgb = np.asarray(im.convert("RGB")).astype(int)
+    assert (rgb[..., 0] - rgb[..., 1]).max() > 50  # red overlay where the detector fired
+    assert cc.calc_fake["size_px"] == [2.0] * len(cc.fakes)
+    assert "checkerboard 0.9" in res.index.read_text(encoding="utf-8")
+
+
+def test_nearest_neighbour_pair_regenerated_beside_training_image(rendered) -> None:
+    data, res, _, _ = rendered
+    (pair,) = data.views[0].nn_pairs
+    assert pair.fake is not None and pair.fake.id == "CC-seed3"
+    assert np.array_equal(pair.fake.image, data.views[0].fakes[3].image)
+    assert pair.train is not None and pair.train.image.shape == (80, 64) and pair.flagged
+    assert "possible copy" in res.index.read_text(encoding="utf-8")
+
+
+def test_missing_inputs_become_notes_not_crashes(tmp_path: Path, phantom_dir_80x64: Path) -> None:
+    run = make_run(tmp_path / "run", phantom_dir_80x64, with_scores=False, with_gate=False)
+    (run / rundir.LOG_FILE).unlink()
+    shutil.rmtree(run / rundir.GRID_DIR)
+    shutil.rmtree(run / rundir.CHECKPOINT_DIR)
+    data = gather_run(run, options=SMALL, load_generator=lambda p: PhantomGenerator(),
+                      check_image=None, progress=False)
+    res = render_report(data, tmp_path / "out")
+    html = res.index.read_text(encoding="utf-8")
+    for s in SECTIONS[:1] + SECTIONS[3:]:
+        assert s in html
+    for why in ("no scores.jsonl yet", "no gate verdict", "no checkpoint in the run", "no log.jsonl"):
+        assert why in html
+    assert 'id="view-CC"' in html  # reals still shown
+
+
+def test_strings_from_files_are_escaped(tmp_path: Path, phantom_dir_80x64: Path) -> None:
+    evil = "<script>alert(1)</script>"
+    run = make_run(tmp_path / "run", phantom_dir_80x64, config_extra={"preset": evil})
+    row = score_row(rundir.checkpoint_name(3000), 3.0, 0.01)
+    row["unavailable"] = {"fid": evil}
+    (run / rundir.SCORES_FILE).write_text(json.dumps(row) + "\n", encoding="utf-8")
+    gate = read_json(run / rundir.GATE_FILE)
+    gate["rules"][0]["message"] = evil
+    (run / rundir.GATE_FILE).write_text(json.dumps(gate), encoding="utf-8")
+    _, res, _ = _report(run, tmp_path / "out")
+    html = res.index.read_text(encoding="utf-8")
+    assert "alert(1)" in html and evil not in html
+    assert html.count("<script>") == 1  # only the report's own inline script
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_malformed_best_json_is_one_line_error(fake_run: Path) -> None:
+    (fake_run / rundir.BEST_FILE).write_text("{not json", encoding="utf-8")
+    with pytest.raises(BadInputError, match=r"best\.json: not valid JSON"):
+        gather_run(fake_run, options=SMALL, load_generator=lambda p: PhantomGenerator(), progress=False)
+
+
+def test_folder_mode_with_scores(tmp_path: Path, phantom_dir_80x64: Path) -> None:
+    scores = tmp_path / "scores.json"
+    row = score_row("folder:fakes", 0.0, 0.02)
+    row.pop("kimg")
+    scores.write_text(json.dumps(row), encoding="utf-8")
+    data = gather_folders(phantom_dir_80x64, phantom_dir_80x64, scores_file=scores, options=SMALL,
+                          check_image=stub_check, progress=False)
+    res = render_report(data, tmp_path / "out")
+    html = res.index.read_text(encoding="utf-8")
+    assert data.mode == "folders" and {v.view for v in data.views} == {"CC", "MLO"}
+    assert all(len(v.fakes) == SMALL.n_grid for v in data.views)  # 8 per view in the fixture
+    assert "a pair of folders has no training history" in html
+    assert read_json(res.json)["summary"]["checkpoint"] == "folder:fakes"
+
+
+def test_cli_report_prints_where_and_bad_input_is_one_line(fake_run: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    bad = runner.invoke(app, ["report", str(tmp_path / "nope")])
+    assert bad.exit_code == 2 and "not a run directory" in bad.output and "Traceback" not in bad.output
+    both = runner.invoke(app, ["report", str(fake_run), "--real", str(tmp_path)])
+    assert both.exit_code == 2 and "not both" in both.output
+    # real generator loading fails on the constructed checkpoint: the report still renders, with a note
+    ok = runner.invoke(app, ["report", str(fake_run), "--out", str(tmp_path / "rep"), "--n-grid", "2",
+                             "--no-progress"])
+    assert ok.exit_code == 0, ok.output
+    assert "index.html" in ok.output
+    assert "cannot generate" in (tmp_path / "rep" / "index.html").read_text(encoding="utf-8") or \
+        "not installed" in (tmp_path / "rep" / "index.html").read_text(encoding="utf-8")

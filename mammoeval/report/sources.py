@@ -214,7 +214,7 @@ def nn_pairs_for_view(view: str, selected: dict[str, Any] | None, options: Repor
     mine.sort(key=lambda p: float(p.get("distance", np.inf)))
     out = []
     for p in mine[: options.n_nn_pairs]:
-        fake = _regenerate(str(p.get("fake_id", "")), generator)
+        fake = _regenerate(str(p.get("fake_id", "")), selected or {}, generator)
         train = _read_train(train_root, str(p.get("train_id", "")), size=None if fake is None else fake.image.shape)
         out.append(NNPair(fake_id=str(p.get("fake_id", "")), train_id=str(p.get("train_id", "")),
                           distance=float(p.get("distance", float("nan"))), space=str(p.get("space", "")),
@@ -233,18 +233,38 @@ def _pair_view(pair: dict[str, Any]) -> str | None:
     return m.group(1).upper() if m else None
 
 
-_FAKE_ID_RE = re.compile(r"^(CC|MLO)\D*?(\d+)$", re.IGNORECASE)
+_FAKE_ID_RE = re.compile(r"^(CC|MLO)-(seed)?(\d+)$", re.IGNORECASE)
 
 
-def _regenerate(fake_id: str, generator: Callable[[], GeneratorLike | None] | None) -> Tile | None:
-    """Return the generated image of an id like ``CC-seed12`` / ``MLO-000012`` (None when not parseable)."""
+def seed_of_fake_id(fake_id: str, row: dict[str, Any]) -> tuple[str, int] | None:
+    """Return (view, generation seed) of a generated image id, or None when the id is not one.
+
+    Two id forms: the report's own ``CC-seed12`` (seed 12), and the scorer's ``MLO-000003`` (image 3
+    of its view; the scorer generates CC then MLO with seeds ``row["seed"] + i`` over both views, so
+    the seed is ``seed + label * n_per_view + 3``).
+    """
+    m = _FAKE_ID_RE.match(fake_id)
+    if m is None:
+        return None
+    view, index = m.group(1).upper(), int(m.group(3))
+    if m.group(2):
+        return view, index
+    seed, n = row.get("seed"), row.get("n_per_view")
+    if not isinstance(seed, int) or not isinstance(n, int):
+        return None
+    return view, seed + VIEWS.index(view) * n + index
+
+
+def _regenerate(fake_id: str, row: dict[str, Any],
+                generator: Callable[[], GeneratorLike | None] | None) -> Tile | None:
+    """Return the generated image of a pair's fake id (None when it cannot be regenerated)."""
     from mammoeval.report.data import Tile
 
-    m = _FAKE_ID_RE.match(fake_id)
-    gen = generator() if (m and generator is not None) else None
-    if m is None or gen is None:
+    parsed = seed_of_fake_id(fake_id, row)
+    gen = generator() if (parsed and generator is not None) else None
+    if parsed is None or gen is None:
         return None
-    view, seed = m.group(1).upper(), int(m.group(2))
+    view, seed = parsed
     img = gen.generate([seed], torch.tensor([VIEWS.index(view)], dtype=torch.int64))
     return Tile(id=fake_id, view=view, role="fake", image=img[0, 0].detach().cpu().float().numpy(),
                 caption=f"generated {fake_id}")

@@ -215,3 +215,22 @@ def test_cli_report_prints_where_and_bad_input_is_one_line(fake_run: Path, tmp_p
     assert "index.html" in ok.output
     assert "cannot generate" in (tmp_path / "rep" / "index.html").read_text(encoding="utf-8") or \
         "not installed" in (tmp_path / "rep" / "index.html").read_text(encoding="utf-8")
+
+
+def test_scorer_fake_ids_map_to_the_scorers_seeds() -> None:
+    import torch
+
+    from mammoeval.report.sources import seed_of_fake_id
+
+    row = {"seed": 100, "n_per_view": 8}
+    assert seed_of_fake_id("CC-000002", row) == ("CC", 102)
+    assert seed_of_fake_id("MLO-000003", row) == ("MLO", 111)
+    assert seed_of_fake_id("CC-seed7", {}) == ("CC", 7)
+    assert seed_of_fake_id("MLO-000003", {}) is None and seed_of_fake_id("real-12", row) is None
+    # same image as the scorer's generation: seeds seed+i over CC then MLO
+    gen = PhantomGenerator()
+    views = torch.tensor([0] * 8 + [1] * 8)
+    scorer = gen.generate(list(range(100, 116)), views)
+    view, seed = seed_of_fake_id("MLO-000003", row)
+    again = gen.generate([seed], torch.tensor([1]))
+    assert torch.equal(again[0], scorer[8 + 3])

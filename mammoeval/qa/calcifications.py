@@ -79,38 +79,48 @@ def detect_calcifications(work: np.ndarray, anatomy: Anatomy, *, config: CalcCon
     from mammoeval.qa.artifacts import _mask_at
 
     h, w = work.shape
-    mask = _mask_at(anatomy.mask, work.shape, 1.0 / anatomy.factor)
-    margin = max(2, int(config.skin_margin_frac * w))
-    # Erode away from the skin line only: the chest wall (left edge) is not a skin line.
-    padded = np.pad(mask, ((0, 0), (margin + 1, 0)), mode="edge")
-    inner = ndi.binary_erosion(padded, iterations=margin, border_value=0)[:, margin + 1:]
+    # Erode the coarse mask away from the skin line only (the chest wall, left, is not skin).
+    cm = max(1, int(np.ceil(config.skin_margin_frac * anatomy.mask.shape[1])))
+    padded = np.pad(anatomy.mask, ((0, 0), (cm + 1, 0)), mode="edge")
+    inner_coarse = ndi.binary_erosion(padded, iterations=cm, border_value=0)[:, cm + 1:]
+    inner = _mask_at(inner_coarse, work.shape, 1.0 / anatomy.factor)
     if inner.sum() < 50:
         return []
     tophat = work - ndi.grey_opening(work, size=(config.opening_px, config.opening_px))
-    residual = work - ndi.gaussian_filter(work, 1.0)
-    vals = residual[inner][:: max(1, int(inner.sum()) // 200_000)]
+    smooth = ndi.gaussian_filter(work, 1.0)
+    step = max(1, int(inner.sum()) // 200_000)
+    vals = (work - smooth)[inner][::step]
     noise = float(1.4826 * np.median(np.abs(vals - np.median(vals))))
-    texture = float(np.percentile(tophat[inner][:: max(1, int(inner.sum()) // 200_000)], 90))
+    texture = float(np.percentile(tophat[inner][::step], 90))
     thr = max(config.min_contrast, config.noise_k * noise, config.texture_k * texture)
-    peaks = (tophat >= thr) & (tophat == ndi.maximum_filter(tophat, size=3)) & inner
-    peaks &= _blobness(work, sigma=1.0) >= config.min_blobness
-    calcs = [c for c in (_measure(tophat, y, x, config) for y, x in zip(*np.nonzero(peaks), strict=True))
+    peaks = (tophat >= thr) & inner
+    peaks &= tophat == ndi.maximum_filter(tophat, size=3)
+    ys, xs = np.nonzero(peaks)
+    keep = _blobness_at(smooth, ys, xs) >= config.min_blobness
+    calcs = [c for c in (_measure(tophat, y, x, config) for y, x in zip(ys[keep], xs[keep], strict=True))
              if c is not None]
     calcs = _dedupe(calcs)
     return assign_clusters(calcs, distance_px=config.cluster_distance_frac * h,
                            min_size=config.min_cluster_size)
 
 
-def _blobness(image: np.ndarray, *, sigma: float) -> np.ndarray:
-    """Return lambda_small / lambda_large of the negated Hessian at scale sigma (1 = round spot, 0 = ridge).
+def _blobness_at(smooth: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """Return, at each (y, x), lambda_small / lambda_large of the negated Hessian of `smooth`.
 
-    Negative where the image is not locally a bright peak in both directions.
+    1 = round bright spot, 0 = ridge (vessel, stroke, fibre), negative = not a peak in both
+    directions. `smooth` is the image blurred at the spot scale (Gaussian sigma 1 px); the Hessian
+    is taken by central differences.
     """
-    hyy = ndi.gaussian_filter(image, sigma, order=(2, 0))
-    hxx = ndi.gaussian_filter(image, sigma, order=(0, 2))
-    hxy = ndi.gaussian_filter(image, sigma, order=(1, 1))
-    tr, det_root = -(hxx + hyy) / 2, np.sqrt(((hxx - hyy) / 2) ** 2 + hxy**2)
-    big, small = tr + det_root, tr - det_root
+    if ys.size == 0:
+        return np.zeros(0)
+    p = np.pad(smooth, 1, mode="edge")
+    y, x = ys + 1, xs + 1
+    c = p[y, x]
+    hyy = p[y - 1, x] + p[y + 1, x] - 2 * c
+    hxx = p[y, x - 1] + p[y, x + 1] - 2 * c
+    hxy = (p[y + 1, x + 1] + p[y - 1, x - 1] - p[y + 1, x - 1] - p[y - 1, x + 1]) / 4
+    tr, root = -(hxx + hyy) / 2, np.sqrt(((hxx - hyy) / 2) ** 2 + hxy**2)
+    big, small = tr + root, tr - root
     return np.where(big > 0, small / np.maximum(big, 1e-12), -1.0)
 
 

@@ -1,0 +1,34 @@
+"""Mammography QA: anatomy and view checks, artifact detectors, calcification statistics, ranking.
+
+Per-image checks are pure functions of a numpy image (`check_image`); `scan_image_set` streams a
+whole `ImageSet`; `write_qa` writes qa.csv + qa.json; `compare_scans` compares real vs generated.
+"""
+
+from mammoeval.qa.artifacts import DETECTORS, Finding, Thresholds
+from mammoeval.qa.calcifications import Calc, CalcConfig
+from mammoeval.qa.scan import (
+    ImageDetails,
+    ImageQA,
+    QAConfig,
+    QAScan,
+    check_image,
+    compare_scans,
+    scan_image_set,
+    write_qa,
+)
+
+__all__ = [
+    "DETECTORS",
+    "Calc",
+    "CalcConfig",
+    "Finding",
+    "ImageDetails",
+    "ImageQA",
+    "QAConfig",
+    "QAScan",
+    "Thresholds",
+    "check_image",
+    "compare_scans",
+    "scan_image_set",
+    "write_qa",
+]

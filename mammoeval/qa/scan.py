@@ -1,0 +1,407 @@
+"""Run every QA check over one image or a whole image set; one table row per image, one set summary.
+
+`check_image` is a pure function of a numpy image (+ optional view); `scan_image_set` streams an
+`ImageSet` with bounded memory; `write_qa` writes qa.csv (one row per image) and qa.json (the
+summary) atomically; `compare_scans` compares a real and a generated scan.
+"""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mammoeval.qa.anatomy import Anatomy, compute_anatomy, reduce_to_height
+from mammoeval.qa.artifacts import (
+    DETECTORS,
+    Finding,
+    Thresholds,
+    detect_background,
+    detect_blobs,
+    detect_boundary,
+    detect_broken,
+    detect_checkerboard,
+    detect_tiles,
+)
+from mammoeval.qa.calcifications import Calc, CalcConfig, detect_calcifications, wasserstein_1
+from mammoeval.qa.ranking import compute_quality_score
+from mammoeval.qa.view import compute_view_agreement, predict_view
+
+QA_CSV = "qa.csv"
+QA_JSON = "qa.json"
+SUMMARY_VIEWS = ("CC", "MLO", "unknown", "all")
+
+
+@dataclass(frozen=True)
+class QAConfig:
+    """Settings of the per-image checks.
+
+    Attributes:
+        max_height: working resolution: larger inputs are box-reduced by an integer factor to at
+            most this height (calcification sizes are measured at this resolution).
+        thresholds: detector flag thresholds.
+        calcs: calcification detector settings.
+    """
+
+    max_height: int = 1280
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    calcs: CalcConfig = field(default_factory=CalcConfig)
+
+
+@dataclass(frozen=True)
+class ImageQA:
+    """QA of one image: one row of qa.csv.
+
+    Attributes:
+        id: image identifier.
+        view: given view ("CC", "MLO" or "unknown").
+        predicted_view: view predicted from the anatomy ("CC", "MLO" or "unknown").
+        chest_wall_side: "left" or "right" in the input image.
+        breast_area_fraction, n_components, n_holes, skin_smoothness: breast outline measures.
+        pectoral_present, pectoral_area, pectoral_angle_deg: pectoral muscle (area as a fraction
+            of the breast; angle of its boundary from vertical).
+        scores, flags: per detector, in `DETECTORS` order.
+        n_calcs: calcifications found; calc_sizes_px, calc_contrasts: one entry per calcification.
+        n_clusters: clusters of >= 3 calcifications.
+        quality_score: in [0, 1], higher = better (see ranking.py).
+        reasons: "; "-joined short texts of what was flagged.
+    """
+
+    id: str
+    view: str
+    predicted_view: str
+    chest_wall_side: str
+    breast_area_fraction: float
+    n_components: int
+    n_holes: int
+    skin_smoothness: float
+    pectoral_present: bool
+    pectoral_area: float
+    pectoral_angle_deg: float
+    scores: tuple[float, ...]
+    flags: tuple[bool, ...]
+    n_calcs: int
+    calc_sizes_px: tuple[float, ...]
+    calc_contrasts: tuple[float, ...]
+    n_clusters: int
+    quality_score: float
+    reasons: str
+
+    @property
+    def any_artifact(self) -> bool:
+        """Whether any detector flagged the image."""
+        return any(self.flags)
+
+    def flag(self, name: str) -> bool:
+        """Return the flag of detector `name`."""
+        return self.flags[DETECTORS.index(name)]  # type: ignore[arg-type]
+
+    def to_row(self) -> dict[str, float | int | str | bool]:
+        """Return the qa.csv row: scalars only, detector columns score_<name> and flag_<name>."""
+        row: dict[str, float | int | str | bool] = {
+            "id": self.id, "view": self.view, "predicted_view": self.predicted_view,
+            "chest_wall_side": self.chest_wall_side,
+            "breast_area_fraction": round(self.breast_area_fraction, 5), "n_components": self.n_components,
+            "n_holes": self.n_holes, "skin_smoothness": round(self.skin_smoothness, 5),
+            "pectoral_present": self.pectoral_present, "pectoral_area": round(self.pectoral_area, 5),
+            "pectoral_angle_deg": round(self.pectoral_angle_deg, 2),
+        }
+        for name, s, f in zip(DETECTORS, self.scores, self.flags, strict=True):
+            row[f"score_{name}"] = round(s, 5)
+            row[f"flag_{name}"] = f
+        sizes, contrasts = np.asarray(self.calc_sizes_px), np.asarray(self.calc_contrasts)
+        row.update({
+            "any_artifact": self.any_artifact, "n_calcs": self.n_calcs,
+            "calc_size_mean_px": round(float(sizes.mean()), 4) if sizes.size else 0.0,
+            "calc_size_max_px": round(float(sizes.max()), 4) if sizes.size else 0.0,
+            "calc_contrast_mean": round(float(contrasts.mean()), 5) if contrasts.size else 0.0,
+            "calc_contrast_max": round(float(contrasts.max()), 5) if contrasts.size else 0.0,
+            "n_clusters": self.n_clusters, "quality_score": round(self.quality_score, 5),
+            "reasons": self.reasons,
+        })
+        return row
+
+
+@dataclass(frozen=True)
+class ImageDetails:
+    """What the report shows for one image beyond its row.
+
+    Attributes:
+        heatmaps: detector name -> float32 [h, w] coarse map (chest wall left), larger = worse.
+        calcs: calcification detections (working-resolution pixels, chest wall left).
+        coarse: float32 [h, w] coarse image (chest wall left), for overlays.
+        breast_mask: bool [h, w] breast mask on the coarse image.
+        working_factor: reduction from the input to the working resolution.
+        coarse_factor: reduction from the working resolution to the coarse image.
+    """
+
+    heatmaps: dict[str, np.ndarray]
+    calcs: tuple[Calc, ...]
+    coarse: np.ndarray
+    breast_mask: np.ndarray
+    working_factor: int
+    coarse_factor: int
+
+
+def check_image(image: np.ndarray, *, view: str | None = None, image_id: str = "",
+                config: QAConfig = QAConfig()) -> tuple[ImageQA, ImageDetails]:
+    """Return the QA row and the details of one image; never raises on broken pixels.
+
+    Args:
+        image: float [H, W] or [1, H, W], values in [0, 1] (NaN/inf/constant images are flagged
+            as broken), background dark; either chest-wall side.
+        view: given view ("CC"/"MLO"), None or anything else = unknown.
+        image_id: identifier for the row.
+        config: working resolution, thresholds and calcification settings.
+    """
+    img = np.asarray(image, dtype=np.float32)
+    if img.ndim == 3 and img.shape[0] == 1:
+        img = img[0]
+    if img.ndim != 2:
+        raise ValueError(f"expected a grey image [H, W] or [1, H, W], got shape {img.shape}")
+    given = view.upper() if view and view.upper() in ("CC", "MLO") else "unknown"
+    th = config.thresholds
+    broken = detect_broken(img, threshold=th.broken)
+    if broken.flag:
+        return _broken_result(img, given, image_id, broken)
+    work, wf = reduce_to_height(img, config.max_height)
+    anatomy = compute_anatomy(work)
+    if anatomy.chest_wall_side == "right":
+        work = np.ascontiguousarray(work[:, ::-1])
+    findings = [broken, detect_checkerboard(work, anatomy, threshold=th.checkerboard),
+                detect_boundary(anatomy, threshold=th.boundary),
+                detect_background(work, anatomy, threshold=th.background),
+                detect_blobs(work, anatomy, threshold=th.blobs), detect_tiles(work, anatomy, threshold=th.tiles)]
+    calcs = detect_calcifications(work, anatomy, config=config.calcs)
+    predicted = predict_view(anatomy)
+    row = _row(image_id, given, predicted, anatomy, findings, calcs)
+    heat = {f.name: f.heatmap for f in findings if f.heatmap is not None}
+    return row, ImageDetails(heat, tuple(calcs), anatomy.coarse, anatomy.mask, wf, anatomy.factor)
+
+
+def _row(image_id: str, given: str, predicted: str, anatomy: Anatomy, findings: Sequence[Finding],
+         calcs: Sequence[Calc]) -> ImageQA:
+    """Return the ImageQA of a checked (not broken) image."""
+    agrees = None if given == "unknown" else given == predicted
+    return ImageQA(
+        id=image_id, view=given, predicted_view=predicted, chest_wall_side=anatomy.chest_wall_side,
+        breast_area_fraction=anatomy.area_fraction, n_components=anatomy.n_components,
+        n_holes=anatomy.n_holes, skin_smoothness=anatomy.skin_smoothness,
+        pectoral_present=anatomy.pectoral_present, pectoral_area=anatomy.pectoral_area_fraction,
+        pectoral_angle_deg=anatomy.pectoral_angle_deg,
+        scores=tuple(f.score for f in findings), flags=tuple(f.flag for f in findings),
+        n_calcs=len(calcs), calc_sizes_px=tuple(round(c.diameter_px, 3) for c in calcs),
+        calc_contrasts=tuple(round(c.contrast, 4) for c in calcs),
+        n_clusters=len({c.cluster for c in calcs if c.cluster >= 0}),
+        quality_score=compute_quality_score(findings, view_agrees=agrees),
+        reasons="; ".join(f"{f.name}: {f.reason}" for f in findings if f.flag),
+    )
+
+
+def _broken_result(img: np.ndarray, given: str, image_id: str, broken: Finding) -> tuple[ImageQA, ImageDetails]:
+    """Return the row and details of a broken image: only the broken detector scores."""
+    scores = tuple(broken.score if d == "broken" else 0.0 for d in DETECTORS)
+    flags = tuple(d == "broken" for d in DETECTORS)
+    row = ImageQA(image_id, given, "unknown", "left", 0.0, 0, 0, 0.0, False, 0.0, 0.0, scores, flags,
+                  0, (), (), 0, 0.0, f"broken: {broken.reason}")
+    shape = reduce_to_height(np.nan_to_num(img), 256)[0].shape
+    empty = np.zeros(shape, np.float32)
+    return row, ImageDetails({}, (), empty, empty.astype(bool), 1, 1)
+
+
+@dataclass
+class QAScan:
+    """The QA rows of an image set, and details of the worst images when asked for.
+
+    Attributes:
+        rows: one ImageQA per image, in set order.
+        details: id -> ImageDetails for at most `keep_details` images (lowest quality).
+        name: set name.
+    """
+
+    rows: list[ImageQA]
+    details: dict[str, ImageDetails] = field(default_factory=dict)
+    name: str = ""
+
+    def summary(self) -> dict[str, Any]:
+        """Return the set summary (the content of qa.json).
+
+        Keys: "name", "n_images", "detectors", "views": {CC, MLO, unknown, all: view summary},
+        "view_agreement": {CC, MLO, all: share or null}. A view summary holds "n",
+        "artifact_rate" {detector: share flagged, "any": share with any flag}, "quality_mean",
+        "calcs": {"share_with_calcs", "count_mean", "clusters_mean", "count_quantiles",
+        "size_quantiles_px", "contrast_quantiles"} (quantiles at 0.1, 0.25, 0.5, 0.75, 0.9; null when
+        there is no data).
+        """
+        out: dict[str, Any] = {"name": self.name, "n_images": len(self.rows), "detectors": list(DETECTORS),
+                               "views": {}}
+        for v in SUMMARY_VIEWS:
+            out["views"][v] = _view_summary([r for r in self.rows if v == "all" or r.view == v])
+        out["view_agreement"] = compute_view_agreement((r.view, r.predicted_view) for r in self.rows)
+        return out
+
+
+_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+
+
+def _quantiles(values: Sequence[float]) -> list[float] | None:
+    """Return the _QUANTILES of values (None when empty)."""
+    return [round(float(q), 5) for q in np.quantile(values, _QUANTILES)] if len(values) else None
+
+
+def _view_summary(rows: Sequence[ImageQA]) -> dict[str, Any]:
+    """Return the summary of the rows of one view (see QAScan.summary)."""
+    n = len(rows)
+    if n == 0:
+        return {"n": 0, "artifact_rate": None, "quality_mean": None, "calcs": None}
+    flags = np.array([r.flags for r in rows], dtype=bool)
+    rates = {d: float(flags[:, i].mean()) for i, d in enumerate(DETECTORS)}
+    rates["any"] = float(flags.any(axis=1).mean())
+    sizes = [s for r in rows for s in r.calc_sizes_px]
+    contrasts = [c for r in rows for c in r.calc_contrasts]
+    counts = [r.n_calcs for r in rows]
+    return {
+        "n": n, "artifact_rate": rates, "quality_mean": float(np.mean([r.quality_score for r in rows])),
+        "calcs": {
+            "share_with_calcs": float(np.mean([c > 0 for c in counts])), "count_mean": float(np.mean(counts)),
+            "clusters_mean": float(np.mean([r.n_clusters for r in rows])),
+            "count_quantiles": _quantiles(counts), "size_quantiles_px": _quantiles(sizes),
+            "contrast_quantiles": _quantiles(contrasts),
+        },
+    }
+
+
+def scan_image_set(images: Any, *, progress: bool = True, keep_details: int = 0, batch_size: int = 8,
+                   config: QAConfig = QAConfig()) -> QAScan:
+    """Return the QA scan of an image set, streaming it batch by batch.
+
+    Args:
+        images: an `ImageSet` (mammoeval.data.imageset).
+        progress: show a rich progress bar.
+        keep_details: keep ImageDetails for at most this many images, the lowest-quality ones.
+        batch_size: images decoded at a time (bounds memory).
+        config: per-image check settings.
+    """
+    from mammoeval.views import label_to_view
+
+    rows: list[ImageQA] = []
+    worst: list[tuple[float, int, str, ImageDetails]] = []
+    with _progress(progress, total=len(images), name=getattr(images, "name", "")) as advance:
+        for batch in images.iter_batches(batch_size):
+            arr = batch.images.detach().cpu().numpy()
+            for k in range(arr.shape[0]):
+                view = label_to_view(int(batch.views[k]))
+                row, det = check_image(arr[k, 0], view=view, image_id=batch.ids[k], config=config)
+                rows.append(row)
+                if keep_details > 0:
+                    item = (-row.quality_score, len(rows), row.id, det)
+                    if len(worst) < keep_details:
+                        heapq.heappush(worst, item)
+                    else:
+                        heapq.heappushpop(worst, item)
+                advance(1)
+    details = {rid: det for _, _, rid, det in sorted(worst, key=lambda t: t[0], reverse=True)}
+    return QAScan(rows, details, name=getattr(images, "name", ""))
+
+
+class _progress:
+    """Context manager yielding an `advance(n)` callable over an optional rich progress bar."""
+
+    def __init__(self, enabled: bool, *, total: int, name: str) -> None:
+        self.enabled, self.total, self.name = enabled, total, name
+        self._bar: Any = None
+
+    def __enter__(self) -> Any:
+        if not self.enabled:
+            return lambda n: None
+        from rich.progress import Progress
+
+        self._bar = Progress(transient=True)
+        self._bar.__enter__()
+        task = self._bar.add_task(f"QA {self.name}", total=self.total)
+        return lambda n: self._bar.advance(task, n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+
+def compare_scans(real: QAScan, fake: QAScan) -> dict[str, Any]:
+    """Return real-vs-generated QA statistics per view (CC, MLO, all).
+
+    Per view: "n_real", "n_fake"; "artifact_rate": {detector and "any": {"real", "fake"}};
+    "calc_share": {"real", "fake"} (share of images with any calcification); "w1": Wasserstein-1
+    distances of the per-image calcification "count" and of the per-calcification "size_px" and
+    "contrast" distributions (null when a side has no data); "view_agreement": {"real", "fake"}.
+    """
+    out: dict[str, Any] = {}
+    for v in ("CC", "MLO", "all"):
+        r = [x for x in real.rows if v == "all" or x.view == v]
+        f = [x for x in fake.rows if v == "all" or x.view == v]
+        rs, fs = _view_summary(r), _view_summary(f)
+        rates = None
+        if r and f:
+            rates = {d: {"real": rs["artifact_rate"][d], "fake": fs["artifact_rate"][d]}
+                     for d in (*DETECTORS, "any")}
+        out[v] = {
+            "n_real": len(r), "n_fake": len(f), "artifact_rate": rates,
+            "calc_share": {"real": rs["calcs"]["share_with_calcs"] if r else None,
+                           "fake": fs["calcs"]["share_with_calcs"] if f else None},
+            "w1": {
+                "count": wasserstein_1([x.n_calcs for x in r], [x.n_calcs for x in f]),
+                "size_px": wasserstein_1([s for x in r for s in x.calc_sizes_px], [s for x in f for s in x.calc_sizes_px]),
+                "contrast": wasserstein_1([s for x in r for s in x.calc_contrasts],
+                                          [s for x in f for s in x.calc_contrasts]),
+            },
+            "view_agreement": {
+                "real": compute_view_agreement((x.view, x.predicted_view) for x in r)["all"],
+                "fake": compute_view_agreement((x.view, x.predicted_view) for x in f)["all"],
+            },
+        }
+    return out
+
+
+def write_qa(scan: QAScan, out_dir: str | Path) -> None:
+    """Write qa.csv (one row per image, columns of ImageQA.to_row) and qa.json (scan.summary()) atomically."""
+    from mammoeval.fsutil import write_json_atomic, write_text_atomic
+
+    out = Path(out_dir)
+    buf = io.StringIO()
+    rows = [r.to_row() for r in scan.rows]
+    columns = list(rows[0]) if rows else list(_empty_columns())
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(out / QA_CSV, buf.getvalue())
+    write_json_atomic(out / QA_JSON, scan.summary())
+
+
+def _empty_columns() -> dict[str, Any]:
+    """Return the qa.csv columns (from a dummy row) for an empty scan."""
+    dummy = ImageQA("", "", "", "", 0.0, 0, 0, 0.0, False, 0.0, 0.0, tuple(0.0 for _ in DETECTORS),
+                    tuple(False for _ in DETECTORS), 0, (), (), 0, 0.0, "")
+    return dummy.to_row()
+
+
+def read_qa_csv(path: str | Path) -> list[dict[str, str]]:
+    """Return the rows of a qa.csv file as dicts of strings.
+
+    Raises:
+        BadInputError: the file is missing or has no header.
+    """
+    from mammoeval.errors import BadInputError
+
+    p = Path(path)
+    if not p.is_file():
+        raise BadInputError(p, "no such qa.csv file")
+    with open(p, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames or "id" not in reader.fieldnames:
+            raise BadInputError(p, "not a qa.csv file (no 'id' column)")
+        return list(reader)

@@ -7,7 +7,8 @@ lives in a row are spelled once, here:
 - a metric of the suite (`swd_avg`, `fid`, `msssim_fake`, ...): ``row["metrics"][view][key]``;
 - `memorization_rate`: the suite's view entry when present, else ``row["memorization"]["rate"]``;
 - `artifact_rate` / `artifact_rate_real`: the share of generated / real images with any QA
-  artifact flag, from ``row["qa"][view]`` (`mammoeval.qa.scan.compare_scans`);
+  artifact flag, ``row["qa"][view]["artifact_rate"]["any"]["fake" | "real"]``
+  (`mammoeval.qa.scan.compare_scans`);
 - `msssim_gap`: ``msssim_fake - msssim_real`` (derived; > 0 means less diverse than the real set).
 """
 
@@ -93,25 +94,11 @@ def _suite_metric(row: Mapping[str, Any], key: str, view: str) -> MetricValue | 
 
 
 def _qa_rate(row: Mapping[str, Any], view: str, *, side: Literal["real", "fake"]) -> MetricValue | None:
-    """Any-artifact rate of one side from the QA comparison of a row (several spellings accepted)."""
-    qa = ((row.get("qa") or {}).get(view)) or {}
-    if not isinstance(qa, Mapping):
-        return None
-    candidates: list[Any] = [
-        (qa.get("artifact_rate") or {}).get(side) if isinstance(qa.get("artifact_rate"), Mapping) else None,
-        qa.get(f"artifact_rate_{side}"),
-        (qa.get(side) or {}).get("artifact_rate") if isinstance(qa.get(side), Mapping) else None,
-    ]
-    rates = qa.get("artifact_rates")
-    if isinstance(rates, Mapping) and isinstance(rates.get("any"), Mapping):
-        candidates.append(rates["any"].get(side))
-    for c in candidates:
-        if isinstance(c, (int, float)):
-            return MetricValue(float(c))
-        if isinstance(c, Mapping) and isinstance(c.get("value"), (int, float)):
-            ci = c.get("ci")
-            return MetricValue(float(c["value"]), (float(ci[0]), float(ci[1])) if ci else None)
-    return None
+    """Any-artifact rate of one side: ``row["qa"][view]["artifact_rate"]["any"][side]`` (compare_scans)."""
+    node: Any = row.get("qa")
+    for key in (view, "artifact_rate", "any", side):
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return MetricValue(float(node)) if isinstance(node, (int, float)) and not isinstance(node, bool) else None
 
 
 def read_score_file(path: str | Path) -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ def _row(name: str = "ckpt-0000001000.pt", *, swd: float = 0.010, swd_ci: tuple[
     if fid is not None:
         view["fid"] = _m(fid)
     return {"checkpoint": name, "n_images_shown": 1000, "kimg": 1.0, "resolution": list(res),
-            "metrics": {"all": view}, "qa": {"all": {"artifact_rate": {"real": 0.0, "fake": artifact}}}}
+            "metrics": {"all": view}, "qa": {"all": {"artifact_rate": {"any": {"real": 0.0, "fake": artifact}}}}}
 
 
 RULES = {r.name: r for r in read_rules()}

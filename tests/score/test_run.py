@@ -80,7 +80,7 @@ class Backends:
     def backends(self) -> ScoreBackends:
         return ScoreBackends(load_generator=self.load, compute_suite=self.suite, default_metrics=("swd",),
                              open_real=lambda p: self.real, scan_image_set=self.scan,
-                             compare_scans=lambda r, f: {"all": {"artifact_rate": {"real": 0.0, "fake": 0.0}}})
+                             compare_scans=lambda r, f: {"all": {"artifact_rate": {"any": {"real": 0.0, "fake": 0.0}}}})
 
 
 def _make_run(tmp_path: Path, checkpoints: list[tuple[int, tuple[int, int], float]]) -> Path:
@@ -111,7 +111,7 @@ def test_second_call_does_no_work_and_best_is_lowest_swd_at_final_resolution(tmp
     assert fakes.suite_calls == [((16, 16), (16, 16), 6), ((32, 32), (32, 32), 6), ((32, 32), (32, 32), 6)]
     row = first.new_rows[1]
     assert row["kimg"] == 3.0 and row["resolution"] == [32, 32] and row["n_per_view"] == 3
-    assert row["unavailable"] == {"fid": "no weights"} and row["qa"]["all"]["artifact_rate"]["fake"] == 0.0
+    assert row["unavailable"] == {"fid": "no weights"} and row["qa"]["all"]["artifact_rate"]["any"]["fake"] == 0.0
     assert set(row["timing"]) == {"generate_s", "metrics_s", "qa_s", "total_s"}
     assert len(row["checkpoint_sha256"]) == 64 and row["settings"]["settings_hash"]
     # Real mean 0.3; fake mean 0.25 (brightness 0.5) beats 0.45 (0.9); 16x16 is not compared.

@@ -24,7 +24,7 @@ def _row(kimg: int, *, swd: float, swd_ci: tuple[float, float] | None = None, re
         view["recall"] = _m(recall)
     return {"checkpoint": f"ckpt-{kimg * 1000:010d}.pt", "n_images_shown": kimg * 1000, "kimg": float(kimg),
             "resolution": list(res), "metrics": {"all": view, "CC": view, "MLO": view},
-            "qa": {"all": {"artifact_rate": {"real": 0.0, "fake": artifact}}},
+            "qa": {"all": {"artifact_rate": {"any": {"real": 0.0, "fake": artifact}}}},
             "unavailable": {} if fid is not None else {"fid": "Inception weights not found"}}
 
 

@@ -130,7 +130,31 @@ def data_prepare(
 
 
 # --- qa --------------------------------------------------------------------------------------
-# (filled by the QA issue)
+@app.command("qa")
+def qa_command(
+    directory: Path = typer.Argument(..., exists=True, readable=True,
+                                     help="Prepared dataset or plain folder of mammograms."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder for qa.csv and qa.json (default: ./qa)."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
+) -> None:
+    """Run the QA checks (anatomy, view, artifacts, calcifications) on every image of DIR."""
+    from rich.console import Console
+
+    from mammoeval.data.imageset import open_image_set
+    from mammoeval.qa import DETECTORS, scan_image_set, write_qa
+
+    images = open_image_set(directory)
+    scan = scan_image_set(images, progress=not no_progress)
+    out_dir = out if out is not None else Path("qa")
+    write_qa(scan, out_dir)
+    summary = scan.summary()["views"]["all"]
+    console = Console()
+    console.print(f"[bold]{len(scan.rows)}[/] images checked -> {out_dir / 'qa.csv'}, {out_dir / 'qa.json'}")
+    if summary["n"]:
+        rates = ", ".join(f"{d} {summary['artifact_rate'][d]:.0%}" for d in DETECTORS)
+        console.print(f"flagged: any {summary['artifact_rate']['any']:.0%} ({rates}); "
+                      f"images with calcifications {summary['calcs']['share_with_calcs']:.0%}")
+
 
 
 # --- score -----------------------------------------------------------------------------------

@@ -1,0 +1,180 @@
+"""Artifact injectors: put one known artifact of a given strength into a clean mammogram.
+
+Used by the tests and by benchmarks/qa_detectors.py to measure each detector's precision and
+recall. Every injector is a pure function ``(image, breast mask, strength, rng) -> image``: image
+float32 [H, W] in [0, 1] with the chest wall LEFT, mask bool [H, W], strength in (0, 1] (1 =
+blatant; >= 0.5 is "clearly visible"), and a seeded `numpy.random.Generator`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final, Literal
+
+import numpy as np
+from scipy import ndimage as ndi
+
+ArtifactKind = Literal["checkerboard", "boundary", "background", "blobs", "tiles", "broken"]
+Injector = Callable[[np.ndarray, np.ndarray, float, np.random.Generator], np.ndarray]
+
+
+def _interior_point(mask: np.ndarray, rng: np.random.Generator, margin: float) -> tuple[int, int]:
+    """Return a (row, col) inside the mask at least `margin` px from its edge (or the deepest point)."""
+    dist = ndi.distance_transform_edt(np.pad(mask, ((0, 0), (1, 0)), mode="edge"))[:, 1:]
+    ok = np.argwhere(dist >= margin)
+    if ok.size == 0:
+        r, c = np.unravel_index(int(np.argmax(dist)), dist.shape)
+        return int(r), int(c)
+    r, c = ok[rng.integers(len(ok))]
+    return int(r), int(c)
+
+
+def inject_checkerboard(image: np.ndarray, mask: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """Return the image with a generator-upsampling pattern in the breast.
+
+    A random 2x2, 4x4 or 8x8 kernel (zero mean) is tiled over the image (nearest-neighbour
+    upsampling leaves such a periodic imprint) with amplitude 0.03 * strength grey levels.
+    """
+    period = int(rng.choice([2, 4, 8]))
+    kernel = rng.standard_normal((period, period))
+    kernel -= kernel.mean()
+    kernel /= max(float(np.abs(kernel).max()), 1e-9)
+    h, w = image.shape
+    pattern = np.tile(kernel, (h // period + 1, w // period + 1))[:h, :w]
+    return np.clip(image + (0.03 * strength * pattern * mask), 0, 1).astype(np.float32)
+
+
+def inject_boundary(image: np.ndarray, mask: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """Return the image with a broken breast outline: an extra component, a hole, or a ragged skin line.
+
+    strength scales the size: extra blob radius / hole radius 2-6% of the height, or notches up to
+    8% of the width deep along the skin line.
+    """
+    h, w = image.shape
+    kind = int(rng.integers(3))
+    out = image.copy()
+    yy, xx = np.mgrid[:h, :w]
+    level = float(np.median(image[mask])) if mask.any() else 0.5
+    if kind == 0:  # floating island of tissue in the background
+        r = (0.02 + 0.04 * strength) * h
+        bg = ~ndi.binary_dilation(mask, iterations=int(r) + 3)
+        bg[: int(r) + 2], bg[-int(r) - 2:], bg[:, : int(r) + 2], bg[:, -int(r) - 2:] = False, False, False, False
+        pts = np.argwhere(bg)
+        if pts.size:
+            cy, cx = pts[rng.integers(len(pts))]
+            out[(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = level
+            return out.astype(np.float32)
+    if kind in (0, 1):  # background-level hole inside the breast
+        r = (0.02 + 0.04 * strength) * h
+        cy, cx = _interior_point(mask, rng, 2 * r)
+        out[(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = float(image[~mask].mean()) if (~mask).any() else 0.0
+        return out.astype(np.float32)
+    edge = mask & ~ndi.binary_erosion(mask, iterations=1, border_value=1)
+    pts = np.argwhere(edge)
+    depth = max(2.0, 0.08 * strength * w)
+    for cy, cx in pts[rng.choice(len(pts), size=min(len(pts), 40), replace=False)] if len(pts) else []:
+        rad = depth * rng.uniform(0.5, 1.0)
+        out[(yy - cy) ** 2 + (xx - cx) ** 2 <= rad * rad] = 0.0
+    return out.astype(np.float32)
+
+
+def inject_background(image: np.ndarray, mask: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """Return the image with tissue-like texture in the background (outside the breast).
+
+    Band-limited noise (Gaussian sigma 1.5 px) of standard deviation 0.04 * strength grey levels
+    over a background offset of 0.02 * strength.
+    """
+    noise = ndi.gaussian_filter(rng.standard_normal(image.shape), 1.5)
+    noise /= max(float(noise.std()), 1e-9)
+    tex = 0.02 * strength + 0.04 * strength * noise
+    return np.clip(np.where(mask, image, image + tex), 0, 1).astype(np.float32)
+
+
+def inject_blobs(image: np.ndarray, mask: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """Return the image with a saturated blob, a black hole or a dark halo in the breast.
+
+    Radius 2-4% of the height; a saturated blob is set to 1 (raised half-way for strength < 0.5); a hole is darkened by a factor
+    (1 - strength); a halo is a bright core with a ring darkened by (1 - strength).
+    """
+    h, w = image.shape
+    kind = int(rng.integers(3))
+    r = (0.02 + 0.02 * strength) * h
+    cy, cx = _interior_point(mask, rng, 3 * r)
+    yy, xx = np.mgrid[:h, :w]
+    d2 = (yy - cy) ** 2 + (xx - cx) ** 2
+    out = image.copy()
+    if kind == 0:
+        disk = d2 <= r * r
+        out[disk] = 1.0 if strength >= 0.5 else out[disk] + 2 * strength * (1 - out[disk])
+    elif kind == 1:
+        out[d2 <= r * r] *= 1.0 - strength
+    else:
+        ring = (d2 <= (2 * r) ** 2) & (d2 > (0.6 * r) ** 2)
+        out[d2 <= (0.6 * r) ** 2] = 1.0
+        out[ring] *= 1.0 - strength
+    return np.clip(out, 0, 1).astype(np.float32)
+
+
+def inject_tiles(image: np.ndarray, mask: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """Return the image with a repeated tile: a patch of the breast copied 3x3 times over a region.
+
+    Tile side 8-12% of the height, blended with weight `strength` over a region of 3x3 tiles in
+    the breast interior.
+    """
+    h, w = image.shape
+    t = max(8, int(rng.uniform(0.08, 0.12) * h))
+    cy, cx = _interior_point(mask, rng, 2.2 * t)
+    y0, x0 = max(0, cy - 3 * t // 2), max(0, cx - 3 * t // 2)
+    sy, sx = _interior_point(mask, rng, t)
+    sy, sx = min(max(0, sy - t // 2), h - t), min(max(0, sx - t // 2), w - t)
+    tile = image[sy:sy + t, sx:sx + t]
+    out = image.copy()
+    region = np.tile(tile, (3, 3))[: h - y0, : w - x0]
+    rh, rw = region.shape
+    m = mask[y0:y0 + rh, x0:x0 + rw]
+    out[y0:y0 + rh, x0:x0 + rw] = np.where(m, (1 - strength) * out[y0:y0 + rh, x0:x0 + rw] + strength * region,
+                                          out[y0:y0 + rh, x0:x0 + rw])
+    return out.astype(np.float32)
+
+
+def inject_broken(image: np.ndarray, mask: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """Return a broken image: NaN pixels, a constant image or a nearly empty one (chosen at random).
+
+    strength scales the NaN share (up to 1%).
+    """
+    kind = int(rng.integers(3))
+    out = image.copy()
+    if kind == 0:
+        sel = rng.random(image.shape) < max(1e-4, 0.01 * strength)
+        out[sel] = np.nan
+        return out.astype(np.float32)
+    if kind == 1:
+        return np.full_like(image, float(rng.uniform(0, 1)), dtype=np.float32)
+    out[:] = 0.0
+    out[: max(1, image.shape[0] // 40), : max(1, image.shape[1] // 40)] = 0.8
+    return out.astype(np.float32)
+
+
+INJECTORS: Final[dict[ArtifactKind, Injector]] = {
+    "checkerboard": inject_checkerboard,
+    "boundary": inject_boundary,
+    "background": inject_background,
+    "blobs": inject_blobs,
+    "tiles": inject_tiles,
+    "broken": inject_broken,
+}
+"""Artifact kind -> injector; each kind is meant to be caught by the detector of the same name."""
+
+
+def inject(kind: ArtifactKind, image: np.ndarray, mask: np.ndarray, *, strength: float,
+           rng: np.random.Generator) -> np.ndarray:
+    """Return a copy of `image` with artifact `kind` of `strength` injected (see INJECTORS).
+
+    Raises:
+        ValueError: unknown kind or strength outside (0, 1].
+    """
+    if kind not in INJECTORS:
+        raise ValueError(f"unknown artifact kind {kind!r}; valid: {', '.join(INJECTORS)}")
+    if not 0.0 < strength <= 1.0:
+        raise ValueError(f"strength must be in (0, 1], got {strength}")
+    return INJECTORS[kind](np.asarray(image, np.float32), np.asarray(mask, bool), strength, rng)

@@ -1,0 +1,118 @@
+"""The metric interface: stream batches of real and generated images, then compute per-view results.
+
+Every metric keeps its state per view internally (views come from the batch labels: 0 CC, 1 MLO,
+-1 unknown), so the scorer streams each image set once and feeds every batch to every metric.
+`compute()` returns ``{view: {key: MetricResult}}`` for the views ``"CC"``, ``"MLO"`` and ``"all"``
+(unknown views count in "all" only); a view with too few images is left out and named in
+`unavailable()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final, Literal, Protocol, runtime_checkable
+
+import torch
+
+from mammoeval.data.imageset import ImageBatch
+
+ViewName = Literal["CC", "MLO", "all"]
+VIEW_NAMES: Final[tuple[ViewName, ...]] = ("CC", "MLO", "all")
+MIN_IMAGES_PER_VIEW: Final[int] = 2
+"""A view needs at least this many real and generated images to be scored."""
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """One headline number for one view.
+
+    Attributes:
+        value: the raw metric (SWD is NOT scaled by 1e3 here; scaling is a display convention).
+        ci: (low, high) 95 % bootstrap interval, or None where none is computed.
+        floor: the same metric between two disjoint halves of the real set (what "as good as
+            real data" looks like), or the real-set counterpart; None where it has no meaning.
+        n_real, n_fake: images of each set that entered the number.
+    """
+
+    value: float
+    ci: tuple[float, float] | None = None
+    floor: float | None = None
+    n_real: int = 0
+    n_fake: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the JSON form ``{"value", "ci", "floor", "n_real", "n_fake"}``."""
+        return {
+            "value": float(self.value),
+            "ci": None if self.ci is None else [float(self.ci[0]), float(self.ci[1])],
+            "floor": None if self.floor is None else float(self.floor),
+            "n_real": int(self.n_real),
+            "n_fake": int(self.n_fake),
+        }
+
+
+ViewResults = dict[str, dict[str, MetricResult]]
+"""view name -> metric key -> result."""
+
+
+@runtime_checkable
+class Metric(Protocol):
+    """A streaming metric: `reset`, `update` with batches of either set, `compute`.
+
+    The real side's state can be saved and restored (`real_state` / `load_real_state`) so that the
+    reference set's statistics are computed once and reused across checkpoints (see cache.py).
+    """
+
+    name: str
+
+    def reset(self) -> None:
+        """Forget every image seen."""
+        ...
+
+    def update(self, batch: ImageBatch, *, real: bool) -> None:
+        """Add a batch of real (`real=True`) or generated images."""
+        ...
+
+    def compute(self) -> ViewResults:
+        """Return the results per view for the images seen so far."""
+        ...
+
+    def unavailable(self) -> dict[str, str]:
+        """Return ``{"<metric>/<view>": reason}`` for views that could not be scored."""
+        ...
+
+    def settings(self) -> dict[str, Any]:
+        """Return every setting that changes the real-side state (part of the cache key)."""
+        ...
+
+    def real_state(self) -> dict[str, Any]:
+        """Return the real-side state as tensors, numbers and strings (for `save_torch_atomic`)."""
+        ...
+
+    def load_real_state(self, state: dict[str, Any]) -> None:
+        """Restore the real-side state saved by `real_state`."""
+        ...
+
+
+def view_masks(views: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Return boolean masks [N] for each view name: CC (label 0), MLO (label 1), all (every image)."""
+    return {"CC": views == 0, "MLO": views == 1, "all": torch.ones_like(views, dtype=torch.bool)}
+
+
+def too_few_reason(n_real: int, n_fake: int, minimum: int = MIN_IMAGES_PER_VIEW) -> str | None:
+    """Return why a view cannot be scored (None when both sets have at least `minimum` images)."""
+    if n_real < minimum or n_fake < minimum:
+        return f"too few images in this view (real {n_real}, generated {n_fake}; need {minimum} of each)"
+    return None
+
+
+def image_seed(seed: int, role: int, index: int) -> int:
+    """Return a 63-bit seed for image `index` of set `role`, independent of how batches are cut.
+
+    Per-image seeds make streamed results identical to in-memory ones (batch 1 == batch all).
+    """
+    # SplitMix64-style mixing keeps nearby (seed, role, index) triples far apart.
+    z = (seed * 0x9E3779B97F4A7C15 + role * 0xBF58476D1CE4E5B9 + index * 0x94D049BB133111EB) & ((1 << 64) - 1)
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & ((1 << 64) - 1)
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & ((1 << 64) - 1)
+    return (z ^ (z >> 31)) & ((1 << 63) - 1)

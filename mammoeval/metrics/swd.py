@@ -1,0 +1,532 @@
+"""Multi-scale sliced Wasserstein distance (SWD) over Laplacian pyramids, streaming and seeded.
+
+Algorithm (Karras et al. 2018, "Progressive Growing of GANs", section 5 and appendix D):
+
+1. Each image is decomposed into a Laplacian pyramid with the 5x5 binomial filter
+   ([1, 4, 6, 4, 1] / 16, outer product) and reflected borders ("mirror": the edge pixel is not
+   repeated), from full resolution down to the last level whose short side is at least 16 px.
+   Sizes that do not halve evenly are handled: downsampling keeps every second pixel (ceil(n/2)),
+   upsampling crops back to the finer level's size.
+2. From every level of every image, 128 random 7x7 neighbourhoods are taken (centres uniform over
+   the positions where the patch fits). Each set's descriptors are normalised, per level and per
+   channel, by their own mean and standard deviation.
+3. Per level, 4 repeats of 128 random unit directions; the projections of both sets are sorted
+   and compared by mean absolute difference; repeats are averaged. `swd_avg` is the mean over
+   levels. Values are RAW: the paper prints them x1e3 (a display convention, see the CLI table).
+
+Modes: ``native`` (default) uses 1-channel 49-d descriptors. ``pggan`` reproduces the reference
+code fed grey images tiled to 3 channels: 147-d descriptors whose channels are identical. It is
+computed exactly, without tripling memory, by drawing 147-d unit directions and summing their
+three channel blocks (a projection of a tiled descriptor equals the projection of the 49-d one on
+the folded direction), so its numbers are comparable with published PGGAN SWDs.
+
+Determinism and streaming: patch centres and the sampling key of image i of a set come from a
+generator seeded by (seed, set, i), so feeding batches of 1 or all images gives the same result.
+
+Memory bound: at most `max_images` images per set enter the metric (default 8192, i.e. the whole
+set below that size; above it a seeded uniform random subset, chosen by priority sampling on
+per-image keys). Descriptors are stored as float16 (2 bytes x 49 per patch). For 1280x1024 the
+pyramid has 7 levels, so each set holds at most 8192 x 7 x 128 x 49 x 2 B = 720 MB; while a batch
+is added the store may exceed the cap by one batch. Two sets of 16384 images therefore need about
+1.5 GB for descriptors plus working memory for one batch (see `memory_bound_bytes`).
+
+Unequal set sizes: the larger set is subsampled (by image, seeded) to the smaller one's size.
+
+Real-vs-real floor: the real images of each view are split into two seeded disjoint halves and the
+same SWD is computed between them (half-size sets, so the floor is slightly pessimistic).
+
+Bootstrap interval: images of both sets are resampled with replacement (with their descriptors)
+and SWD recomputed with one repeat of `bootstrap_dirs` directions; the interval is the observed
+value plus the centred 2.5/97.5 % quantiles of the replicates. Above `bootstrap_max_images` images
+per set, replicates use that many images and the deviations are scaled by sqrt(m / n)
+(m-out-of-n bootstrap) to stay affordable.
+
+References:
+    T. Karras, T. Aila, S. Laine, J. Lehtinen. Progressive Growing of GANs for Improved Quality,
+    Stability, and Variation. ICLR 2018.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mammoeval.data.imageset import ImageBatch
+from mammoeval.metrics.base import (
+    VIEW_NAMES,
+    MetricResult,
+    ViewResults,
+    image_seed,
+    too_few_reason,
+    view_masks,
+)
+from mammoeval.metrics.uncertainty import split_halves
+
+SWDMode = Literal["native", "pggan"]
+DescriptorDtype = Literal["float16", "float32"]
+_ROLE_REAL, _ROLE_FAKE = 1, 2
+
+
+@dataclass(frozen=True)
+class SWDSettings:
+    """Every knob of the SWD; defaults are the published ones.
+
+    Attributes:
+        patches_per_image: 7x7 neighbourhoods per image per level (paper: 128).
+        patch_size: neighbourhood side in pixels (paper: 7).
+        min_size: the coarsest level's short side is at least this (paper: 16).
+        dirs_per_repeat: random unit directions per repeat (paper: 128).
+        repeats: repeats of the projection step (paper: 4).
+        mode: "native" 1-channel descriptors or "pggan" grey tiled to 3 channels.
+        max_images: images per set kept (seeded uniform subset above it); bounds memory.
+        descriptor_dtype: storage type of descriptors (float16 halves memory).
+        seed: seeds patch positions, image sampling keys, directions and splits.
+        n_bootstrap: bootstrap replicates for the interval (0 = none).
+        bootstrap_dirs: directions per bootstrap replicate (one repeat).
+        bootstrap_max_images: images per set per replicate (m-out-of-n above it).
+    """
+
+    patches_per_image: int = 128
+    patch_size: int = 7
+    min_size: int = 16
+    dirs_per_repeat: int = 128
+    repeats: int = 4
+    mode: SWDMode = "native"
+    max_images: int = 8192
+    descriptor_dtype: DescriptorDtype = "float16"
+    seed: int = 0
+    n_bootstrap: int = 200
+    bootstrap_dirs: int = 32
+    bootstrap_max_images: int = 256
+
+    def __post_init__(self) -> None:
+        if self.patch_size % 2 != 1 or self.patch_size < 1:
+            raise ValueError(f"patch_size must be odd, got {self.patch_size}")
+        if self.min_size < self.patch_size:
+            raise ValueError(f"min_size ({self.min_size}) must be >= patch_size ({self.patch_size})")
+        if self.mode not in ("native", "pggan"):
+            raise ValueError(f"mode must be 'native' or 'pggan', got {self.mode!r}")
+
+
+# --- pure stages ---------------------------------------------------------------------------------
+
+
+def level_sizes(height: int, width: int, *, min_size: int = 16) -> list[tuple[int, int]]:
+    """Return the (H, W) of every pyramid level, full size first, while the short side is >= `min_size`.
+
+    Raises:
+        ValueError: the image itself is smaller than `min_size`.
+    """
+    if min(height, width) < min_size:
+        raise ValueError(f"image {height}x{width} is smaller than the SWD minimum level size {min_size}")
+    sizes = [(height, width)]
+    while min((sizes[-1][0] + 1) // 2, (sizes[-1][1] + 1) // 2) >= min_size:
+        h, w = sizes[-1]
+        sizes.append(((h + 1) // 2, (w + 1) // 2))
+    return sizes
+
+
+def _blur_axis(x: torch.Tensor, dim: int, *, step: int = 1) -> torch.Tensor:
+    """Return `x` filtered along `dim` by [1, 4, 6, 4, 1] / 16 with reflected borders, every `step`-th output."""
+    n = x.shape[dim]
+    xp = torch.cat([x.narrow(dim, 2, 1), x.narrow(dim, 1, 1), x, x.narrow(dim, n - 2, 1), x.narrow(dim, n - 3, 1)],
+                   dim=dim)
+    m = (n - 1) // step + 1
+
+    def tap(k: int) -> torch.Tensor:
+        return xp.narrow(dim, k, step * (m - 1) + 1)[(slice(None),) * (dim % x.ndim) + (slice(None, None, step),)]
+
+    return (tap(0) + tap(4) + 4.0 * (tap(1) + tap(3)) + 6.0 * tap(2)) * (1.0 / 16.0)
+
+
+def pyr_down(x: torch.Tensor) -> torch.Tensor:
+    """Return the next Gaussian level of float [N, 1, H, W]: binomial blur with reflected borders, every
+    second pixel kept ([N, 1, ceil(H/2), ceil(W/2)])."""
+    k = _binomial_1d(x.dtype, x.device)
+    # One strided 5x5 convolution computes only the kept pixels (4x less work than blur-then-slice).
+    return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), (k[:, None] * k[None, :]).view(1, 1, 5, 5), stride=2)
+
+
+def _binomial_1d(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    return torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=dtype, device=device) / 16.0
+
+
+def _up_axis(x: torch.Tensor, dim: int, size: int) -> torch.Tensor:
+    # Polyphase form of "insert zeros, blur with 2x the 1-D kernel, reflected borders on the
+    # 2n grid": even outputs (x[i-1] + 6 x[i] + x[i+1]) / 8, odd outputs (x[i] + x[i+1]) / 2; the
+    # reflection on the zero-interleaved grid means x[-1] = x[1] on the left, x[n] = x[n-1] on the right.
+    n = x.shape[dim]
+    xp = torch.cat([x.narrow(dim, 1, 1), x, x.narrow(dim, n - 1, 1)], dim=dim)
+    left, mid, right = xp.narrow(dim, 0, n), xp.narrow(dim, 1, n), xp.narrow(dim, 2, n)
+    even = (left + right + 6.0 * mid) * (1.0 / 8.0)
+    odd = (mid + right) * 0.5
+    inter = torch.stack([even, odd], dim=dim + 1).flatten(dim, dim + 1)
+    return inter.narrow(dim, 0, size)
+
+
+def pyr_up(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Return `x` [N, 1, h, w] upsampled to `size` (<= 2h x 2w): zeros interleaved, blurred by 4x the
+    binomial kernel with reflected borders on the 2h x 2w grid, cropped."""
+    return _up_axis(_up_axis(x, 3, size[1]), 2, size[0])
+
+
+def laplacian_pyramid(images: torch.Tensor, n_levels: int) -> list[torch.Tensor]:
+    """Return `n_levels` Laplacian levels of float [N, 1, H, W] images (the last is the Gaussian residual)."""
+    gauss = [images]
+    for _ in range(n_levels - 1):
+        gauss.append(pyr_down(gauss[-1]))
+    lap = [g - pyr_up(gn, g.shape[-2:]) for g, gn in zip(gauss[:-1], gauss[1:])]
+    return lap + [gauss[-1]]
+
+
+def gaussian_pyramid(images: torch.Tensor, n_levels: int) -> list[torch.Tensor]:
+    """Return `n_levels` Gaussian levels of float [N, 1, H, W] images, full size first."""
+    gauss = [images]
+    for _ in range(n_levels - 1):
+        gauss.append(pyr_down(gauss[-1]))
+    return gauss
+
+
+_UP_WEIGHTS = ((0.125, 0.75, 0.125), (0.0, 0.5, 0.5))
+"""Polyphase taps of `pyr_up` on (x[i-1], x[i], x[i+1]) for even and odd output positions."""
+
+
+def laplacian_patches(fine: torch.Tensor, coarse: torch.Tensor | None, ys: torch.Tensor, xs: torch.Tensor, *,
+                      patch_size: int) -> torch.Tensor:
+    """Return float [N, P, patch_size**2] neighbourhoods of the Laplacian level ``fine - pyr_up(coarse)``.
+
+    Equal to `extract_patches` on `laplacian_pyramid`'s level, but only the patch pixels of the
+    upsampled coarse level are computed (a 3x3 polyphase gather per pixel), so no full-resolution
+    Laplacian image is ever formed. `coarse` None means the last (Gaussian residual) level.
+    """
+    patches = extract_patches(fine, ys, xs, patch_size=patch_size)
+    if coarse is None:
+        return patches
+    r = patch_size // 2
+    dev, dt = fine.device, fine.dtype
+    # Borders of pyr_up: x[-1] = x[1] on the left/top, x[n] = x[n-1] on the right/bottom.
+    c = coarse[:, 0]
+    c = torch.cat([c[:, 1:2], c, c[:, -1:]], dim=1)
+    c = torch.cat([c[:, :, 1:2], c, c[:, :, -1:]], dim=2)
+    # The patch's rows cy-r..cy+r read padded coarse rows (cy-r)//2 .. (cy-r)//2 + r + 2; the
+    # upsampling is then a fixed [S, r+3] matrix per parity of cy-r, applied on both sides.
+    span = r + 3
+    mats = _up_matrices(patch_size, dt, dev)  # [2, S, span]
+    ys, xs = ys.to(dev), xs.to(dev)
+    r0, c0 = (ys - r) // 2, (xs - r) // 2
+    k = torch.arange(span, device=dev)
+    n, p = ys.shape
+    img = torch.arange(n, device=dev)[:, None, None, None]
+    window = c[img, (r0[:, :, None] + k)[:, :, :, None], (c0[:, :, None] + k)[:, :, None, :]]  # [N, P, span, span]
+    up = mats[(ys - r) % 2] @ window @ mats[(xs - r) % 2].transpose(-1, -2)  # [N, P, S, S]
+    return patches - up.reshape(n, p, patch_size * patch_size)
+
+
+def _up_matrices(patch_size: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Return [2, S, r+3] matrices mapping a coarse window to S upsampled samples, for start parity 0 and 1."""
+    r = patch_size // 2
+    m = torch.zeros(2, patch_size, r + 3, dtype=torch.float64)
+    for t in range(2):
+        for y in range(patch_size):
+            base = (t + y) // 2
+            for a, wgt in enumerate(_UP_WEIGHTS[(t + y) % 2]):
+                m[t, y, base + a] += wgt
+    return m.to(device, dtype)
+
+
+def sample_patch_centers(height: int, width: int, n: int, *, patch_size: int,
+                         generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return int64 [n] row and column centres where a `patch_size` square fits (uniform)."""
+    r = patch_size // 2
+    ys = torch.randint(r, height - r, (n,), generator=generator)
+    xs = torch.randint(r, width - r, (n,), generator=generator)
+    return ys, xs
+
+
+def extract_patches(level: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, *, patch_size: int) -> torch.Tensor:
+    """Return float [N, P, patch_size**2] neighbourhoods of `level` [N, 1, H, W] at centres `ys`, `xs` [N, P]."""
+    r = patch_size // 2
+    off = torch.arange(-r, r + 1, device=level.device)
+    n, p = ys.shape
+    rows = (ys.to(level.device)[:, :, None, None] + off[None, None, :, None]).expand(n, p, patch_size, patch_size)
+    cols = (xs.to(level.device)[:, :, None, None] + off[None, None, None, :]).expand(n, p, patch_size, patch_size)
+    img = torch.arange(n, device=level.device)[:, None, None, None].expand_as(rows)
+    return level[:, 0][img, rows, cols].reshape(n, p, patch_size * patch_size)
+
+
+def normalize_descriptors(desc: torch.Tensor) -> torch.Tensor:
+    """Return float32 descriptors [M, D] minus their mean, divided by their std (population, over all elements).
+
+    With one channel this is the reference's per-channel normalisation; in "pggan" mode the three
+    channels are identical, so it is the same too.
+    """
+    d = desc.to(torch.float32)
+    std, mean = torch.std_mean(d, unbiased=False)
+    return (d - mean) / std.clamp_min(1e-12)
+
+
+def draw_directions(dim: int, n: int, *, mode: SWDMode, generator: torch.Generator) -> torch.Tensor:
+    """Return float32 [dim, n] projection directions for `dim`-d 1-channel descriptors.
+
+    native: unit Gaussian directions in `dim` dimensions. pggan: unit directions in 3*dim
+    dimensions (the tiled descriptor), folded by summing the three channel blocks, which gives
+    identical projections for tiled descriptors.
+    """
+    full = 3 * dim if mode == "pggan" else dim
+    dirs = torch.randn(full, n, generator=generator, dtype=torch.float64)
+    dirs = dirs / dirs.square().sum(0, keepdim=True).sqrt()
+    if mode == "pggan":
+        dirs = dirs.view(3, dim, n).sum(0)
+    return dirs.to(torch.float32)
+
+
+def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, dirs: torch.Tensor, *, chunk: int = 32) -> float:
+    """Return the mean absolute difference of the sorted projections of `a` and `b` on `dirs`.
+
+    Args:
+        a, b: float32 normalised descriptors [M, D] (the same M).
+        dirs: float32 [D, K] directions.
+        chunk: directions projected at a time (bounds memory to 2 x M x chunk floats).
+    """
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"both sets need the same number of descriptors, got {a.shape[0]} and {b.shape[0]}")
+    total = 0.0
+    for s in range(0, dirs.shape[1], chunk):
+        d = dirs[:, s:s + chunk]
+        pa, pb = _sort_columns(a @ d), _sort_columns(b @ d)
+        total += float((pa - pb).abs().to(torch.float64).sum())
+    return total / (a.shape[0] * dirs.shape[1])
+
+
+def _sort_columns(x: torch.Tensor) -> torch.Tensor:
+    """Return `x` [M, K] with each column sorted (NumPy on CPU: about 10x faster than torch.sort there)."""
+    if x.device.type == "cpu":
+        return torch.from_numpy(np.sort(x.numpy(), axis=0))
+    return torch.sort(x, dim=0).values
+
+
+def swd_per_level(levels_a: list[torch.Tensor], levels_b: list[torch.Tensor], *, settings: SWDSettings,
+                  dirs_seed: int, repeats: int | None = None, dirs_per_repeat: int | None = None) -> list[float]:
+    """Return the SWD per level between two sets' raw descriptors (each [M, D] per level, same M).
+
+    Each set is normalised by its own mean and std per level; directions come from a generator
+    seeded by (`dirs_seed`, level).
+    """
+    repeats = settings.repeats if repeats is None else repeats
+    k = settings.dirs_per_repeat if dirs_per_repeat is None else dirs_per_repeat
+    out = []
+    for lvl, (a, b) in enumerate(zip(levels_a, levels_b)):
+        na, nb = normalize_descriptors(a), normalize_descriptors(b)
+        g = torch.Generator().manual_seed(image_seed(dirs_seed, 7, lvl))
+        vals = [sliced_wasserstein(na, nb, draw_directions(a.shape[1], k, mode=settings.mode, generator=g).to(na.device))
+                for _ in range(repeats)]
+        out.append(float(np.mean(vals)))
+    return out
+
+
+def memory_bound_bytes(n_images_per_set: int, height: int, width: int, settings: SWDSettings = SWDSettings(),
+                       *, batch_size: int = 16) -> int:
+    """Return an upper bound of the bytes the SWD state holds for two sets of `n_images_per_set` images."""
+    n_levels = len(level_sizes(height, width, min_size=settings.min_size))
+    kept = min(n_images_per_set, settings.max_images) + batch_size
+    per_image = n_levels * settings.patches_per_image * settings.patch_size ** 2 * (
+        2 if settings.descriptor_dtype == "float16" else 4) + 16
+    batch_pyramid = batch_size * height * width * 4 * 4  # image, Gaussian and Laplacian levels, float32
+    return 2 * kept * per_image + batch_pyramid
+
+
+# --- streaming metric ----------------------------------------------------------------------------
+
+
+@dataclass
+class _SetStore:
+    """Descriptors of one set: per level [M, P, D] (grouped by image), with per-image keys and views."""
+
+    desc: list[torch.Tensor] = field(default_factory=list)
+    keys: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.float64))
+    views: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.int64))
+    order: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.int64))
+    n_seen: int = 0
+
+
+class SWDMetric:
+    """Streaming multi-scale SWD between the real and the generated set, per view.
+
+    Result keys: ``swd_avg`` and ``swd_l0`` ... ``swd_l{L-1}`` (l0 = full resolution; the
+    resolution of level i is ceil(H / 2**i) x ceil(W / 2**i)).
+    """
+
+    name = "swd"
+
+    def __init__(self, settings: SWDSettings = SWDSettings(), *, device: str | torch.device = "cpu") -> None:
+        self.cfg = settings
+        self.device = torch.device(device)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget both sets."""
+        self._sets = {True: _SetStore(), False: _SetStore()}
+        self._size: tuple[int, int] | None = None
+
+    def reset_fake(self) -> None:
+        """Forget the generated set only (score the next checkpoint against the same real set)."""
+        self._sets[False] = _SetStore()
+
+    def settings(self) -> dict[str, Any]:
+        """Return the settings that change the real-side state."""
+        s = asdict(self.cfg)
+        for k in ("n_bootstrap", "bootstrap_dirs", "bootstrap_max_images"):
+            s.pop(k)
+        return s
+
+    def update(self, batch: ImageBatch, *, real: bool) -> None:
+        """Add the descriptors of a batch of real or generated images."""
+        images = batch.images.to(self.device, torch.float32)
+        h, w = images.shape[-2:]
+        if self._size is None:
+            self._size = (h, w)
+        elif self._size != (h, w):
+            raise ValueError(f"all images must share one size, got {h}x{w} after {self._size[0]}x{self._size[1]}")
+        sizes = level_sizes(h, w, min_size=self.cfg.min_size)
+        store = self._sets[real]
+        role = _ROLE_REAL if real else _ROLE_FAKE
+        n = images.shape[0]
+        gens = [torch.Generator().manual_seed(image_seed(self.cfg.seed, role, store.n_seen + i)) for i in range(n)]
+        keys = torch.tensor([float(torch.rand(1, generator=g, dtype=torch.float64)) for g in gens],
+                            dtype=torch.float64)
+        gauss = gaussian_pyramid(images, len(sizes))
+        dtype = torch.float16 if self.cfg.descriptor_dtype == "float16" else torch.float32
+        new_desc = []
+        for li, level in enumerate(gauss):
+            lh, lw = level.shape[-2:]
+            centres = [sample_patch_centers(lh, lw, self.cfg.patches_per_image, patch_size=self.cfg.patch_size,
+                                            generator=g) for g in gens]
+            ys = torch.stack([c[0] for c in centres])
+            xs = torch.stack([c[1] for c in centres])
+            coarse = gauss[li + 1] if li + 1 < len(gauss) else None
+            new_desc.append(laplacian_patches(level, coarse, ys, xs, patch_size=self.cfg.patch_size).to("cpu", dtype))
+        self._append(store, new_desc, keys, batch.views.cpu(), torch.arange(store.n_seen, store.n_seen + n))
+        store.n_seen += n
+
+    def _append(self, store: _SetStore, desc: list[torch.Tensor], keys: torch.Tensor, views: torch.Tensor,
+                order: torch.Tensor) -> None:
+        store.desc = desc if not store.desc else [torch.cat([a, b]) for a, b in zip(store.desc, desc)]
+        store.keys = torch.cat([store.keys, keys])
+        store.views = torch.cat([store.views, views])
+        store.order = torch.cat([store.order, order])
+        if store.keys.shape[0] > self.cfg.max_images:
+            # Priority sampling: keep the images with the smallest keys, in arrival order.
+            keep = torch.sort(torch.argsort(store.keys)[: self.cfg.max_images]).values
+            store.desc = [d[keep] for d in store.desc]
+            store.keys, store.views, store.order = store.keys[keep], store.views[keep], store.order[keep]
+
+    # --- real-side state for the cache ---
+
+    def real_state(self) -> dict[str, Any]:
+        """Return the real set's descriptors, keys and views (tensors) and the image size."""
+        s = self._sets[True]
+        return {"desc": s.desc, "keys": s.keys, "views": s.views, "order": s.order, "n_seen": s.n_seen,
+                "size": list(self._size) if self._size else None}
+
+    def load_real_state(self, state: dict[str, Any]) -> None:
+        """Restore the real set saved by `real_state`."""
+        self._sets[True] = _SetStore(desc=list(state["desc"]), keys=state["keys"], views=state["views"],
+                                     order=state["order"], n_seen=int(state["n_seen"]))
+        if state["size"] is not None:
+            self._size = (int(state["size"][0]), int(state["size"][1]))
+
+    # --- results ---
+
+    def _view_desc(self, real: bool, mask_view: str) -> list[torch.Tensor]:
+        s = self._sets[real]
+        if not s.desc:
+            return []
+        keep = view_masks(s.views)[mask_view]
+        return [d[keep] for d in s.desc]
+
+    def unavailable(self) -> dict[str, str]:
+        """Return ``{"swd/<view>": reason}`` for views with too few images."""
+        out = {}
+        for v in VIEW_NAMES:
+            nr, nf = self._count(True, v), self._count(False, v)
+            reason = too_few_reason(nr, nf)
+            if reason and (v == "all" or nr + nf > 0):
+                out[f"swd/{v}"] = reason
+        return out
+
+    def _count(self, real: bool, view: str) -> int:
+        s = self._sets[real]
+        return int(view_masks(s.views)[view].sum()) if s.views.numel() else 0
+
+    def compute(self) -> ViewResults:
+        """Return ``{view: {"swd_avg": ..., "swd_l0": ..., ...}}`` with intervals and real-vs-real floors."""
+        out: ViewResults = {}
+        for v in VIEW_NAMES:
+            real, fake = self._view_desc(True, v), self._view_desc(False, v)
+            if not real or not fake or too_few_reason(real[0].shape[0], fake[0].shape[0]):
+                continue
+            out[v] = self._compute_view(real, fake, view_index=VIEW_NAMES.index(v))
+        return out
+
+    def _compute_view(self, real: list[torch.Tensor], fake: list[torch.Tensor], *, view_index: int) -> dict[str, MetricResult]:
+        n_real, n_fake = real[0].shape[0], fake[0].shape[0]
+        vals = self._swd_groups(real, fake, sub_seed=view_index)
+        a_idx, b_idx = split_halves(n_real, seed=image_seed(self.cfg.seed, 11, view_index))
+        floor = self._swd_groups([d[a_idx] for d in real], [d[b_idx] for d in real], sub_seed=100 + view_index) \
+            if len(a_idx) >= 1 and n_real >= 2 else None
+        cis = self._bootstrap(real, fake, vals, view_index=view_index)
+        res = {}
+        for i, val in enumerate(vals + [float(np.mean(vals))]):
+            key = f"swd_l{i}" if i < len(vals) else "swd_avg"
+            fl = None if floor is None else (floor[i] if i < len(vals) else float(np.mean(floor)))
+            res[key] = MetricResult(val, None if cis is None else cis[i], fl, n_real, n_fake)
+        return res
+
+    def _equalise(self, a: list[torch.Tensor], b: list[torch.Tensor], seed: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        na, nb = a[0].shape[0], b[0].shape[0]
+        if na == nb:
+            return a, b
+        g = torch.Generator().manual_seed(seed)
+        m = min(na, nb)
+        if na > nb:
+            idx = torch.sort(torch.randperm(na, generator=g)[:m]).values
+            return [d[idx] for d in a], b
+        idx = torch.sort(torch.randperm(nb, generator=g)[:m]).values
+        return a, [d[idx] for d in b]
+
+    def _swd_groups(self, a: list[torch.Tensor], b: list[torch.Tensor], *, sub_seed: int,
+                    repeats: int | None = None, dirs_per_repeat: int | None = None, dirs_seed: int | None = None) -> list[float]:
+        a, b = self._equalise(a, b, image_seed(self.cfg.seed, 13, sub_seed))
+        flat_a = [d.reshape(-1, d.shape[-1]).to(self.device) for d in a]
+        flat_b = [d.reshape(-1, d.shape[-1]).to(self.device) for d in b]
+        return swd_per_level(flat_a, flat_b, settings=self.cfg,
+                             dirs_seed=self.cfg.seed if dirs_seed is None else dirs_seed,
+                             repeats=repeats, dirs_per_repeat=dirs_per_repeat)
+
+    def _bootstrap(self, real: list[torch.Tensor], fake: list[torch.Tensor], vals: list[float], *,
+                   view_index: int) -> list[tuple[float, float]] | None:
+        b = self.cfg.n_bootstrap
+        n_real, n_fake = real[0].shape[0], fake[0].shape[0]
+        if b <= 0 or min(n_real, n_fake) < 2:
+            return None
+        m_real, m_fake = min(n_real, self.cfg.bootstrap_max_images), min(n_fake, self.cfg.bootstrap_max_images)
+        rng = np.random.default_rng(image_seed(self.cfg.seed, 17, view_index))
+        reps = []
+        for r in range(b):
+            ir = torch.from_numpy(rng.integers(0, n_real, size=m_real))
+            jf = torch.from_numpy(rng.integers(0, n_fake, size=m_fake))
+            per = self._swd_groups([d[ir] for d in real], [d[jf] for d in fake], sub_seed=1000 + r, repeats=1,
+                                   dirs_per_repeat=self.cfg.bootstrap_dirs,
+                                   dirs_seed=image_seed(self.cfg.seed, 19, r))
+            reps.append(per + [float(np.mean(per))])
+        arr = np.asarray(reps)
+        dev = arr - arr.mean(0, keepdims=True)
+        scale = math.sqrt(min(m_real, m_fake) / min(n_real, n_fake))
+        lo, hi = np.quantile(dev, [0.025, 0.975], axis=0) * scale
+        full = vals + [float(np.mean(vals))]
+        return [(full[i] + float(lo[i]), full[i] + float(hi[i])) for i in range(len(full))]

@@ -158,8 +158,9 @@ def read_raster(path: str | Path) -> SourceImage:
     path = Path(path)
     try:
         with Image.open(path) as im:
-            if getattr(im, "n_frames", 1) > 1:
-                raise BadInputError(path, f"multi-page image ({im.n_frames} pages) is not supported")
+            n_pages = int(getattr(im, "n_frames", 1))
+            if n_pages > 1:
+                raise BadInputError(path, f"multi-page image ({n_pages} pages) is not supported")
             im.load()
             mode = im.mode
             arr = np.asarray(im.convert("RGBA") if mode == "P" else im)
@@ -193,8 +194,8 @@ def _raster_to_unit(arr: np.ndarray, mode: str) -> tuple[np.ndarray, str, int, s
             return pp.rescale(arr, lo, hi), photometric, 16, f"min-max {lo}..{hi} (signed data)"
         container = 16 if int(arr.max()) <= 65535 else 32
         bits = pp.detect_bit_depth(int(arr.max()), container_bits=container)
-        top = (1 << bits) - 1
-        return (arr.astype(np.float64) / top).astype(np.float32), photometric, bits, f"divide by {top}"
+        top_int = (1 << bits) - 1
+        return (arr.astype(np.float64) / top_int).astype(np.float32), photometric, bits, f"divide by {top_int}"
     top = float(np.nanmax(arr)) if arr.size else 1.0
     scale = 1.0 if 0.0 <= float(np.nanmin(arr)) and top <= 1.0 else max(top, 1e-12)
     out = np.clip(np.nan_to_num(arr.astype(np.float32) / np.float32(scale)), 0.0, 1.0)

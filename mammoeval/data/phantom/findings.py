@@ -172,7 +172,7 @@ def _text_patch(text: str, *, scale: int) -> np.ndarray:
     from PIL import Image, ImageDraw, ImageFont
 
     font = ImageFont.load_default()
-    left, top, right, bottom = ImageDraw.Draw(Image.new("L", (1, 1))).textbbox((0, 0), text, font=font)
+    left, top, right, bottom = (int(v) for v in ImageDraw.Draw(Image.new("L", (1, 1))).textbbox((0, 0), text, font=font))
     im = Image.new("L", (right - left + 2, bottom - top + 2), 0)
     ImageDraw.Draw(im).text((1 - left, 1 - top), text, fill=255, font=font)
     arr = np.asarray(im, dtype=np.float32) / 255.0

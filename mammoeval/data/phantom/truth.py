@@ -181,7 +181,8 @@ class FindingsConfig:
     def from_dict(cls, raw: dict[str, Any]) -> FindingsConfig:
         """Return the config written by `to_dict` (unknown keys are ignored)."""
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known})
+        kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known}
+        return cls(**kwargs)
 
 
 def _check_range(name: str, rng: tuple[float, float], lo: float, hi: float) -> None:

@@ -519,3 +519,19 @@ def _close_tick(run: RunContext, state: TrainState, pos: Position, acc: _TickSta
     if final or state.tick % run.cfg.ticks_per_checkpoint == 0:
         snapshot(run, state)
     return _TickStats(state.n_images_shown)
+
+
+def resolve_config(preset_name: str | None, *, out: Path, resume: bool, **overrides: Any) -> TrainConfig:
+    """Return the config a `mammoeval train` call means: the named preset (default "demo"), or on
+    --resume without a preset the one saved in RUN/config.json; then the non-None `overrides`.
+
+    Raises:
+        ConfigError: unknown preset or invalid override.
+    """
+    from mammoeval_train.config import preset, with_overrides
+
+    if resume and preset_name is None and (out / CONFIG_FILE).is_file():
+        base = load_run_config(out)
+    else:
+        base = preset(preset_name or "demo")
+    return with_overrides(base, **overrides)

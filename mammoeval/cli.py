@@ -128,6 +128,45 @@ def data_prepare(
 # --- train -----------------------------------------------------------------------------------
 # (filled by the trainer issue)
 
+@app.command("train")
+def train_command(
+    out: Path = typer.Option(..., "--out", help="Run directory (config.json, log.jsonl, checkpoints/, grids/)."),
+    data: Path | None = typer.Option(None, "--data", help="Prepared dataset at the preset's size (or a "
+                                     "power-of-two multiple). Default: the built-in phantom, made in RUN/data."),
+    preset: str | None = typer.Option(None, "--preset", help="demo (80x64 phantom, small network, minutes on a "
+                                      "CPU) or paper (1280x1024, Korkinof et al.). Default: demo, or the saved "
+                                      "config with --resume."),
+    kimg: float | None = typer.Option(None, "--kimg", min=0.001, help="Total length in thousands of images shown."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    seed: int | None = typer.Option(None, "--seed", min=0, help="Seed of weights, latents and data order."),
+    precision: str | None = typer.Option(None, "--precision", help="fp32 or bf16 (autocast; for GPUs)."),
+    channels_last: bool | None = typer.Option(None, "--channels-last/--no-channels-last",
+                                              help="Channels-last memory format (for GPUs)."),
+    device: str | None = typer.Option(None, "--device", help="auto, cpu or cuda (default auto)."),
+    workers: int | None = typer.Option(None, "--workers", min=0, help="DataLoader workers for streamed stages."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and exit."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
+) -> None:
+    """Train the progressive WGAN-GP (multi-GPU: torchrun --nproc_per_node N -m mammoeval train ...)."""
+    import json
+    import os
+
+    from rich.console import Console
+
+    from mammoeval_train.loop import resolve_config, train
+
+    cfg = resolve_config(preset, out=out, resume=resume, total_kimg=kimg, seed=seed, precision=precision,
+                         channels_last=channels_last, device=device, num_workers=workers)
+    console = Console()
+    if dry_run:
+        console.print_json(json.dumps(cfg.to_dict()))
+        return
+    s = train(cfg, data=data, out=out, resume=resume, progress=not no_progress)
+    if os.environ.get("RANK", "0") == "0":
+        h, w = s.resolution
+        console.print(f"trained to kimg {s.kimg:.1f}: stage {s.stage} ({h}x{w}), {s.ticks} ticks, "
+                      f"{s.seconds / 60:.1f} min of training; last checkpoint {s.last_checkpoint}")
+
 
 # --- qa --------------------------------------------------------------------------------------
 @app.command("qa")

@@ -180,7 +180,7 @@ def laplacian_pyramid(images: torch.Tensor, n_levels: int) -> list[torch.Tensor]
     gauss = [images]
     for _ in range(n_levels - 1):
         gauss.append(pyr_down(gauss[-1]))
-    lap = [g - pyr_up(gn, g.shape[-2:]) for g, gn in zip(gauss[:-1], gauss[1:])]
+    lap = [g - pyr_up(gn, g.shape[-2:]) for g, gn in zip(gauss[:-1], gauss[1:], strict=True)]
     return lap + [gauss[-1]]
 
 
@@ -320,7 +320,7 @@ def swd_per_level(levels_a: list[torch.Tensor], levels_b: list[torch.Tensor], *,
     repeats = settings.repeats if repeats is None else repeats
     k = settings.dirs_per_repeat if dirs_per_repeat is None else dirs_per_repeat
     out = []
-    for lvl, (a, b) in enumerate(zip(levels_a, levels_b)):
+    for lvl, (a, b) in enumerate(zip(levels_a, levels_b, strict=True)):
         na, nb = normalize_descriptors(a), normalize_descriptors(b)
         g = torch.Generator().manual_seed(image_seed(dirs_seed, 7, lvl))
         vals = [sliced_wasserstein(na, nb, draw_directions(a.shape[1], k, mode=settings.mode, generator=g).to(na.device))
@@ -415,7 +415,7 @@ class SWDMetric:
 
     def _append(self, store: _SetStore, desc: list[torch.Tensor], keys: torch.Tensor, views: torch.Tensor,
                 order: torch.Tensor) -> None:
-        store.desc = desc if not store.desc else [torch.cat([a, b]) for a, b in zip(store.desc, desc)]
+        store.desc = desc if not store.desc else [torch.cat([a, b]) for a, b in zip(store.desc, desc, strict=True)]
         store.keys = torch.cat([store.keys, keys])
         store.views = torch.cat([store.views, views])
         store.order = torch.cat([store.order, order])

@@ -1,0 +1,223 @@
+"""Score a generated image set against a real one with every selected metric, streaming each set once.
+
+Entry point for the CLI and the scorer: `compute_suite`. The real set's per-metric statistics
+are loaded from `cache_dir` when present (see cache.py) and only the metrics that miss stream the
+real set; the generated set is streamed once for all metrics. Inception weights absent: the
+Inception metrics go to ``unavailable`` with the one-line fix; everything else is computed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import torch
+
+from mammoeval.data.imageset import ImageSet
+from mammoeval.errors import MissingWeightsError
+from mammoeval.metrics.base import VIEW_NAMES, Metric, MetricResult
+from mammoeval.metrics.cache import cache_key, cache_path, load_cached, save_cached
+from mammoeval.metrics.features import FeatureMetric, FeatureSettings, MemoExtractor
+from mammoeval.metrics.memorization import MemorizationMetric, MemorizationSettings
+from mammoeval.metrics.msssim import MSSSIMDiversity, MSSSIMSettings
+from mammoeval.metrics.registry import MetricSpec, resolve_metrics
+from mammoeval.metrics.swd import SWDMetric, SWDSettings
+
+DEFAULT_METRICS: Final[tuple[str, ...]] = (
+    "swd", "msssim", "fid", "kid", "prdc", "fid_offline", "kid_offline", "prdc_offline", "memorization",
+)
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    """Everything one scoring produced.
+
+    Attributes:
+        views: view ("CC", "MLO", "all") -> metric key -> result.
+        unavailable: metric name or "<key>/<view>" -> one-line reason (and fix).
+        settings: seed, metrics, sizes, extractor names and hashes.
+        memorization: ``{"pairs": [{"fake_id", "train_id", "distance", "space", "view"}, ...],
+            "train": "real" | set name, "held_out": "leave-one-out" | "all real"}``.
+    """
+
+    views: dict[str, dict[str, MetricResult]]
+    unavailable: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    memorization: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the JSON form (see the README "Score JSON" contract)."""
+        return {
+            "views": {v: {k: r.to_json() for k, r in sorted(res.items())} for v, res in self.views.items()},
+            "unavailable": dict(sorted(self.unavailable.items())),
+            "settings": self.settings,
+            "memorization": self.memorization,
+        }
+
+    def value(self, key: str, view: str = "all") -> float | None:
+        """Return one number, or None when it was not computed."""
+        r = self.views.get(view, {}).get(key)
+        return None if r is None else r.value
+
+
+def _build(specs: Sequence[MetricSpec], *, seed: int, n_bootstrap: int, device: str | torch.device,
+           inception_weights: Path | None, unavailable: dict[str, str]) -> tuple[list[Metric], MemorizationMetric | None]:
+    """Return the metric objects for `specs` (feature outputs merged per space) and the memorization metric."""
+    from mammoeval.metrics.offline import OfflineExtractor
+
+    metrics: list[Metric] = []
+    kinds = {s.kind for s in specs}
+    if "swd" in kinds:
+        metrics.append(SWDMetric(SWDSettings(seed=seed, n_bootstrap=n_bootstrap), device=device))
+    if "msssim" in kinds:
+        metrics.append(MSSSIMDiversity(MSSSIMSettings(seed=seed, n_bootstrap=n_bootstrap), device=device))
+    offline = MemoExtractor(OfflineExtractor(device=device))
+    fcfg = FeatureSettings(seed=seed, n_bootstrap=n_bootstrap)
+    for space in ("inception", "offline"):
+        outputs = tuple(s.output for s in specs if s.kind == "features" and s.space == space and s.output)
+        if not outputs:
+            continue
+        if space == "offline":
+            metrics.append(FeatureMetric(offline, space="offline", outputs=outputs, settings=fcfg))
+            continue
+        try:
+            from mammoeval.metrics.inception import InceptionExtractor, find_inception_weights
+
+            extractor = MemoExtractor(InceptionExtractor(find_inception_weights(inception_weights), device=device))
+        except MissingWeightsError as e:
+            for s in specs:
+                if s.kind == "features" and s.space == "inception":
+                    unavailable[s.name] = e.fix
+            continue
+        metrics.append(FeatureMetric(extractor, space="inception", outputs=outputs, settings=fcfg))
+    memo = None
+    if "memorization" in kinds:
+        memo = MemorizationMetric(offline, MemorizationSettings(seed=seed, n_bootstrap=n_bootstrap))
+        metrics.append(memo)
+    return metrics, memo
+
+
+def _stream(images: ImageSet, metrics: Iterable[Metric], *, real: bool | None, batch_size: int,
+            progress: bool, label: str) -> None:
+    """Feed every batch of `images` to every metric (real=None: the memorization training set)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    metrics = list(metrics)
+    if not metrics:
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  disable=not progress, transient=True) as bar:
+        task = bar.add_task(label, total=len(images))
+        for batch in images.iter_batches(batch_size):
+            for m in metrics:
+                if real is None:
+                    assert isinstance(m, MemorizationMetric)
+                    m.update_train(batch)
+                else:
+                    m.update(batch, real=real)
+            bar.advance(task, batch.images.shape[0])
+
+
+def _load_or_stream_real(real: ImageSet, metrics: list[Metric], *, cache_dir: Path | None, batch_size: int,
+                         progress: bool, skip_cache: set[str]) -> dict[str, str]:
+    """Restore cached real states, stream the real set into the metrics that missed; return metric -> cache status."""
+    status: dict[str, str] = {}
+    missing: list[Metric] = []
+    paths: dict[str, Path] = {}
+    for m in metrics:
+        if cache_dir is None or m.name in skip_cache:
+            missing.append(m)
+            status[m.name] = "off"
+            continue
+        paths[m.name] = cache_path(cache_dir, real.name, m.name, cache_key(real.content_hash, m.name, m.settings()))
+        state = load_cached(paths[m.name])
+        if state is None:
+            missing.append(m)
+            status[m.name] = "miss"
+        else:
+            m.load_real_state(state)
+            status[m.name] = "hit"
+    _stream(real, missing, real=True, batch_size=batch_size, progress=progress, label=f"real {real.name}")
+    for m in missing:
+        if m.name in paths:
+            save_cached(paths[m.name], m.real_state())
+    return status
+
+
+def compute_suite(real: ImageSet, fake: ImageSet, *, metrics: Sequence[str] = DEFAULT_METRICS, seed: int = 0,
+                  cache_dir: Path | None = None, inception_weights: Path | None = None,
+                  device: str | torch.device = "cpu", batch_size: int = 16, n_bootstrap: int = 200,
+                  train: ImageSet | None = None, progress: bool = True) -> SuiteResult:
+    """Return every selected metric of `fake` against `real`, per view, with intervals and floors.
+
+    Args:
+        real: the reference set (the run's real dataset).
+        fake: the generated set (any generator).
+        metrics: registry names (see registry.py); unknown names raise ConfigError.
+        seed: seeds every random choice (patches, directions, pairs, splits, bootstrap).
+        cache_dir: where real-set statistics are cached by content hash; None = no cache.
+        inception_weights: explicit FID Inception weights file (else env var / torch hub cache).
+        device: where images are processed.
+        batch_size: images per streamed batch.
+        n_bootstrap: bootstrap replicates for intervals (0 = none).
+        train: the generator's training set for the memorization search; None = `real`
+            (held-out reals are then leave-one-out, see memorization.py).
+        progress: show rich progress bars.
+
+    Raises:
+        ConfigError: unknown metric name.
+        BadInputError: an image or weights file is unusable, or the sets differ in image size.
+    """
+    from mammoeval.errors import BadInputError
+
+    specs = resolve_metrics(tuple(metrics))
+    if real.size != fake.size:
+        raise BadInputError(Path(fake.name), f"generated images are {fake.size[0]}x{fake.size[1]} but real images "
+                                             f"are {real.size[0]}x{real.size[1]}; score sets of one size")
+    unavailable: dict[str, str] = {}
+    objs, memo = _build(specs, seed=seed, n_bootstrap=n_bootstrap, device=device,
+                        inception_weights=inception_weights, unavailable=unavailable)
+    skip = {"memorization"} if train is not None else set()
+    cache_status = _load_or_stream_real(real, objs, cache_dir=cache_dir, batch_size=batch_size, progress=progress,
+                                        skip_cache=skip)
+    if train is not None and memo is not None:
+        _stream(train, [memo], real=None, batch_size=batch_size, progress=progress, label=f"train {train.name}")
+    _stream(fake, objs, real=False, batch_size=batch_size, progress=progress, label=f"generated {fake.name}")
+    views: dict[str, dict[str, MetricResult]] = {}
+    for m in objs:
+        for v, res in m.compute().items():
+            views.setdefault(v, {}).update(res)
+        unavailable.update(m.unavailable())
+    views = {v: views[v] for v in VIEW_NAMES if v in views}
+    return SuiteResult(views=views, unavailable=unavailable,
+                       settings=_settings(real, fake, specs, objs, seed, n_bootstrap, cache_status),
+                       memorization=_memo_json(memo, train))
+
+
+def _settings(real: ImageSet, fake: ImageSet, specs: Sequence[MetricSpec], objs: list[Metric], seed: int,
+              n_bootstrap: int, cache_status: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "metrics": [s.name for s in specs], "seed": seed, "n_bootstrap": n_bootstrap,
+        "real": {"name": real.name, "n": len(real), "size": list(real.size), "content_hash": real.content_hash},
+        "fake": {"name": fake.name, "n": len(fake), "size": list(fake.size), "content_hash": fake.content_hash},
+        "swd_display_scale": 1e3, "cache": cache_status,
+    }
+    for m in objs:
+        s = m.settings()
+        if isinstance(m, (SWDMetric, MSSSIMDiversity)):
+            s = dataclasses.asdict(m.cfg)
+        out[m.name] = s
+    return out
+
+
+def _memo_json(memo: MemorizationMetric | None, train: ImageSet | None) -> dict[str, Any]:
+    if memo is None:
+        return {}
+    pairs = [dict(p, view=v) for v, ps in memo.pairs().items() for p in ps]
+    return {"pairs": pairs, "train": "real" if train is None else train.name,
+            "held_out": "leave-one-out" if train is None else "all real"}
+
+

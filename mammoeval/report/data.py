@@ -186,11 +186,13 @@ def gather_run(run_dir: str | Path, *, options: ReportOptions = ReportOptions(),
     run = Path(run_dir)
     files = read_run_files(run)
     notes = dict(files.notes)
-    fakes, reals, train_root, gen_notes = _run_images(run, files.config, files.selected, options,
-                                                      load_generator, progress)
-    notes.update(gen_notes)
+    gen, gen_note = _load_selected(run, files.selected, load_generator)
+    if gen_note:
+        notes["samples"] = gen_note
+    fakes, reals, train_root, image_notes = _run_images(run, files.config, gen, options, progress)
+    notes.update(image_notes)
     views = _build_views(fakes, reals, files.selected, options, check_image, progress,
-                         train_root=train_root, generator=_cached_generator(run, files.selected, load_generator))
+                         train_root=train_root, generator=gen)
     return ReportData(
         title=f"mammoeval report: {run.resolve().name}", mode="run", source=str(run), config=files.config,
         log=files.log, scores=files.scores, selected=files.selected, best=files.best, gate=files.gate,
@@ -239,24 +241,22 @@ def gather_folders(real_dir: str | Path, fake_dir: str | Path, *, scores_file: s
         provenance=_provenance({}, selected), notes=notes, grid_cols=options.grid_cols)
 
 
-def _cached_generator(run: Path, selected: dict[str, Any] | None,
-                      load_generator: GeneratorLoader | None) -> Callable[[], GeneratorLike | None]:
-    """Return a function that loads the selected checkpoint's generator once (None when impossible)."""
+def _load_selected(run: Path, selected: dict[str, Any] | None,
+                   load_generator: GeneratorLoader | None) -> tuple[GeneratorLike | None, str]:
+    """Return the generator of the selected checkpoint (or the last one) and a note when there is none."""
+    from mammoeval.errors import MammoevalError
     from mammoeval.report.sources import selected_checkpoint
 
-    cache: dict[str, GeneratorLike | None] = {}
-
-    def get() -> GeneratorLike | None:
-        if "g" not in cache:
-            ckpt = selected_checkpoint(run, selected)
-            loader = load_generator or _default_loader()
-            try:
-                cache["g"] = loader(ckpt) if (ckpt is not None and loader is not None) else None
-            except Exception:  # a broken checkpoint is already reported by _run_images
-                cache["g"] = None
-        return cache["g"]
-
-    return get
+    ckpt = selected_checkpoint(run, selected)
+    loader = load_generator or _default_loader()
+    if ckpt is None:
+        return None, "no checkpoint in the run: train with `mammoeval train` first"
+    if loader is None:
+        return None, "the trainer package (mammoeval_train) is not installed: `pip install -e .`"
+    try:
+        return loader(ckpt), ""
+    except MammoevalError as e:
+        return None, f"cannot generate from {ckpt.name}: {e}"
 
 
 def _default_loader() -> GeneratorLoader | None:
@@ -267,38 +267,33 @@ def _default_loader() -> GeneratorLoader | None:
     return load_generator  # type: ignore[return-value]
 
 
-def _run_images(run: Path, config: dict[str, Any], selected: dict[str, Any] | None, options: ReportOptions,
-                load_generator: GeneratorLoader | None,
+def _dataset_root(run: Path, config: dict[str, Any]) -> Path | None:
+    """Return config.json's dataset_path (a relative path is tried against the run dir, then the cwd)."""
+    raw = config.get("dataset_path")
+    if not raw:
+        return None
+    path = Path(str(raw))
+    return run / path if not path.is_absolute() and (run / path).exists() else path
+
+
+def _run_images(run: Path, config: dict[str, Any], gen: GeneratorLike | None, options: ReportOptions,
                 progress: bool) -> tuple[list[Tile], list[Tile], Path | None, dict[str, str]]:
     """Return (generated tiles, real tiles, dataset root, notes) for a run directory."""
     from mammoeval.errors import MammoevalError
-    from mammoeval.report.sources import sample_prepared, selected_checkpoint
+    from mammoeval.report.sources import sample_prepared
 
     notes: dict[str, str] = {}
-    fakes: list[Tile] = []
-    resolution: tuple[int, int] | None = None
-    ckpt = selected_checkpoint(run, selected)
-    loader = load_generator or _default_loader()
-    if ckpt is None:
-        notes["samples"] = "no checkpoint in the run: train with `mammoeval train` first"
-    elif loader is None:
-        notes["samples"] = "the trainer package (mammoeval_train) is not installed: `pip install -e .`"
-    else:
-        try:
-            gen = loader(ckpt)
-            resolution = tuple(gen.resolution)  # type: ignore[assignment]
-            fakes = generate_tiles(gen, options, progress=progress)
-        except MammoevalError as e:
-            notes["samples"] = f"cannot generate from {ckpt.name}: {e}"
+    fakes = generate_tiles(gen, options) if gen is not None else []
+    resolution = tuple(gen.resolution) if gen is not None else None
     reals: list[Tile] = []
-    root = Path(config["dataset_path"]) if config.get("dataset_path") else None
+    root = _dataset_root(run, config)
     if root is None or not (root / "dataset.json").is_file():
         notes["reals"] = (f"the run's dataset ({root}) is not available: mount it at that path to see real "
                           "images beside generated ones")
         root = None
     else:
         try:
-            reals = sample_prepared(root, max(options.n_pairs, options.n_real_stats), size=resolution,
+            reals = sample_prepared(root, max(options.n_pairs, options.n_real_stats), size=resolution,  # type: ignore[arg-type]
                                     rng=np.random.default_rng(options.seed))
         except (MammoevalError, ValueError) as e:
             notes["reals"] = f"cannot read real images: {e}"
@@ -306,7 +301,7 @@ def _run_images(run: Path, config: dict[str, Any], selected: dict[str, Any] | No
     return fakes, reals, root, notes
 
 
-def generate_tiles(gen: GeneratorLike, options: ReportOptions, *, progress: bool = False) -> list[Tile]:
+def generate_tiles(gen: GeneratorLike, options: ReportOptions) -> list[Tile]:
     """Return `options.n_grid` generated tiles per view (CC then MLO), image i of a view from seed `seed + i`."""
     tiles: list[Tile] = []
     seeds = [options.seed + i for i in range(options.n_grid)]
@@ -326,7 +321,7 @@ def fake_id(view: str, seed: int) -> str:
 
 def _build_views(fakes: list[Tile], reals: list[Tile], selected: dict[str, Any] | None, options: ReportOptions,
                  check_image: ImageChecker | None, progress: bool, *, train_root: Path | None,
-                 generator: Callable[[], GeneratorLike | None] | None) -> list[ViewSection]:
+                 generator: GeneratorLike | None) -> list[ViewSection]:
     """Split tiles by view and attach QA galleries, statistics and nearest-neighbour pairs."""
     from mammoeval.report.analysis import analyse_view
     from mammoeval.report.sources import nn_pairs_for_view

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -196,7 +195,7 @@ def sample_image_set(images: ImageSet, n_per_view: int, *, rng: np.random.Genera
 
 def nn_pairs_for_view(view: str, selected: dict[str, Any] | None, options: ReportOptions, *,
                       train_root: Path | None,
-                      generator: Callable[[], GeneratorLike | None] | None) -> tuple[list[NNPair], str]:
+                      generator: GeneratorLike | None) -> tuple[list[NNPair], str]:
     """Return the closest memorization pairs of a view from the selected score row, and a note if none.
 
     Pairs come from ``selected["memorization"]["pairs"]`` (``fake_id``, ``train_id``, ``distance``,
@@ -256,16 +255,15 @@ def seed_of_fake_id(fake_id: str, row: dict[str, Any]) -> tuple[str, int] | None
 
 
 def _regenerate(fake_id: str, row: dict[str, Any],
-                generator: Callable[[], GeneratorLike | None] | None) -> Tile | None:
+                generator: GeneratorLike | None) -> Tile | None:
     """Return the generated image of a pair's fake id (None when it cannot be regenerated)."""
     from mammoeval.report.data import Tile
 
     parsed = seed_of_fake_id(fake_id, row)
-    gen = generator() if (parsed and generator is not None) else None
-    if parsed is None or gen is None:
+    if parsed is None or generator is None:
         return None
     view, seed = parsed
-    img = gen.generate([seed], torch.tensor([VIEWS.index(view)], dtype=torch.int64))
+    img = generator.generate([seed], torch.tensor([VIEWS.index(view)], dtype=torch.int64))
     return Tile(id=fake_id, view=view, role="fake", image=img[0, 0].detach().cpu().float().numpy(),
                 caption=f"generated {fake_id}")
 

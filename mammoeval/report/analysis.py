@@ -94,16 +94,25 @@ def _galleries(checked: list[tuple[Tile, Any, Any]],
     flagged = [(t, qa, d) for t, qa, d in ranked[::-1] if bool(getattr(qa, "any_artifact", False))]
     artifacts = []
     for t, qa, d in flagged[: options.n_artifacts]:
-        heat = combined_heatmap(d)
+        heat = combined_heatmap(d, _flagged_detectors(qa))
         tile = Tile(id=t.id, view=t.view, role=t.role, image=t.image, caption=t.caption, heatmap=heat)
         artifacts.append(QAEntry(tile=tile, quality_score=float(qa.quality_score), reasons=str(qa.reasons or "")))
     return best, worst, artifacts
 
 
-def combined_heatmap(details: Any) -> np.ndarray | None:
-    """Return the pixel-wise maximum of a QA result's detector heatmaps (each scaled to [0, 1]), or None."""
+def combined_heatmap(details: Any, flagged: set[str] | None = None) -> np.ndarray | None:
+    """Return the pixel-wise maximum of a QA result's detector heatmaps (each scaled to [0, 1]), or None.
+
+    Args:
+        details: QA details with ``heatmaps`` (detector name -> float [h, w], larger = worse).
+        flagged: detector names that flagged the image: only their maps are drawn (all maps when
+            none of them has one).
+    """
     maps = getattr(details, "heatmaps", None) or {}
-    arrays = [np.asarray(m, dtype=np.float32) for m in (maps.values() if isinstance(maps, dict) else maps)]
+    if not isinstance(maps, dict):
+        maps = dict(enumerate(maps))
+    chosen = {k: m for k, m in maps.items() if flagged and k in flagged} or maps
+    arrays = [np.asarray(m, dtype=np.float32) for m in chosen.values()]
     arrays = [a for a in arrays if a.ndim == 2 and a.size]
     if not arrays:
         return None
@@ -120,6 +129,12 @@ def combined_heatmap(details: Any) -> np.ndarray | None:
             a = np.asarray(Image.fromarray(a).resize((shape[1], shape[0]), Image.Resampling.BILINEAR))
         out = np.maximum(out, a / top)
     return out
+
+
+def _flagged_detectors(qa: Any) -> set[str]:
+    """Return the detector names whose ``flag_<name>`` is set in a QA row."""
+    row = qa.to_row() if hasattr(qa, "to_row") else {}
+    return {k[len("flag_"):] for k, v in row.items() if k.startswith("flag_") and isinstance(v, (bool, np.bool_)) and v}
 
 
 def _row(tile: Tile, qa: Any | None) -> dict[str, Any]:
@@ -144,7 +159,7 @@ def _calc_stats(checked: list[tuple[Tile, Any, Any]]) -> dict[str, list[float]]:
     contrasts: list[float] = []
     for _, qa, details in checked:
         counts.append(float(getattr(qa, "n_calcs", 0) or 0))
-        for c in getattr(details, "calcifications", None) or ():
+        for c in getattr(details, "calcs", None) or getattr(details, "calcifications", None) or ():
             size = _first_attr(c, ("diameter_px", "size_px", "diameter", "size", "area_px"))
             contrast = _first_attr(c, ("contrast",))
             if size is not None:

@@ -202,7 +202,8 @@ def test_folder_mode_with_scores(tmp_path: Path, phantom_dir_80x64: Path) -> Non
     assert read_json(res.json)["summary"]["checkpoint"] == "folder:fakes"
 
 
-def test_cli_report_prints_where_and_bad_input_is_one_line(fake_run: Path, tmp_path: Path) -> None:
+def test_cli_report_prints_where_and_bad_input_is_one_line(tmp_path: Path, phantom_dir_80x64: Path) -> None:
+    fake_run = make_run(tmp_path / "run", phantom_dir_80x64)
     runner = CliRunner()
     bad = runner.invoke(app, ["report", str(tmp_path / "nope")])
     assert bad.exit_code == 2 and "not a run directory" in bad.output and "Traceback" not in bad.output
@@ -234,3 +235,20 @@ def test_scorer_fake_ids_map_to_the_scorers_seeds() -> None:
     view, seed = seed_of_fake_id("MLO-000003", row)
     again = gen.generate([seed], torch.tensor([1]))
     assert torch.equal(again[0], scorer[8 + 3])
+
+
+def test_real_qa_puts_a_broken_generated_image_last_and_in_the_artifact_gallery() -> None:
+    scan = pytest.importorskip("mammoeval.qa.scan")
+    from mammoeval.data.phantom import render_phantom
+    from mammoeval.report.analysis import analyse_view
+    from mammoeval.report.data import Tile
+
+    fakes = [Tile(id=f"CC-seed{i}", view="CC", role="fake",
+                  image=render_phantom(40 + i, size=(160, 128), view="CC").image) for i in range(4)]
+    broken = fakes[2].image * 0 + 0.5  # constant grey: a broken image
+    fakes[2] = Tile(id="CC-seed2", view="CC", role="fake", image=broken.astype(np.float32))
+    res = analyse_view("CC", fakes, [], SMALL, check_image=scan.check_image)
+    assert res.worst[0].tile.id == "CC-seed2" and res.worst[0].reasons
+    assert "CC-seed2" in {e.tile.id for e in res.artifacts}
+    assert res.best[0].quality_score >= res.worst[0].quality_score
+    assert len(res.qa_fake) == 4 and all("predicted_view" in r for r in res.qa_fake)

@@ -165,7 +165,7 @@ class MemorizationMetric:
     def _compute_all(self) -> dict[str, tuple[dict[str, MetricResult], list[dict[str, Any]]]]:
         real, fake, train = self._packed("real"), self._packed("fake"), self._packed("train")
         separate = bool(train["ids"])
-        out = {}
+        out: dict[str, tuple[dict[str, MetricResult], list[dict[str, Any]]]] = {}
         for v in VIEW_NAMES:
             if not real["ids"] or not fake["ids"]:
                 break

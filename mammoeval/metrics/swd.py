@@ -180,7 +180,7 @@ def laplacian_pyramid(images: torch.Tensor, n_levels: int) -> list[torch.Tensor]
     gauss = [images]
     for _ in range(n_levels - 1):
         gauss.append(pyr_down(gauss[-1]))
-    lap = [g - pyr_up(gn, g.shape[-2:]) for g, gn in zip(gauss[:-1], gauss[1:], strict=True)]
+    lap = [g - pyr_up(gn, (g.shape[-2], g.shape[-1])) for g, gn in zip(gauss[:-1], gauss[1:], strict=True)]
     return lap + [gauss[-1]]
 
 

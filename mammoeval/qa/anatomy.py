@@ -31,7 +31,7 @@ class Anatomy:
         background_level: median grey level outside the dilated breast mask.
         chest_wall_side: side of the input image the chest wall touches.
         area_fraction: breast area / image area.
-        n_components: breast-sized components (>= 5% of the largest one) of the thresholded image.
+        n_components: tissue components of the thresholded image (see _count_extra_components).
         n_holes: enclosed background regions inside the breast of at least `min_hole_fraction` of it.
         hole_fraction: total area of those holes / breast area.
         skin_jaggedness: relative excess length of the skin line over a smoothed skin line (0 = smooth).
@@ -160,17 +160,21 @@ def compute_anatomy(image: np.ndarray, *, min_hole_fraction: float = 0.002) -> A
 def _count_extra_components(labels: np.ndarray, sizes: np.ndarray, main: int) -> int:
     """Return the number of breast-sized components besides the main one.
 
-    Counted: components of at least 5% of the main one that do not touch the image border, and
-    those touching it of at least 25% (film edges and label areas of scanned films touch the border
-    and are smaller).
+    Counted: components of at least 0.6% of the main one that lie within 10% of the width of it
+    and do not touch the image border (burned-in labels sit far from the breast), and those
+    touching the border of at least 25% (film edges and label areas of scanned films are smaller).
     """
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    near = ndi.binary_dilation(labels == main, iterations=max(2, int(0.1 * labels.shape[1])))
+    close = np.unique(labels[near])
     extra = 0
     for i, s in enumerate(sizes, start=1):
         if i == main:
             continue
-        limit = 0.25 if i in border else 0.05
-        extra += int(s >= limit * sizes[main - 1])
+        if i in border:
+            extra += int(s >= 0.25 * sizes[main - 1])
+        elif i in close:
+            extra += int(s >= 0.006 * sizes[main - 1])
     return extra
 
 
@@ -201,14 +205,15 @@ def compute_skin_jaggedness(mask: np.ndarray) -> float:
     """Return how much longer the skin line is than its smoothed version, relative (0 = smooth).
 
     The skin line is the mask boundary away from the image edges; the smoothed version is the
-    boundary of the mask after a Gaussian blur (sigma 2 coarse pixels) and re-threshold.
+    boundary of the mask after a Gaussian blur (sigma 4 coarse pixels, ~1.5% of the height) and
+    re-threshold.
 
     Args:
         mask: bool [h, w] breast mask (chest wall left).
     """
     if mask.sum() < 50:
         return 0.0
-    smooth = ndi.gaussian_filter(mask.astype(np.float32), 2.0) > 0.5
+    smooth = ndi.gaussian_filter(mask.astype(np.float32), 4.0) > 0.5
     length = _interior_boundary_length(mask)
     ref = _interior_boundary_length(smooth)
     if ref < 10:

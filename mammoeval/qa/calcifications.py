@@ -136,8 +136,10 @@ def _measure(tophat: np.ndarray, y: int, x: int, config: CalcConfig) -> Calc | N
     ring = (dist >= config.max_diameter_px / 2 + 1.5) & (dist < config.max_diameter_px / 2 + 2.5)
     if above[ring].mean() > 0.35:
         return None  # the bright part goes on around the peak: a marker, mass or text, not a spot
-    labels, _ = ndi.label(above & (dist <= config.max_diameter_px / 2 + 1))
+    labels, _ = ndi.label(above & (dist <= config.max_diameter_px / 2 + 2))
     comp = labels == labels[y - y0, x - x0]
+    if (comp & (dist > config.max_diameter_px / 2 + 1.2)).any():
+        return None  # the bright part runs on to one side: the end of a line or stroke
     area = int(comp.sum())
     diameter = 2.0 * np.sqrt(area / np.pi)
     if diameter > config.max_diameter_px:

@@ -27,7 +27,6 @@ from mammoeval.qa.artifacts import (
     detect_boundary,
     detect_broken,
     detect_checkerboard,
-    detect_tiles,
 )
 from mammoeval.qa.calcifications import Calc, CalcConfig, detect_calcifications, wasserstein_1
 from mammoeval.qa.ranking import compute_quality_score
@@ -177,7 +176,7 @@ def check_image(image: np.ndarray, *, view: str | None = None, image_id: str = "
     findings = [broken, detect_checkerboard(work, anatomy, threshold=th.checkerboard),
                 detect_boundary(anatomy, threshold=th.boundary),
                 detect_background(work, anatomy, threshold=th.background),
-                detect_blobs(work, anatomy, threshold=th.blobs), detect_tiles(work, anatomy, threshold=th.tiles)]
+                detect_blobs(work, anatomy, threshold=th.blobs)]
     calcs = detect_calcifications(work, anatomy, config=config.calcs)
     predicted = predict_view(anatomy)
     row = _row(image_id, given, predicted, anatomy, findings, calcs)

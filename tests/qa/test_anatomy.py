@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import numpy as np
+
+from mammoeval.qa.anatomy import compute_anatomy, detect_chest_wall_side, reduce_to_height
+from mammoeval.qa.view import compute_view_agreement
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max(1, (a | b).sum()))
+
+
+def test_breast_mask_matches_phantom_truth(phantoms):
+    for _, img, truth in phantoms:
+        an = compute_anatomy(img)
+        truth_coarse = reduce_to_height(truth.astype(np.float32), 256)[0] > 0.5
+        assert _iou(an.mask, truth_coarse) > 0.9
+        assert an.chest_wall_side == "left"
+        assert an.n_components == 1 and an.n_holes == 0
+
+
+def test_chest_wall_side_follows_a_mirror(phantoms):
+    _, img, _ = phantoms[0]
+    an = compute_anatomy(np.ascontiguousarray(img[:, ::-1]))
+    assert an.chest_wall_side == "right"
+    # The anatomy is always reported in canonical orientation.
+    assert an.mask[:, :5].mean() > an.mask[:, -5:].mean()
+    assert detect_chest_wall_side(np.ones((10, 10), bool)[:, ::-1] & (np.arange(10) < 3)) == "left"
+
+
+def test_hole_and_island_are_counted(make_breast):
+    img, mask = make_breast(320, 256)
+    holed = img.copy()
+    yy, xx = np.mgrid[:320, :256]
+    holed[(yy - 160) ** 2 + (xx - 60) ** 2 <= 12**2] = 0.0
+    assert compute_anatomy(holed).n_holes == 1
+    island = img.copy()
+    island[(yy - 160) ** 2 + (xx - 205) ** 2 <= 10**2] = 0.45  # beside the nipple
+    assert compute_anatomy(island).n_components == 2
+    assert compute_anatomy(img).skin_jaggedness < 0.1
+
+
+def test_area_fraction_of_a_known_shape(make_breast):
+    img, mask = make_breast(320, 256)
+    assert abs(compute_anatomy(img).area_fraction - mask.mean()) < 0.02
+
+
+def test_view_agreement_hand_case():
+    pairs = [("CC", "CC"), ("CC", "MLO"), ("MLO", "MLO"), ("unknown", "CC")]
+    got = compute_view_agreement(pairs)
+    assert got == {"CC": 0.5, "MLO": 1.0, "all": 2 / 3}
+    assert compute_view_agreement([])["CC"] is None

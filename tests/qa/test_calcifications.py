@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mammoeval.qa.anatomy import compute_anatomy
+from mammoeval.qa.calcifications import (
+    Calc,
+    assign_clusters,
+    detect_calcifications,
+    match_detections,
+    wasserstein_1,
+)
+
+SPOTS = [(60, 100, 2.0), (90, 160, 3.0), (120, 220, 4.0), (140, 120, 2.5), (70, 200, 3.5)]  # x, y, diameter
+
+
+def _with_spots(img: np.ndarray, spots, contrast: float) -> np.ndarray:
+    out = img.copy()
+    yy, xx = np.mgrid[: img.shape[0], : img.shape[1]]
+    for x, y, d in spots:
+        out += contrast * np.clip(d / 2 + 0.5 - np.hypot(xx - x, yy - y), 0, 1)
+    return np.clip(out, 0, 1).astype(np.float32)
+
+
+def test_known_spots_are_found_with_size_and_contrast(make_breast):
+    img, _ = make_breast(320, 256)
+    spotted = _with_spots(img, SPOTS, 0.3)
+    found = detect_calcifications(spotted, compute_anatomy(spotted))
+    tp, fp, fn = match_detections(found, [(x, y) for x, y, _ in SPOTS])
+    assert (tp, fp, fn) == (5, 0, 0)
+    for c in found:
+        d = min(SPOTS, key=lambda s: np.hypot(s[0] - c.x, s[1] - c.y))[2]
+        assert abs(c.diameter_px - d) <= 1.5
+        assert 0.2 <= c.contrast <= 0.31
+    assert detect_calcifications(img, compute_anatomy(img)) == []
+
+
+def test_markers_and_lines_are_not_calcifications(make_breast):
+    img, _ = make_breast(320, 256)
+    yy, xx = np.mgrid[:320, :256]
+    out = img.copy()
+    out[(yy - 160) ** 2 + (xx - 80) ** 2 <= 7**2] += 0.4  # round marker, 14 px across
+    out[200:202, 40:140] += 0.3  # a straight 2-px line (vessel, text stroke)
+    out = np.clip(out, 0, 1).astype(np.float32)
+    assert detect_calcifications(out, compute_anatomy(out)) == []
+
+
+def test_phantom_truth_recall(phantoms):
+    from mammoeval.data.phantom import FindingsConfig, render_phantom
+
+    tp = fn = fp = 0
+    for seed in range(6):
+        p = render_phantom(50 + seed, size=(320, 256), view="CC", findings=FindingsConfig(p_calcifications=1.0))
+        found = detect_calcifications(p.image, compute_anatomy(p.image))
+        visible = [(c.x, c.y) for c in p.truth.calcifications if 2 <= c.diameter_px <= 4 and c.contrast >= 0.1]
+        a, _, c = match_detections(found, visible)
+        _, b, _ = match_detections(found, [(c.x, c.y) for c in p.truth.calcifications])
+        tp, fn, fp = tp + a, fn + c, fp + b
+    assert tp / (tp + fn) >= 0.85
+    assert tp / (tp + fp) >= 0.6
+
+
+def test_clusters_single_linkage():
+    pts = [Calc(0, 0, 2, 0.2), Calc(5, 0, 2, 0.2), Calc(10, 0, 2, 0.2), Calc(100, 100, 2, 0.2), Calc(104, 100, 2, 0.2)]
+    out = assign_clusters(pts, distance_px=6, min_size=3)
+    assert [c.cluster for c in out] == [0, 0, 0, -1, -1]
+    assert [c.cluster for c in assign_clusters(pts, distance_px=200)] == [0] * 5
+    assert assign_clusters([], distance_px=5) == []
+
+
+def test_match_and_wasserstein_hand_cases():
+    found = [Calc(0, 0, 2, 0.1), Calc(10, 10, 2, 0.1)]
+    assert match_detections(found, [(0.5, 0.5), (50, 50)]) == (1, 1, 1)
+    assert wasserstein_1([0, 1], [1, 2]) == pytest.approx(1.0)
+    assert wasserstein_1([], [1]) is None

@@ -1,0 +1,30 @@
+"""False-positive rate of the detectors on the clean real mammograms of real-dev (skips when absent)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mammoeval.qa import DETECTORS, check_image
+from mammoeval.qa.anatomy import reduce_to_height
+
+REAL_DEV = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real-dev"
+
+
+@pytest.mark.skipif(not (REAL_DEV / "labels.csv").exists(), reason="real-dev data not present")
+def test_false_positive_rate_on_real_dev_is_at_most_10_percent():
+    from mammoeval.data.readers import read_image
+
+    with open(REAL_DEV / "labels.csv", newline="") as f:
+        labels = list(csv.DictReader(f))
+    rows = []
+    for lab in labels:
+        img = reduce_to_height(read_image(REAL_DEV / lab["file"]).pixels, 640)[0]
+        rows.append(check_image(img, view=lab["view"], image_id=lab["file"])[0])
+    for d in DETECTORS:
+        rate = np.mean([r.flag(d) for r in rows])
+        assert rate <= 0.10, (d, [r.id for r in rows if r.flag(d)])
+    assert np.mean([r.any_artifact for r in rows]) <= 0.15

@@ -116,3 +116,68 @@ def image_seed(seed: int, role: int, index: int) -> int:
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & ((1 << 64) - 1)
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & ((1 << 64) - 1)
     return (z ^ (z >> 31)) & ((1 << 63) - 1)
+
+
+class PrioritySample:
+    """A seeded uniform sample of at most `cap` items, streamed in chunks without quadratic copying.
+
+    Each item carries a random key (from its per-image generator); the sample is the `cap` items
+    with the smallest keys (priority sampling), kept in arrival order, so it does not depend on how
+    the stream was cut into batches. Chunks are only concatenated when the count exceeds
+    ``cap + slack`` (slack = cap // 4), one field at a time, so memory stays below
+    ``1.25 * cap`` items plus one field's transient copy.
+
+    Fields are tensors whose first dimension indexes items (e.g. descriptors [n, P, D], views [n]).
+    """
+
+    def __init__(self, cap: int) -> None:
+        if cap < 1:
+            raise ValueError(f"cap must be >= 1, got {cap}")
+        self.cap = cap
+        self.slack = max(cap // 4, 1)
+        self.chunks: dict[str, list[torch.Tensor]] = {}
+        self.keys: list[torch.Tensor] = []
+        self.n_seen = 0
+
+    def __len__(self) -> int:
+        return min(sum(int(k.shape[0]) for k in self.keys), self.cap)
+
+    def add(self, fields: dict[str, torch.Tensor], keys: torch.Tensor) -> None:
+        """Add a chunk of items: every field [n, ...] and their float64 keys [n]."""
+        for name, t in fields.items():
+            self.chunks.setdefault(name, []).append(t)
+        self.keys.append(keys.to(torch.float64))
+        self.n_seen += int(keys.shape[0])
+        if sum(int(k.shape[0]) for k in self.keys) > self.cap + self.slack:
+            self._consolidate()
+
+    def _consolidate(self) -> None:
+        keys = torch.cat(self.keys) if self.keys else torch.empty(0, dtype=torch.float64)
+        keep = torch.sort(torch.argsort(keys)[: self.cap]).values if keys.shape[0] > self.cap else None
+        for name in list(self.chunks):
+            whole = torch.cat(self.chunks[name])
+            self.chunks[name] = [whole if keep is None else whole[keep]]  # one field at a time
+        self.keys = [keys if keep is None else keys[keep]]
+
+    def get(self, name: str) -> torch.Tensor:
+        """Return field `name` of the sampled items [<= cap, ...] in arrival order."""
+        if len(self.keys) != 1 or int(self.keys[0].shape[0]) > self.cap:
+            self._consolidate()
+        return self.chunks[name][0]
+
+    def state(self) -> dict[str, Any]:
+        """Return the sample as tensors (for the cache)."""
+        if not self.keys:
+            return {"fields": {}, "keys": torch.empty(0, dtype=torch.float64), "n_seen": 0, "cap": self.cap}
+        return {"fields": {n: self.get(n) for n in self.chunks}, "keys": self.keys[0] if len(self.keys) == 1 else
+                torch.cat(self.keys), "n_seen": self.n_seen, "cap": self.cap}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> PrioritySample:
+        """Return a sample restored from `state`."""
+        s = cls(int(state["cap"]))
+        if state["keys"].numel():
+            s.chunks = {n: [t] for n, t in state["fields"].items()}
+            s.keys = [state["keys"]]
+        s.n_seen = int(state["n_seen"])
+        return s

@@ -30,6 +30,7 @@ from mammoeval.data.imageset import ImageBatch
 from mammoeval.metrics.base import (
     VIEW_NAMES,
     MetricResult,
+    PrioritySample,
     ViewResults,
     image_seed,
     too_few_reason,
@@ -120,16 +121,11 @@ class FeatureMetric:
 
     def reset(self) -> None:
         """Forget both sets."""
-        self._sets = {r: self._empty() for r in (True, False)}
+        self._sets = {r: PrioritySample(self.cfg.max_items) for r in (True, False)}
 
     def reset_fake(self) -> None:
         """Forget the generated set only."""
-        self._sets[False] = self._empty()
-
-    @staticmethod
-    def _empty() -> dict[str, Any]:
-        return {"feats": torch.empty(0, 0), "keys": torch.empty(0, dtype=torch.float64),
-                "views": torch.empty(0, dtype=torch.int64), "n_seen": 0}
+        self._sets[False] = PrioritySample(self.cfg.max_items)
 
     def settings(self) -> dict[str, Any]:
         """Return what changes the real-side state: sampling settings and the extractor."""
@@ -140,33 +136,27 @@ class FeatureMetric:
         """Extract and keep the features of a batch."""
         st = self._sets[real]
         feats = self.extractor.extract(batch.images)
-        n = feats.shape[0]
         keys = torch.tensor([float(torch.rand(1, dtype=torch.float64, generator=torch.Generator().manual_seed(
-            image_seed(self.cfg.seed, 21 if real else 22, st["n_seen"] + i)))) for i in range(n)], dtype=torch.float64)
-        st["feats"] = feats if st["feats"].numel() == 0 else torch.cat([st["feats"], feats])
-        st["keys"] = torch.cat([st["keys"], keys])
-        st["views"] = torch.cat([st["views"], batch.views.cpu()])
-        st["n_seen"] += n
-        if st["keys"].shape[0] > self.cfg.max_items:
-            keep = torch.sort(torch.argsort(st["keys"])[: self.cfg.max_items]).values
-            st["feats"], st["keys"], st["views"] = st["feats"][keep], st["keys"][keep], st["views"][keep]
+            image_seed(self.cfg.seed, 21 if real else 22, st.n_seen + i)))) for i in range(feats.shape[0])],
+            dtype=torch.float64)
+        st.add({"feats": feats, "views": batch.views.cpu().to(torch.int64)}, keys)
 
     def real_state(self) -> dict[str, Any]:
         """Return the real set's kept features, keys and views."""
-        return dict(self._sets[True])
+        return self._sets[True].state()
 
     def load_real_state(self, state: dict[str, Any]) -> None:
         """Restore the real set saved by `real_state`."""
-        self._sets[True] = dict(state)
+        self._sets[True] = PrioritySample.from_state(state)
 
     def features(self, real: bool, view: str) -> torch.Tensor:
         """Return the kept features [n, D] of one set and view (float64, z-scored in the offline space)."""
         st = self._sets[real]
-        if st["feats"].numel() == 0:
+        if len(st) == 0 or len(self._sets[True]) == 0:
             return torch.empty(0, 0, dtype=torch.float64)
-        f = st["feats"][view_masks(st["views"])[view]].double()
+        f = st.get("feats")[view_masks(st.get("views"))[view]].double()
         if self.space == "offline":
-            ref = self._sets[True]["feats"].double()
+            ref = self._sets[True].get("feats").double()
             f = (f - ref.mean(0)) / ref.std(0).clamp_min(1e-8)
         return f
 
@@ -186,8 +176,8 @@ class FeatureMetric:
         return max(self.cfg.k_pr, self.cfg.k_dc) + 1 if output == "prdc" else 2
 
     def _count(self, real: bool, view: str) -> int:
-        v = self._sets[real]["views"]
-        return int(view_masks(v)[view].sum()) if v.numel() else 0
+        st = self._sets[real]
+        return int(view_masks(st.get("views"))[view].sum()) if len(st) else 0
 
     def compute(self) -> ViewResults:
         """Return ``{view: {key: MetricResult}}`` for the requested outputs."""

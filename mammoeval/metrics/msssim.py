@@ -38,6 +38,7 @@ from mammoeval.data.imageset import ImageBatch
 from mammoeval.metrics.base import (
     VIEW_NAMES,
     MetricResult,
+    PrioritySample,
     ViewResults,
     image_seed,
     too_few_reason,
@@ -176,16 +177,11 @@ class MSSSIMDiversity:
 
     def reset(self) -> None:
         """Forget both sets."""
-        self._sets: dict[bool, dict[str, Any]] = {r: self._empty() for r in (True, False)}
+        self._sets = {r: PrioritySample(self.cfg.max_images) for r in (True, False)}
 
     def reset_fake(self) -> None:
         """Forget the generated set only."""
-        self._sets[False] = self._empty()
-
-    @staticmethod
-    def _empty() -> dict[str, Any]:
-        return {"images": None, "keys": torch.empty(0, dtype=torch.float64),
-                "views": torch.empty(0, dtype=torch.int64), "n_seen": 0}
+        self._sets[False] = PrioritySample(self.cfg.max_images)
 
     def settings(self) -> dict[str, Any]:
         """Return the settings that change the real-side state."""
@@ -198,31 +194,26 @@ class MSSSIMDiversity:
         st = self._sets[real]
         n = batch.images.shape[0]
         keys = torch.tensor([float(torch.rand(1, generator=torch.Generator().manual_seed(
-            image_seed(self.cfg.seed, 3 if real else 4, st["n_seen"] + i)), dtype=torch.float64)) for i in range(n)],
+            image_seed(self.cfg.seed, 3 if real else 4, st.n_seen + i)), dtype=torch.float64)) for i in range(n)],
             dtype=torch.float64)
-        imgs = batch.images.detach().to("cpu", torch.float16)
-        st["images"] = imgs if st["images"] is None else torch.cat([st["images"], imgs])
-        st["keys"] = torch.cat([st["keys"], keys])
-        st["views"] = torch.cat([st["views"], batch.views.cpu()])
-        st["n_seen"] += n
-        if st["keys"].shape[0] > self.cfg.max_images:
-            keep = torch.sort(torch.argsort(st["keys"])[: self.cfg.max_images]).values
-            st["images"], st["keys"], st["views"] = st["images"][keep], st["keys"][keep], st["views"][keep]
+        st.add({"images": batch.images.detach().to("cpu", torch.float16), "views": batch.views.cpu().to(torch.int64)},
+               keys)
 
     def real_state(self) -> dict[str, Any]:
         """Return the real set's kept images, keys and views."""
-        return dict(self._sets[True])
+        return self._sets[True].state()
 
     def load_real_state(self, state: dict[str, Any]) -> None:
         """Restore the real set saved by `real_state`."""
-        self._sets[True] = dict(state)
+        self._sets[True] = PrioritySample.from_state(state)
 
     def pair_values(self, real: bool, view: str) -> np.ndarray:
         """Return the MS-SSIM of each seeded random pair of distinct kept images of one set and view."""
         st = self._sets[real]
-        if st["images"] is None:
+        if len(st) == 0:
             return np.empty(0)
-        idx = view_masks(st["views"])[view].nonzero().flatten()
+        images = st.get("images")
+        idx = view_masks(st.get("views"))[view].nonzero().flatten()
         if idx.numel() < 2:
             return np.empty(0)
         rng = np.random.default_rng(image_seed(self.cfg.seed, 5 if real else 6, VIEW_NAMES.index(view)))
@@ -232,8 +223,8 @@ class MSSSIMDiversity:
         out = []
         for s in range(0, self.cfg.n_pairs, self.cfg.batch_pairs):
             ia, ib = idx[a[s:s + self.cfg.batch_pairs]], idx[b[s:s + self.cfg.batch_pairs]]
-            x = st["images"][ia].to(self.device, torch.float32)
-            y = st["images"][ib].to(self.device, torch.float32)
+            x = images[ia].to(self.device, torch.float32)
+            y = images[ib].to(self.device, torch.float32)
             out.append(ms_ssim(x, y).double().cpu().numpy())
         return np.concatenate(out)
 
@@ -248,8 +239,8 @@ class MSSSIMDiversity:
         return out
 
     def _count(self, real: bool, view: str) -> int:
-        v = self._sets[real]["views"]
-        return int(view_masks(v)[view].sum()) if v.numel() else 0
+        st = self._sets[real]
+        return int(view_masks(st.get("views"))[view].sum()) if len(st) else 0
 
     def compute(self) -> ViewResults:
         """Return ``{view: {"msssim_fake", "msssim_real"}}`` with bootstrap intervals."""

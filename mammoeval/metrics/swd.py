@@ -26,9 +26,12 @@ generator seeded by (seed, set, i), so feeding batches of 1 or all images gives 
 Memory bound: at most `max_images` images per set enter the metric (default 8192, i.e. the whole
 set below that size; above it a seeded uniform random subset, chosen by priority sampling on
 per-image keys). Descriptors are stored as float16 (2 bytes x 49 per patch). For 1280x1024 the
-pyramid has 7 levels, so each set holds at most 8192 x 7 x 128 x 49 x 2 B = 720 MB; while a batch
-is added the store may exceed the cap by one batch. Two sets of 16384 images therefore need about
-1.5 GB for descriptors plus working memory for one batch (see `memory_bound_bytes`).
+pyramid has 7 levels, so each set holds 8192 x 7 x 128 x 49 x 2 B = 720 MB once pruned; between
+prunings the sample grows to 1.25 x the cap (chunks are concatenated only then, one level at a
+time, so streaming never copies quadratically). Two sets of 16384 images therefore need at most
+about 1.8 GB for descriptors plus one batch's pyramid and, at compute time, one level's float32
+copy of both sets (~0.4 GB) and chunked projections: under 3 GB, inside the 4 GB target
+(`memory_bound_bytes`, tested).
 
 Unequal set sizes: the larger set is subsampled (by image, seeded) to the smaller one's size.
 
@@ -49,7 +52,7 @@ References:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -60,6 +63,7 @@ from mammoeval.data.imageset import ImageBatch
 from mammoeval.metrics.base import (
     VIEW_NAMES,
     MetricResult,
+    PrioritySample,
     ViewResults,
     image_seed,
     too_few_reason,
@@ -333,7 +337,8 @@ def memory_bound_bytes(n_images_per_set: int, height: int, width: int, settings:
                        *, batch_size: int = 16) -> int:
     """Return an upper bound of the bytes the SWD state holds for two sets of `n_images_per_set` images."""
     n_levels = len(level_sizes(height, width, min_size=settings.min_size))
-    kept = min(n_images_per_set, settings.max_images) + batch_size
+    # PrioritySample holds at most cap + cap // 4 images before it prunes back to cap, plus one batch.
+    kept = min(n_images_per_set, settings.max_images + settings.max_images // 4) + batch_size
     per_image = n_levels * settings.patches_per_image * settings.patch_size ** 2 * (
         2 if settings.descriptor_dtype == "float16" else 4) + 16
     batch_pyramid = batch_size * height * width * 4 * 4  # image, Gaussian and Laplacian levels, float32
@@ -341,17 +346,6 @@ def memory_bound_bytes(n_images_per_set: int, height: int, width: int, settings:
 
 
 # --- streaming metric ----------------------------------------------------------------------------
-
-
-@dataclass
-class _SetStore:
-    """Descriptors of one set: per level [M, P, D] (grouped by image), with per-image keys and views."""
-
-    desc: list[torch.Tensor] = field(default_factory=list)
-    keys: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.float64))
-    views: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.int64))
-    order: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.int64))
-    n_seen: int = 0
 
 
 class SWDMetric:
@@ -370,12 +364,12 @@ class SWDMetric:
 
     def reset(self) -> None:
         """Forget both sets."""
-        self._sets = {True: _SetStore(), False: _SetStore()}
+        self._sets = {True: PrioritySample(self.cfg.max_images), False: PrioritySample(self.cfg.max_images)}
         self._size: tuple[int, int] | None = None
 
     def reset_fake(self) -> None:
         """Forget the generated set only (score the next checkpoint against the same real set)."""
-        self._sets[False] = _SetStore()
+        self._sets[False] = PrioritySample(self.cfg.max_images)
 
     def settings(self) -> dict[str, Any]:
         """Return the settings that change the real-side state."""
@@ -410,33 +404,19 @@ class SWDMetric:
             xs = torch.stack([c[1] for c in centres])
             coarse = gauss[li + 1] if li + 1 < len(gauss) else None
             new_desc.append(laplacian_patches(level, coarse, ys, xs, patch_size=self.cfg.patch_size).to("cpu", dtype))
-        self._append(store, new_desc, keys, batch.views.cpu(), torch.arange(store.n_seen, store.n_seen + n))
-        store.n_seen += n
-
-    def _append(self, store: _SetStore, desc: list[torch.Tensor], keys: torch.Tensor, views: torch.Tensor,
-                order: torch.Tensor) -> None:
-        store.desc = desc if not store.desc else [torch.cat([a, b]) for a, b in zip(store.desc, desc, strict=True)]
-        store.keys = torch.cat([store.keys, keys])
-        store.views = torch.cat([store.views, views])
-        store.order = torch.cat([store.order, order])
-        if store.keys.shape[0] > self.cfg.max_images:
-            # Priority sampling: keep the images with the smallest keys, in arrival order.
-            keep = torch.sort(torch.argsort(store.keys)[: self.cfg.max_images]).values
-            store.desc = [d[keep] for d in store.desc]
-            store.keys, store.views, store.order = store.keys[keep], store.views[keep], store.order[keep]
+        fields = {f"l{i}": d for i, d in enumerate(new_desc)}
+        fields["views"] = batch.views.cpu().to(torch.int64)
+        store.add(fields, keys)
 
     # --- real-side state for the cache ---
 
     def real_state(self) -> dict[str, Any]:
-        """Return the real set's descriptors, keys and views (tensors) and the image size."""
-        s = self._sets[True]
-        return {"desc": s.desc, "keys": s.keys, "views": s.views, "order": s.order, "n_seen": s.n_seen,
-                "size": list(self._size) if self._size else None}
+        """Return the real set's sampled descriptors, keys and views (tensors) and the image size."""
+        return {"sample": self._sets[True].state(), "size": list(self._size) if self._size else None}
 
     def load_real_state(self, state: dict[str, Any]) -> None:
         """Restore the real set saved by `real_state`."""
-        self._sets[True] = _SetStore(desc=list(state["desc"]), keys=state["keys"], views=state["views"],
-                                     order=state["order"], n_seen=int(state["n_seen"]))
+        self._sets[True] = PrioritySample.from_state(state["sample"])
         if state["size"] is not None:
             self._size = (int(state["size"][0]), int(state["size"][1]))
 
@@ -444,10 +424,11 @@ class SWDMetric:
 
     def _view_desc(self, real: bool, mask_view: str) -> list[torch.Tensor]:
         s = self._sets[real]
-        if not s.desc:
+        if len(s) == 0:
             return []
-        keep = view_masks(s.views)[mask_view]
-        return [d[keep] for d in s.desc]
+        keep = view_masks(s.get("views"))[mask_view]
+        n_levels = sum(1 for name in s.chunks if name.startswith("l"))
+        return [s.get(f"l{i}")[keep] for i in range(n_levels)]
 
     def unavailable(self) -> dict[str, str]:
         """Return ``{"swd/<view>": reason}`` for views with too few images."""
@@ -461,7 +442,7 @@ class SWDMetric:
 
     def _count(self, real: bool, view: str) -> int:
         s = self._sets[real]
-        return int(view_masks(s.views)[view].sum()) if s.views.numel() else 0
+        return int(view_masks(s.get("views"))[view].sum()) if len(s) else 0
 
     def compute(self) -> ViewResults:
         """Return ``{view: {"swd_avg": ..., "swd_l0": ..., ...}}`` with intervals and real-vs-real floors."""

@@ -141,3 +141,5 @@ def test_memory_bound_for_two_sets_of_16384_full_size_images() -> None:
     # 8192 kept images x 7 levels x 128 patches x 49 values x 2 bytes per set, plus one batch
     assert bound < 4 * 2 ** 30
     assert bound > 2 * 8192 * 7 * 128 * 49 * 2
+    # plus compute-time working memory: one level of both sets in float32 and 32-direction projections
+    assert bound + 2 * 8192 * 128 * 49 * 4 + 2 * 8192 * 128 * 32 * 4 < 4 * 2 ** 30

@@ -18,8 +18,11 @@ from mammoeval_train.checkpoint import load_checkpoint, prune_checkpoints, save_
 @pytest.fixture(scope="module")
 def short_run(breast_20x16: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("ckpt") / "run"
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # module fixtures run before the function-scoped one-thread fixture
     train(tiny_config(total_kimg=0.1, ticks_per_checkpoint=1), data=breast_20x16, out=out, resume=False,
           progress=False)
+    torch.set_num_threads(before)
     return out
 
 

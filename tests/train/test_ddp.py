@@ -38,7 +38,9 @@ def _worker(rank: int, world: int, port: int, data: str, out: str, result_dir: s
 def test_two_gloo_ranks_stay_identical_and_rank0_writes(breast_20x16: Path, tmp_path: Path) -> None:
     out, res = tmp_path / "run", tmp_path / "res"
     res.mkdir()
-    mp.spawn(_worker, args=(2, _free_port(), str(breast_20x16), str(out), str(res)), nprocs=2, join=True)
+    # fork: the children reuse the parent's imports (spawn would re-import torch in each)
+    mp.start_processes(_worker, args=(2, _free_port(), str(breast_20x16), str(out), str(res)), nprocs=2, join=True,
+                       start_method="fork")
     r0, r1 = (res / "rank0.txt").read_text(), (res / "rank1.txt").read_text()
     assert r0 == r1  # same weights hash and images shown on both ranks
     assert read_config(out)["world_size"] == 2

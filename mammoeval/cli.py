@@ -144,6 +144,7 @@ def train_command(
                                               help="Channels-last memory format (for GPUs)."),
     device: str | None = typer.Option(None, "--device", help="auto, cpu or cuda (default auto)."),
     workers: int | None = typer.Option(None, "--workers", min=0, help="DataLoader workers for streamed stages."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for torch (default: torch's)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and exit."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
 ) -> None:
@@ -161,6 +162,10 @@ def train_command(
     if dry_run:
         console.print_json(json.dumps(cfg.to_dict()))
         return
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     s = train(cfg, data=data, out=out, resume=resume, progress=not no_progress)
     if os.environ.get("RANK", "0") == "0":
         h, w = s.resolution

@@ -16,7 +16,7 @@ import numpy as np
 
 from mammoeval.fsutil import write_bytes_atomic
 
-THUMB_MAX_HEIGHT = 256
+THUMB_MAX_HEIGHT = 200
 """Thumbnails are box-reduced to at most this many pixels high (smaller images are kept as they are)."""
 
 

@@ -58,7 +58,8 @@ def render_report(data: ReportData, out: str | Path) -> ReportResult:
     assets.mkdir(parents=True)
     writer = _AssetWriter(out)
     figures: dict[str, Any] = {}
-    context = {
+    views = [_view_context(v, writer, data.grid_cols) for v in data.views]
+    context: dict[str, Any] = {
         "title": data.title,
         "mode": data.mode,
         "source": data.source,
@@ -66,7 +67,7 @@ def render_report(data: ReportData, out: str | Path) -> ReportResult:
         "summary": _summary(data),
         "gate": data.gate,
         "provenance_json": json.dumps(data.provenance, indent=2, sort_keys=True, default=str),
-        "views": [_view_context(v, writer, data.grid_cols) for v in data.views],
+        "views": views,
         "training": _training_context(data, writer, figures),
         "statistics": _statistics_context(data, writer, figures),
     }
@@ -74,7 +75,7 @@ def render_report(data: ReportData, out: str | Path) -> ReportResult:
     write_text_atomic(out / INDEX_FILE, html)
     write_json_atomic(out / JSON_FILE, {"summary": context["summary"], "gate": data.gate,
                                         "provenance": data.provenance, "notes": data.notes,
-                                        "views": [_view_json(v) for v in context["views"]],
+                                        "views": [_view_json(v) for v in views],
                                         "figures": figures})
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     return ReportResult(index=out / INDEX_FILE, json=out / JSON_FILE, size_bytes=size, n_images=writer.count)
@@ -102,7 +103,8 @@ class _AssetWriter:
         key = (tile.role, tile.view, tile.id, heat and tile.heatmap is not None)
         if key not in self._done:
             self.count += 1
-            pixels = heatmap_overlay(tile.image, tile.heatmap) if key[3] else to_uint8(tile.image)
+            overlay = tile.heatmap if key[3] else None
+            pixels = heatmap_overlay(tile.image, overlay) if overlay is not None else to_uint8(tile.image)
             name = f"{_safe(tile.view)}-{tile.role}-{self.count:04d}{'-heat' if key[3] else ''}"
             self._done[key] = write_asset(self.out / ASSETS_DIR, name, pixels, report_dir=self.out)
         a = self._done[key]

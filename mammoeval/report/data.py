@@ -324,7 +324,7 @@ def _build_views(fakes: list[Tile], reals: list[Tile], selected: dict[str, Any] 
                  generator: GeneratorLike | None) -> list[ViewSection]:
     """Split tiles by view and attach QA galleries, statistics and nearest-neighbour pairs."""
     from mammoeval.report.analysis import analyse_view
-    from mammoeval.report.sources import nn_pairs_for_view
+    from mammoeval.report.sources import nearest_training_pairs, nn_pairs_for_view
 
     names = [v for v in (*VIEWS, "unknown") if any(t.view == v for t in fakes + reals)]
     sections = []
@@ -333,6 +333,10 @@ def _build_views(fakes: list[Tile], reals: list[Tile], selected: dict[str, Any] 
         vr = [t for t in reals if t.view == view]
         analysed = analyse_view(view, vf, vr, options, check_image=check_image, progress=progress)
         pairs, pair_note = nn_pairs_for_view(view, selected, options, train_root=train_root, generator=generator)
+        if not pairs and train_root is not None and vf:
+            pairs, search_note = nearest_training_pairs(vf, train_root, n_pairs=options.n_nn_pairs,
+                                                        rng=np.random.default_rng(options.seed))
+            pair_note = f"{pair_note}; {search_note}" if search_note else ""
         notes = dict(analysed.notes)
         if pair_note:
             notes["nn_pairs"] = pair_note

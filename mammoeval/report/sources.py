@@ -207,8 +207,7 @@ def nn_pairs_for_view(view: str, selected: dict[str, Any] | None, options: Repor
     mem = (selected or {}).get("memorization") or {}
     pairs = [p for p in (mem.get("pairs") or []) if isinstance(p, dict)]
     if not pairs:
-        return [], ("no nearest-neighbour pairs in the scores: score with the memorization metric "
-                    "(`mammoeval score RUN --metrics ...,memorization`)")
+        return [], "no generated image was flagged as a possible copy in the scores"
     mine = [p for p in pairs if _pair_view(p) in (view, None)]
     mine.sort(key=lambda p: float(p.get("distance", np.inf)))
     out = []
@@ -284,3 +283,54 @@ def _read_train(root: Path | None, train_id: str, *, size: tuple[int, ...] | Non
         img = torch.nn.functional.avg_pool2d(img[None], k)[0]
     return Tile(id=train_id, view=rec.view or "unknown", role="train", image=img[0].numpy(),
                 caption=f"training {train_id}")
+
+
+NN_MAX_HEIGHT = 64
+"""Nearest-neighbour search compares images box-reduced to at most this many pixels high."""
+NN_MAX_TRAIN = 5000
+"""At most this many training images per view are searched (a seeded sample beyond it)."""
+
+
+def nearest_training_pairs(fakes: list[Tile], root: Path, *, n_pairs: int,
+                           rng: np.random.Generator) -> tuple[list[NNPair], str]:
+    """Return the `n_pairs` generated tiles closest to a training image of their view, closest first.
+
+    Distance: root-mean-square grey-level difference of both images box-reduced to at most
+    `NN_MAX_HEIGHT` px high (space ``pixels@HxW``), over at most `NN_MAX_TRAIN` training images of the
+    view. Returns a note instead when the sizes are not power-of-two multiples of each other.
+    """
+    from mammoeval.data.dataset import PreparedDataset
+    from mammoeval.report.data import NNPair
+
+    if not fakes or n_pairs <= 0:
+        return [], ""
+    fh = fakes[0].image.shape[0]
+    target = fh
+    while target > NN_MAX_HEIGHT and target % 2 == 0:
+        target //= 2
+    full = PreparedDataset(root)
+    ratio = full.size[0] // target
+    if full.size[0] % target or ratio & (ratio - 1):
+        return [], f"dataset height {full.size[0]} is not a power-of-two multiple of {target}"
+    ds = PreparedDataset(root, reduction=ratio) if ratio > 1 else full
+    view = fakes[0].view
+    idx = np.flatnonzero(ds.view_labels.numpy() == VIEWS.index(view)) if view in VIEWS else np.arange(len(ds))
+    if len(idx) > NN_MAX_TRAIN:
+        idx = np.sort(rng.choice(idx, size=NN_MAX_TRAIN, replace=False))
+    if len(idx) == 0:
+        return [], f"no training image of view {view}"
+    train = torch.stack([ds[int(i)][0][0] for i in idx]).flatten(1)
+    k = fh // target
+    fk = torch.stack([torch.from_numpy(np.ascontiguousarray(t.image)) for t in fakes])[:, None]
+    fk = torch.nn.functional.avg_pool2d(fk, k) if k > 1 else fk
+    d = torch.cdist(fk.flatten(1).double(), train.double()) / float(train.shape[1]) ** 0.5
+    best_d, best_i = d.min(dim=1)
+    order = torch.argsort(best_d)[:n_pairs].tolist()
+    space = f"pixels@{target}x{fk.shape[-1]}"
+    out = []
+    for j in order:
+        rec = ds.records[int(idx[int(best_i[j])])]
+        tr = _read_train(root, rec.id, size=fakes[j].image.shape)
+        out.append(NNPair(fake_id=fakes[j].id, train_id=rec.id, distance=float(best_d[j]), space=space,
+                          flagged=False, fake=fakes[j], train=tr))
+    return out, ""

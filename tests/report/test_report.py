@@ -252,3 +252,24 @@ def test_real_qa_puts_a_broken_generated_image_last_and_in_the_artifact_gallery(
     assert "CC-seed2" in {e.tile.id for e in res.artifacts}
     assert res.best[0].quality_score >= res.worst[0].quality_score
     assert len(res.qa_fake) == 4 and all("predicted_view" in r for r in res.qa_fake)
+
+
+def test_nearest_training_pairs_find_an_exact_copy(phantom_dir_160x128: Path) -> None:
+    import torch
+
+    from mammoeval.data.dataset import PreparedDataset
+    from mammoeval.report.data import Tile
+    from mammoeval.report.sources import nearest_training_pairs
+
+    ds = PreparedDataset(phantom_dir_160x128, reduction=2)
+    cc = [i for i, r in enumerate(ds.records) if r.view == "CC"]
+    copy = ds[cc[3]][0][0].numpy()
+    others = [Tile(id=f"CC-seed{i}", view="CC", role="fake",
+                   image=np.clip(ds[cc[i]][0][0].numpy()[::-1].copy() * 0.7, 0, 1)) for i in range(3)]
+    fakes = [*others, Tile(id="CC-seed9", view="CC", role="fake", image=copy)]
+    pairs, note = nearest_training_pairs(fakes, phantom_dir_160x128, n_pairs=2, rng=np.random.default_rng(0))
+    assert note == "" and len(pairs) == 2
+    assert pairs[0].fake_id == "CC-seed9" and pairs[0].train_id == ds.records[cc[3]].id
+    assert pairs[0].distance == pytest.approx(0.0, abs=1e-6) and pairs[1].distance > pairs[0].distance
+    assert pairs[0].train is not None and torch.allclose(torch.from_numpy(pairs[0].train.image),
+                                                         torch.from_numpy(copy), atol=1e-6)

@@ -156,12 +156,12 @@ def preset(name: str) -> TrainConfig:
     if name == "paper":
         return TrainConfig()
     if name == "demo":
-        # 80x64 phantoms, feature maps 64-64-32-16-8, 4k images per phase: reaches 80x64 at 32 kimg and
-        # ends at 38 kimg, a few minutes on 2 CPU cores (see reports/train_throughput.md).
+        # 80x64 phantoms, feature maps 64-64-32-16-8, 4k images per phase: 80x64 fades in from 32 kimg
+        # and is fully in at the end (36 kimg); about 6 minutes on 2 quiet CPU cores.
         return TrainConfig(
             size=(80, 64), fmap_base=256, fmap_max=64, latent_size=64, lr=0.0015, ema_beta=0.99,
-            phase_kimg=4.0, transition_kimg=4.0, minibatch=(16, 16, 16, 16, 16), total_kimg=38.0,
-            d_steps_start=1, d_steps_end=2, d_steps_ramp_kimg=(0.0, 36.0), kimg_per_tick=2.0,
+            phase_kimg=4.0, transition_kimg=4.0, minibatch=(16, 16, 16, 16, 16), total_kimg=36.0,
+            d_steps_start=1, d_steps_end=2, d_steps_ramp_kimg=(0.0, 32.0), kimg_per_tick=2.0,
             ticks_per_checkpoint=2, keep_last=3, keep_every_kimg=None, phantom_n=256,
             grid_per_view=8, grid_cols=8, grid_tile=(160, 128), num_workers=0,
         )

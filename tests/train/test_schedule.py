@@ -55,7 +55,8 @@ def test_paper_preset_schedule() -> None:
 def test_demo_preset_reaches_its_target_size() -> None:
     cfg = preset("demo")
     assert cfg.size == (80, 64)
-    assert kimg_to_reach(cfg, cfg.n_stages - 1) + cfg.transition_kimg < cfg.total_kimg
+    assert kimg_to_reach(cfg, cfg.n_stages - 1) + cfg.transition_kimg <= cfg.total_kimg
+    assert position_at(cfg, int(cfg.total_kimg * 1000)).resolution == (80, 64)
 
 
 @pytest.mark.parametrize(("overrides", "message"), [

@@ -135,29 +135,21 @@ def level_sizes(height: int, width: int, *, min_size: int = 16) -> list[tuple[in
     return sizes
 
 
-def _blur_axis(x: torch.Tensor, dim: int, *, step: int = 1) -> torch.Tensor:
-    """Return `x` filtered along `dim` by [1, 4, 6, 4, 1] / 16 with reflected borders, every `step`-th output."""
-    n = x.shape[dim]
-    xp = torch.cat([x.narrow(dim, 2, 1), x.narrow(dim, 1, 1), x, x.narrow(dim, n - 2, 1), x.narrow(dim, n - 3, 1)],
-                   dim=dim)
-    m = (n - 1) // step + 1
-
-    def tap(k: int) -> torch.Tensor:
-        return xp.narrow(dim, k, step * (m - 1) + 1)[(slice(None),) * (dim % x.ndim) + (slice(None, None, step),)]
-
-    return (tap(0) + tap(4) + 4.0 * (tap(1) + tap(3)) + 6.0 * tap(2)) * (1.0 / 16.0)
-
-
 def pyr_down(x: torch.Tensor) -> torch.Tensor:
     """Return the next Gaussian level of float [N, 1, H, W]: binomial blur with reflected borders, every
     second pixel kept ([N, 1, ceil(H/2), ceil(W/2)])."""
-    k = _binomial_1d(x.dtype, x.device)
-    # One strided 5x5 convolution computes only the kept pixels (4x less work than blur-then-slice).
-    return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), (k[:, None] * k[None, :]).view(1, 1, 5, 5), stride=2)
-
-
-def _binomial_1d(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    return torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=dtype, device=device) / 16.0
+    ho, wo = (x.shape[-2] + 1) // 2, (x.shape[-1] + 1) // 2
+    xp = F.pad(x, (2, 2, 2, 2), mode="reflect")
+    taps = (1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16)
+    # Strided in-place multiply-adds compute only the kept pixels, separably: several times faster
+    # on CPU than a strided conv2d on one-channel images.
+    rows = torch.mul(xp[..., :, 0:2 * wo - 1:2], taps[0])
+    for k in range(1, 5):
+        rows.add_(xp[..., :, k:k + 2 * wo - 1:2], alpha=taps[k])
+    out = torch.mul(rows[..., 0:2 * ho - 1:2, :], taps[0])
+    for k in range(1, 5):
+        out.add_(rows[..., k:k + 2 * ho - 1:2, :], alpha=taps[k])
+    return out
 
 
 def _up_axis(x: torch.Tensor, dim: int, size: int) -> torch.Tensor:
@@ -295,23 +287,35 @@ def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, dirs: torch.Tensor, *, 
     Args:
         a, b: float32 normalised descriptors [M, D] (the same M).
         dirs: float32 [D, K] directions.
-        chunk: directions projected at a time (bounds memory to 2 x M x chunk floats).
+        chunk: directions projected at a time (bounds memory to 2 x M x chunk floats); on CPU the
+            chunks are sorted in parallel threads (NumPy's sort releases the GIL), one per torch thread.
     """
     if a.shape[0] != b.shape[0]:
         raise ValueError(f"both sets need the same number of descriptors, got {a.shape[0]} and {b.shape[0]}")
-    total = 0.0
-    for s in range(0, dirs.shape[1], chunk):
-        d = dirs[:, s:s + chunk]
-        pa, pb = _sort_columns(a @ d), _sort_columns(b @ d)
-        total += float((pa - pb).abs().to(torch.float64).sum())
+    starts = range(0, dirs.shape[1], chunk)
+
+    def part(s: int) -> float:
+        d = dirs[:, s:s + chunk].T.contiguous()
+        # [k, M] row-major: each direction's projections are contiguous, which sorts fastest
+        pa, pb = _sort_rows(d @ a.T), _sort_rows(d @ b.T)
+        return float((pa - pb).abs().to(torch.float64).sum())
+
+    workers = torch.get_num_threads() if a.device.type == "cpu" else 1
+    if workers > 1 and len(starts) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            total = sum(pool.map(part, starts))
+    else:
+        total = sum(part(s) for s in starts)
     return total / (a.shape[0] * dirs.shape[1])
 
 
-def _sort_columns(x: torch.Tensor) -> torch.Tensor:
-    """Return `x` [M, K] with each column sorted (NumPy on CPU: about 10x faster than torch.sort there)."""
+def _sort_rows(x: torch.Tensor) -> torch.Tensor:
+    """Return `x` [K, M] with each row sorted (NumPy on CPU: several times faster than torch.sort there)."""
     if x.device.type == "cpu":
-        return torch.from_numpy(np.sort(x.numpy(), axis=0))
-    return torch.sort(x, dim=0).values
+        return torch.from_numpy(np.sort(x.numpy(), axis=1))
+    return torch.sort(x, dim=1).values
 
 
 def swd_per_level(levels_a: list[torch.Tensor], levels_b: list[torch.Tensor], *, settings: SWDSettings,

@@ -40,7 +40,7 @@ from mammoeval.metrics.frechet import (
     features_to_stats,
     frechet_distance,
     kid_subsets,
-    sqrt_psd,
+    psd_factor,
     trace_sqrt_product,
 )
 from mammoeval.metrics.prdc import compute_prdc_indicators
@@ -203,12 +203,12 @@ class FeatureMetric:
         mu2, s2 = features_to_stats(f)
         value = frechet_distance(mu1, s1, mu2, s2)
         floor = frechet_distance(*features_to_stats(r[a]), *features_to_stats(r[b])) if min(len(a), len(b)) >= 2 else None
-        s1_sqrt, tr1 = sqrt_psd(s1), float(np.trace(s1))
+        s1_factor, tr1 = psd_factor(s1), float(np.trace(s1))
 
         def stat(idx: np.ndarray) -> float:
             m2, c2 = features_to_stats(f[idx])
             d = mu1 - m2
-            return float(d @ d + tr1 + np.trace(c2) - 2 * trace_sqrt_product(s1_sqrt, c2))
+            return float(d @ d + tr1 + np.trace(c2) - 2 * trace_sqrt_product(s1_factor, c2))
 
         n_boot = self.cfg.n_bootstrap if r.shape[1] <= 512 else min(self.cfg.n_bootstrap, 20)
         import warnings

@@ -246,7 +246,7 @@ def build_state(run: RunContext, *, resume: bool) -> TrainState:
     cfg, dev = run.cfg, run.env.device
     G, D = build_networks(cfg)
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    G, D = G.to(dev, memory_format=fmt), D.to(dev, memory_format=fmt)
+    G, D = G.to(dev).to(memory_format=fmt), D.to(dev).to(memory_format=fmt)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     opt_G, opt_D = make_optimizers(G, D, cfg.lr)
     state = TrainState(G=G, D=D, G_ema=G_ema, opt_G=opt_G, opt_D=opt_D)

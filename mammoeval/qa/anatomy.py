@@ -120,6 +120,11 @@ def _background_mode(coarse: np.ndarray) -> float:
 def compute_anatomy(image: np.ndarray, *, min_hole_fraction: float = 0.002) -> Anatomy:
     """Return the breast anatomy of one mammogram.
 
+    The mask, holes and pectoral muscle are measured on the coarse image (about 256 rows); the
+    outline measures that need finer detail (separate components, skin-line jaggedness) on the
+    outline image (about 512 rows), where a gap of a few pixels between the breast and a floating
+    island of tissue survives the reduction.
+
     Args:
         image: float [H, W] in [0, 1], finite; background dark, tissue bright; either chest-wall side.
         min_hole_fraction: smallest enclosed hole counted, as a fraction of the breast area.
@@ -135,9 +140,8 @@ def compute_anatomy(image: np.ndarray, *, min_hole_fraction: float = 0.002) -> A
                        False, 0.0, 0.0, empty)
     sizes = ndi.sum_labels(np.ones_like(raw, dtype=np.float32), labels, index=np.arange(1, n + 1))
     main = int(np.argmax(sizes)) + 1
-    n_components = 1 + _count_extra_components(labels, sizes, main)
     body = labels == main
-    filled = ndi.binary_fill_holes(body)
+    filled = _fill_holes_with_edges(body)
     bg_mode = threshold - _threshold_margin(smooth)
     dark_holes = filled & ~body & (smooth < bg_mode + 0.5 * (threshold - bg_mode))
     n_holes, hole_fraction = _holes(dark_holes, filled.sum(), min_hole_fraction)
@@ -146,15 +150,69 @@ def compute_anatomy(image: np.ndarray, *, min_hole_fraction: float = 0.002) -> A
     canon_img = coarse if side == "left" else coarse[:, ::-1]
     outside = ~ndi.binary_dilation(filled, iterations=3)
     bg_level = float(np.median(coarse[outside])) if outside.any() else 0.0
+    n_components, jaggedness = _outline_measures(image, threshold)
     pect = detect_pectoral(canon_img, canon)
     return Anatomy(
         factor=factor, coarse=np.ascontiguousarray(canon_img), mask=np.ascontiguousarray(canon),
         threshold=threshold, background_level=bg_level, chest_wall_side=side,
         area_fraction=float(filled.mean()), n_components=n_components, n_holes=n_holes,
-        hole_fraction=hole_fraction, skin_jaggedness=compute_skin_jaggedness(canon),
+        hole_fraction=hole_fraction, skin_jaggedness=jaggedness,
         pectoral_present=pect.present, pectoral_area_fraction=pect.area_fraction,
         pectoral_angle_deg=pect.angle_deg, pectoral_mask=pect.mask,
     )
+
+
+OUTLINE_HEIGHT = 512
+"""Height in pixels of the image on which components and skin-line jaggedness are measured."""
+
+
+def _outline_measures(image: np.ndarray, threshold: float) -> tuple[int, float]:
+    """Return (tissue components counted as breast parts, skin-line jaggedness) at OUTLINE_HEIGHT rows.
+
+    Components: the 3x3-median-filtered image above the breast threshold, opened once (drops
+    isolated noise pixels; a median keeps narrow gaps open), counted by `_count_extra_components`.
+    Jaggedness: `compute_skin_jaggedness` of the main component (holes filled) of the image
+    blurred by a 1-px Gaussian above the threshold (film and quantum noise would roughen the line).
+    """
+    mid, _ = reduce_to_height(image, OUTLINE_HEIGHT)
+    n_components = 0
+    for k, tissue in enumerate((ndi.median_filter(mid, 3) > threshold, ndi.gaussian_filter(mid, 1.0) > threshold)):
+        tissue = ndi.binary_opening(tissue)
+        labels, n = ndi.label(tissue)
+        if n == 0:
+            return 0, 0.0
+        sizes = ndi.sum_labels(tissue, labels, index=np.arange(1, n + 1))
+        main = int(np.argmax(sizes)) + 1
+        if k == 0:
+            n_components = 1 + _count_extra_components(labels, sizes, main)
+    return n_components, compute_skin_jaggedness(ndi.binary_fill_holes(labels == main))
+
+
+def _fill_holes_with_edges(mask: np.ndarray) -> np.ndarray:
+    """Return the mask with holes filled, counting dark notches cut into it at the image edges as holes.
+
+    A background region touching the image edge only between two stretches of breast along that
+    edge (shorter than a third of the edge) is enclosed by the breast and the edge: it is filled
+    like a hole. Background reaching the edge elsewhere stays background.
+    """
+    padded = np.pad(mask, 1)
+    for edge, sl in ((mask[0], (0, slice(1, -1))), (mask[-1], (-1, slice(1, -1))),
+                     (mask[:, 0], (slice(1, -1), 0)), (mask[:, -1], (slice(1, -1), -1))):
+        gap = max(3, edge.size // 3)
+        padded[sl] = ndi.binary_closing(np.pad(edge, gap, mode="edge"), np.ones(gap, bool))[gap:-gap] & \
+            ~_outer_runs(edge)
+    return ndi.binary_fill_holes(padded)[1:-1, 1:-1]
+
+
+def _outer_runs(edge: np.ndarray) -> np.ndarray:
+    """Return bool, True on the background pixels of a 1-D edge before its first and after its last True."""
+    out = np.zeros_like(edge)
+    idx = np.nonzero(edge)[0]
+    if idx.size == 0:
+        return ~out
+    out[: idx[0]] = True
+    out[idx[-1] + 1:] = True
+    return out
 
 
 def _count_extra_components(labels: np.ndarray, sizes: np.ndarray, main: int) -> int:
@@ -205,15 +263,14 @@ def compute_skin_jaggedness(mask: np.ndarray) -> float:
     """Return how much longer the skin line is than its smoothed version, relative (0 = smooth).
 
     The skin line is the mask boundary away from the image edges; the smoothed version is the
-    boundary of the mask after a Gaussian blur (sigma 4 coarse pixels, ~1.5% of the height) and
-    re-threshold.
+    boundary of the mask after a Gaussian blur (sigma 1% of the height) and re-threshold.
 
     Args:
         mask: bool [h, w] breast mask (chest wall left).
     """
     if mask.sum() < 50:
         return 0.0
-    smooth = ndi.gaussian_filter(mask.astype(np.float32), 4.0) > 0.5
+    smooth = ndi.gaussian_filter(mask.astype(np.float32), max(1.0, 0.01 * mask.shape[0])) > 0.5
     length = _interior_boundary_length(mask)
     ref = _interior_boundary_length(smooth)
     if ref < 10:

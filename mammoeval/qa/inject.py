@@ -47,8 +47,9 @@ def inject_checkerboard(image: np.ndarray, mask: np.ndarray, strength: float, rn
 def inject_boundary(image: np.ndarray, mask: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
     """Return the image with a broken breast outline: an extra component, a hole, or a ragged skin line.
 
-    strength scales the size: extra island radius 3-7% / hole radius 2-6% of the height, or 80
-    bites up to 3% of the width deep along the skin line.
+    strength scales the size: extra island radius 3-7% of the height (detached from the breast by
+    at least 2% of the width), hole radius 2-6% of the height, or 80 bites up to 3% of the width
+    deep along the skin line.
     """
     h, w = image.shape
     kind = int(rng.integers(3))
@@ -57,8 +58,9 @@ def inject_boundary(image: np.ndarray, mask: np.ndarray, strength: float, rng: n
     level = float(np.median(image[mask])) if mask.any() else 0.5
     if kind == 0:  # floating island of tissue in the background
         r = (0.03 + 0.04 * strength) * h
-        bg = ~ndi.binary_dilation(mask, iterations=int(r) + 3)
-        bg &= ndi.binary_dilation(mask, iterations=int(r) + 3 + max(2, int(0.06 * w)))
+        gap = int(r) + 3 + int(0.02 * w)  # detached by a visible gap, not a 3-px crack
+        bg = ~ndi.binary_dilation(mask, iterations=gap)
+        bg &= ndi.binary_dilation(mask, iterations=gap + max(2, int(0.06 * w)))
         bg[: int(r) + 2], bg[-int(r) - 2:], bg[:, : int(r) + 2], bg[:, -int(r) - 2:] = False, False, False, False
         pts = np.argwhere(bg)
         if pts.size:

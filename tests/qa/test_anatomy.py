@@ -50,3 +50,24 @@ def test_view_agreement_hand_case():
     got = compute_view_agreement(pairs)
     assert got == {"CC": 0.5, "MLO": 1.0, "all": 2 / 3}
     assert compute_view_agreement([])["CC"] is None
+
+
+def test_dark_notch_cut_at_the_image_edge_counts_as_a_hole():
+    # A breast filling the top edge with a dark bite cut into it from that edge: enclosed by
+    # breast on both sides along the edge, so it is a hole, not background.
+    h, w = 320, 256
+    yy, xx = np.mgrid[:h, :w]
+    img = np.where(xx < 0.75 * w - 0.2 * np.abs(yy - h / 2), 0.5, 0.0).astype(np.float32)
+    assert compute_anatomy(img).n_holes == 0
+    bitten = img.copy()
+    bitten[(yy - 0) ** 2 + (xx - 90) ** 2 <= 20**2] = 0.0
+    assert compute_anatomy(bitten).n_holes == 1
+
+
+def test_island_a_few_pixels_from_the_breast_is_a_separate_component(make_breast):
+    img, mask = make_breast(640, 512)
+    yy, xx = np.mgrid[:640, :512]
+    right = int(np.nonzero(mask[320])[0].max())
+    island = img.copy()
+    island[(yy - 320) ** 2 + (xx - (right + 6 + 25)) ** 2 <= 25**2] = 0.45  # 6-px gap at 640 rows
+    assert compute_anatomy(island).n_components == 2

@@ -1,6 +1,6 @@
 """Regenerate the committed example report (reports/example/) and the README screenshot.
 
-    python benchmarks/make_example_report.py [--run runs/demo] [--n-per-view 64]
+    python benchmarks/make_example_report.py [--run runs/demo] [--n-per-view 64] [--last 3]
 
 Steps (each skipped when its output already exists, so a half-done run resumes):
 1. train the `demo` preset into --run (built-in phantom data) unless it has checkpoints;
@@ -9,7 +9,7 @@ Steps (each skipped when its output already exists, so a half-done run resumes):
 4. screenshot it with headless Chromium into docs/report_screenshot.png (skipped without chromium).
 
 Equivalent commands: ``mammoeval train --preset demo --out runs/demo && mammoeval score runs/demo
---n 64 && mammoeval report runs/demo --out reports/example``.
+--n 64 --last 3 && mammoeval report runs/demo --out reports/example``.
 """
 
 from __future__ import annotations
@@ -39,12 +39,12 @@ def ensure_trained(run: Path) -> None:
     train(preset("demo"), data=None, out=run, resume=(run / "config.json").is_file(), progress=True)
 
 
-def ensure_scored(run: Path, n_per_view: int) -> None:
-    """Score the run's checkpoints (incremental: already scored ones are skipped)."""
+def ensure_scored(run: Path, n_per_view: int, last: int) -> None:
+    """Score the run's last `last` checkpoints (incremental: already scored ones are skipped)."""
     from mammoeval.score.run import score_run
     from mammoeval.score.settings import ScoreSettings
 
-    score_run(run, settings=ScoreSettings(n_per_view=n_per_view), progress=True)
+    score_run(run, settings=ScoreSettings(n_per_view=n_per_view), last=last, progress=True)
 
 
 def screenshot(index: Path, png: Path) -> bool:
@@ -67,10 +67,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, default=Path("runs/demo"))
     parser.add_argument("--n-per-view", type=int, default=64)
+    parser.add_argument("--last", type=int, default=3, help="score the last N checkpoints")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     ensure_trained(args.run)
-    ensure_scored(args.run, args.n_per_view)
+    ensure_scored(args.run, args.n_per_view, args.last)
 
     from mammoeval.report.build import build_report
 

@@ -28,8 +28,9 @@ JSON_FILE = "report.json"
 TEMPLATE = "report.html.j2"
 
 HEADLINE_KEYS: tuple[str, ...] = (
-    "swd_avg", "msssim_fake", "msssim_real", "fid", "kid", "fid_offline", "kid_offline", "precision", "recall",
-    "density", "coverage", "memorization_rate", "nn_distance_median",
+    "swd_avg", "msssim_fake", "msssim_real", "fid", "kid", "precision", "recall", "density", "coverage",
+    "fid_offline", "kid_offline", "precision_offline", "recall_offline", "density_offline", "coverage_offline",
+    "memorization_rate", "nn_distance_median",
 )
 """Metrics shown in the summary table (others of the row appear in report.json)."""
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from trainkit import make_breast_dataset
+
+from tests.train.trainkit import make_breast_dataset
 
 
 @pytest.fixture(scope="session")

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from trainkit import tiny_config
 
 from mammoeval.errors import BadInputError
 from mammoeval.fsutil import load_torch_safe
 from mammoeval.rundir import list_checkpoints
 from mammoeval_train import load_generator, train
 from mammoeval_train.checkpoint import load_checkpoint, prune_checkpoints, save_checkpoint
+from tests.train.trainkit import tiny_config
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from trainkit import tiny_config
 from typer.testing import CliRunner
 
 from mammoeval.cli import app
 from mammoeval.rundir import list_checkpoints, read_config
 from mammoeval_train import config as config_module
+from tests.train.trainkit import tiny_config
 
 
 def test_dry_run_prints_the_resolved_config(tmp_path: Path) -> None:

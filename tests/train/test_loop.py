@@ -13,14 +13,13 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
-from trainkit import make_breast_dataset, tiny_config
 
 from mammoeval.errors import BadInputError, ConfigError, TrainingDivergedError
 from mammoeval.rundir import LOG_KEYS, list_checkpoints, read_config, read_log
 from mammoeval_train import loop, train
 from mammoeval_train.checkpoint import load_checkpoint
+from tests.train.trainkit import make_breast_dataset, tiny_config
 
-TRAINKIT_DIR = Path(__file__).resolve().parent
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -114,13 +113,13 @@ def test_bf16_autocast_and_channels_last_run_on_cpu(breast_20x16: Path, tmp_path
 def test_sigkill_then_resume_continues_the_schedule(breast_20x16: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     script = (
-        "import sys, torch; torch.set_num_threads(1); sys.path.insert(0, sys.argv[1]);"
-        "from pathlib import Path; from trainkit import tiny_config; from mammoeval_train import train;"
+        "import sys, torch; torch.set_num_threads(1);"
+        "from pathlib import Path; from tests.train.trainkit import tiny_config; from mammoeval_train import train;"
         "train(tiny_config(total_kimg=50.0, ticks_per_checkpoint=1), data=Path(sys.argv[2]),"
         " out=Path(sys.argv[3]), resume=False, progress=False)"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-c", script, str(TRAINKIT_DIR), str(breast_20x16), str(out)], env=env)
+    proc = subprocess.Popen([sys.executable, "-c", script, "unused", str(breast_20x16), str(out)], env=env)
     try:
         deadline = time.monotonic() + 120
         while not list_checkpoints(out) and time.monotonic() < deadline and proc.poll() is None:

@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-from trainkit import tiny_config
 
 from mammoeval_train.loss import (
     LossWeights,
@@ -16,6 +15,7 @@ from mammoeval_train.loss import (
     compute_view_ce,
 )
 from mammoeval_train.networks import build_networks
+from tests.train.trainkit import tiny_config
 
 
 class LinearCritic(torch.nn.Module):

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from trainkit import tiny_config
 
 from mammoeval_train.config import TrainConfig
 from mammoeval_train.networks import (
@@ -18,6 +17,7 @@ from mammoeval_train.networks import (
     minibatch_stddev,
     pixel_norm,
 )
+from tests.train.trainkit import tiny_config
 
 CFG = tiny_config(size=(40, 32), minibatch=(8, 8, 8, 8))
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from trainkit import tiny_config
 
 from mammoeval.errors import ConfigError
 from mammoeval_train.config import TrainConfig, preset, validate, with_overrides
 from mammoeval_train.schedule import d_steps_at, kimg_to_reach, position_at, stage_and_alpha
+from tests.train.trainkit import tiny_config
 
 
 def test_stage_and_alpha_at_phase_boundaries() -> None:

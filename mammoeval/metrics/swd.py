@@ -436,6 +436,8 @@ class SWDMetric:
             return []
         keep = view_masks(s.get("views"))[mask_view]
         n_levels = sum(1 for name in s.chunks if name.startswith("l"))
+        if bool(keep.all()):
+            return [s.get(f"l{i}") for i in range(n_levels)]  # no copy for "all" (memory bound)
         return [s.get(f"l{i}")[keep] for i in range(n_levels)]
 
     def unavailable(self) -> dict[str, str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -22,7 +21,7 @@ EXIT_BAD_INPUT = 2
 class _OneLineErrors(TyperGroup):
     """Group that turns `MammoevalError` (and `KeyboardInterrupt`) into one line and an exit code."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # typer vendors its own click; its Context type is private
         try:
             return super().invoke(ctx)
         except MammoevalError as e:

@@ -147,10 +147,18 @@ def _summary(data: ReportData) -> dict[str, Any]:
         "explanation": best.get("explanation"),
         "views": views,
         "metrics": table,
-        "unavailable": {str(k): str(v) for k, v in (row.get("unavailable") or {}).items()},
+        "unavailable": _group_unavailable(row.get("unavailable") or {}),
         "memorization": {k: v for k, v in (row.get("memorization") or {}).items() if k != "pairs"},
         "n_scored": len(data.scores),
     }
+
+
+def _group_unavailable(unavailable: Mapping[str, Any]) -> dict[str, str]:
+    """Return {"fid, kid": reason} with metrics sharing a reason joined, in first-seen order."""
+    by_reason: dict[str, list[str]] = {}
+    for key, why in unavailable.items():
+        by_reason.setdefault(str(why), []).append(str(key))
+    return {", ".join(keys): why for why, keys in by_reason.items()}
 
 
 def _metric_label(key: str) -> str:

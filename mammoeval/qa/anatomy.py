@@ -13,6 +13,8 @@ from typing import Literal
 import numpy as np
 from scipy import ndimage as ndi
 
+from mammoeval.qa.pectoral import detect_pectoral
+
 ChestWallSide = Literal["left", "right"]
 
 COARSE_HEIGHT = 256
@@ -35,7 +37,8 @@ class Anatomy:
         n_holes: enclosed background regions inside the breast of at least `min_hole_fraction` of it.
         hole_fraction: total area of those holes / breast area.
         skin_jaggedness: relative excess length of the skin line over a smoothed skin line (0 = smooth).
-        pectoral_present, pectoral_area_fraction, pectoral_angle_deg: see `detect_pectoral`.
+        pectoral_present, pectoral_area_fraction, pectoral_angle_deg, pectoral_mask: see
+            `mammoeval.qa.pectoral.detect_pectoral`.
     """
 
     factor: int
@@ -285,79 +288,3 @@ def _interior_boundary_length(mask: np.ndarray) -> float:
     vert = np.count_nonzero(mask[1:, 1:-1] != mask[:-1, 1:-1])
     del inner
     return float(horiz + vert)
-
-
-@dataclass(frozen=True)
-class Pectoral:
-    """Pectoral muscle found at the upper chest-wall corner (chest wall left).
-
-    Attributes:
-        present: whether a bright, roughly triangular region with a straight lower boundary was found.
-        area_fraction: its area / breast area (0 when absent).
-        angle_deg: angle of its boundary line from vertical, in degrees (0 when absent); the
-            boundary runs from the top edge down to the chest wall.
-        mask: bool [h, w] the region (all False when absent).
-    """
-
-    present: bool
-    area_fraction: float
-    angle_deg: float
-    mask: np.ndarray
-
-
-def detect_pectoral(coarse: np.ndarray, mask: np.ndarray) -> Pectoral:
-    """Return the pectoral muscle of a breast in canonical orientation (chest wall left), if present.
-
-    The muscle is the bright region in the upper chest-wall corner. Candidate: pixels of the breast
-    brighter than Otsu's threshold of the upper breast, connected to the top part of the chest-wall
-    edge. Its right boundary x(y) must narrow downward (a line fitted to it has a negative slope) and
-    fit that line well, and its area must be 2-50% of the breast.
-
-    Args:
-        coarse: float [h, w] coarse image, chest wall left.
-        mask: bool [h, w] breast mask, chest wall left.
-    """
-    from skimage.filters import threshold_otsu
-
-    none = Pectoral(False, 0.0, 0.0, np.zeros_like(mask))
-    h, w = mask.shape
-    area = int(mask.sum())
-    if area < 100:
-        return none
-    smooth = ndi.gaussian_filter(coarse, 2.0)
-    upper = mask.copy()
-    upper[int(0.7 * h):] = False
-    vals = smooth[upper]
-    if vals.size < 50 or float(vals.max() - vals.min()) < 1e-4:
-        return none
-    bright = (smooth > threshold_otsu(vals)) & upper
-    labels, n = ndi.label(bright)
-    seeds = np.unique(labels[: int(0.25 * h), : max(2, w // 25)])
-    seeds = seeds[seeds > 0]
-    if seeds.size == 0:
-        return none
-    sizes = ndi.sum_labels(bright, labels, index=seeds)
-    region = ndi.binary_fill_holes(labels == seeds[int(np.argmax(sizes))])
-    return _pectoral_from_region(region, area)
-
-
-def _pectoral_from_region(region: np.ndarray, breast_area: int) -> Pectoral:
-    """Return the Pectoral for a candidate region, checking its triangular shape."""
-    none = Pectoral(False, 0.0, 0.0, np.zeros_like(region))
-    frac = float(region.sum() / breast_area)
-    rows = np.nonzero(region.any(axis=1))[0]
-    if not (0.02 <= frac <= 0.5) or rows.size < 8:
-        return none
-    # Width from the chest wall per row: the muscle boundary x(y).
-    width = region.sum(axis=1).astype(np.float64)[rows]
-    slope, intercept = np.polyfit(rows, width, 1)
-    resid = width - (slope * rows + intercept)
-    rel_err = float(np.sqrt(np.mean(resid**2)) / max(width.max(), 1.0))
-    top_width = width[: max(1, rows.size // 5)].mean()
-    bottom_width = width[-max(1, rows.size // 5):].mean()
-    narrows = slope < 0 and bottom_width < 0.6 * top_width
-    starts_high = rows[0] <= 0.1 * region.shape[0]
-    if not (narrows and starts_high and rel_err < 0.15):
-        return none
-    angle = float(np.degrees(np.arctan(-slope)))
-    return Pectoral(True, frac, angle, region)

@@ -156,8 +156,9 @@ def preset(name: str) -> TrainConfig:
     if name == "paper":
         return TrainConfig()
     if name == "demo":
-        # 80x64 phantoms, feature maps 64-64-32-16-8, 4k images per phase: 80x64 fades in from 32 kimg
-        # and is fully in at the end (36 kimg); about 6 minutes on 2 quiet CPU cores.
+        # 80x64 phantoms, feature maps 64-64-32-16-8, 4k images per phase: 80x64 fades in over
+        # 28-32 kimg and trains stable to 36 kimg. Estimated ~6 min on 2 quiet CPU cores (measured
+        # ~25 min with 1 thread on a shared, overloaded 2-core machine).
         return TrainConfig(
             size=(80, 64), fmap_base=256, fmap_max=64, latent_size=64, lr=0.0015, ema_beta=0.99,
             phase_kimg=4.0, transition_kimg=4.0, minibatch=(16, 16, 16, 16, 16), total_kimg=36.0,

@@ -280,58 +280,121 @@ def _fit(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 # --- blobs --------------------------------------------------------------------------------------
 
+BLOB_HEIGHT = 256
+"""Height of the image on which dark holes and halos are searched (radii are relative to it)."""
+HOLE_RADII = (0.02, 0.03, 0.045, 0.065)
+"""Radii (fractions of the height) of the ring filters that look for dark holes and halos."""
+HOLE_SECTORS = 8
+"""Angular sectors of a ring filter: a hole must be darker than its surroundings in every one."""
+HOLE_LOG_OFFSET = 0.3
+"""log(grey + HOLE_LOG_OFFSET x median breast grey): a relative darkness that does not explode in black fat."""
+HOLE_STEP_LIMIT = 0.6
+"""Sector-min log step that reaches the blob threshold.
+
+Rule: 1.3 x the largest clean value on the tuning half of real-dev (even-indexed files) and the
+phantoms (0.45, fat lobules ringed by Cooper's ligaments in CDD-CESM and NYU images), rounded."""
 SATURATION_LEVEL = 0.985
 """Grey level at or above which a pixel counts as saturated / clipped."""
-SATURATED_AREA_RATIO = 2.5
-"""A saturated blob needs this many times the dark-blob area unit (i.e. 0.375% of the breast)."""
-DARK_LIMIT = 0.9
-"""Relative darkness (1 - grey / local grey closing) above which a pixel counts as a dark hole."""
+PLATEAU_AREA = 4e-4
+"""Flat saturated plateau area (fraction of the breast) that, with a full edge drop, reaches the threshold."""
+PLATEAU_DROP = 0.15
+"""Grey-level drop from a plateau to the ring 2-4 px outside it that counts as a full (hard-edged) drop.
+
+Natural clipping (a dense mass brighter than the detector's range) falls off gradually; a pasted or
+generated saturated blob ends abruptly."""
 
 
 def detect_blobs(work: np.ndarray, anatomy: Anatomy, *, threshold: float = 1.0) -> Finding:
-    """Return the blob finding: saturated flat blobs, dark holes and dark halos inside the breast.
+    """Return the blob finding: saturated flat plateaus, dark holes and dark halos inside the breast.
 
-    At ~512 px height, inside the breast eroded by 2% of the width: saturated components (>=
-    SATURATION_LEVEL) not touching the eroded boundary nor the chest-wall band (15% of the width),
-    and dark components (below 1 - DARK_LIMIT of the grey closing over 10% of the width, i.e. much
-    darker than their surroundings). Score: the largest dark component's area over 0.15% of the
-    breast area (min 12 px), or the largest saturated one's over SATURATED_AREA_RATIO times that.
+    Two kinds of evidence, the score is the larger one:
+    - dark hole / halo: at BLOB_HEIGHT rows, on log(grey + offset), a ring filter at several radii
+      compares an inner annulus (0.55-0.95 radius) with an outer one (1.1-1.45 radius) in each of
+      HOLE_SECTORS sectors; the weakest sector's step is the evidence (a compact region darker than
+      its surroundings all around: a hole, or the dark ring of a halo around a bright spot; dark fat
+      that connects to other fat fails in some sector). Score: the largest step / HOLE_STEP_LIMIT.
+    - saturated plateau: at ~512 rows, flat (3x3 range < 0.01) pixels >= SATURATION_LEVEL inside
+      the eroded breast, away from the chest-wall band; per component, area / (PLATEAU_AREA x breast
+      area) x min(1, edge drop / PLATEAU_DROP).
 
     Args:
         work: float32 [H, W] working image, chest wall left.
         anatomy: its anatomy.
         threshold: flag threshold on the score.
     """
+    hole, hole_map = _hole_evidence(work, anatomy)
+    sat, sat_map = _plateau_evidence(work, anatomy)
+    score = max(hole / HOLE_STEP_LIMIT, sat)
+    reason = "saturated blob" if sat >= hole / HOLE_STEP_LIMIT else "dark hole or halo"
+    shape = anatomy.mask.shape
+    heat = np.maximum(_fit(reduce_to_height(hole_map / HOLE_STEP_LIMIT, shape[0])[0], shape),
+                      _fit(reduce_to_height(sat_map, shape[0])[0], shape))
+    return _finding("blobs", score, threshold, reason, heat)
+
+
+def _ring_kernels(rho: float) -> np.ndarray:
+    """Return float32 [HOLE_SECTORS, k, k] kernels: outer-annulus mean minus inner-annulus mean per sector."""
+    r_max = int(np.ceil(1.45 * rho)) + 1
+    yy, xx = np.mgrid[-r_max:r_max + 1, -r_max:r_max + 1].astype(np.float32)
+    r = np.hypot(yy, xx)
+    sector = ((np.arctan2(yy, xx) + np.pi) / (2 * np.pi) * HOLE_SECTORS).astype(int) % HOLE_SECTORS
+    out = []
+    for s in range(HOLE_SECTORS):
+        inner = (r >= 0.55 * rho) & (r < 0.95 * rho) & (sector == s)
+        outer = (r >= 1.1 * rho) & (r < 1.45 * rho) & (sector == s)
+        out.append(outer / max(1, outer.sum()) - inner / max(1, inner.sum()))
+    return np.stack(out).astype(np.float32)
+
+
+def _hole_evidence(work: np.ndarray, anatomy: Anatomy) -> tuple[float, np.ndarray]:
+    """Return (largest sector-min log step inside the breast interior, float32 step map at BLOB_HEIGHT rows)."""
+    import scipy.fft
+
+    small, f = reduce_to_height(work, BLOB_HEIGHT)
+    mask = _mask_at(anatomy.mask, small.shape, f / anatomy.factor)
+    h, w = small.shape
+    inner = ndi.binary_erosion(mask, iterations=max(2, int(0.04 * w)), border_value=0)
+    if inner.sum() < 50:
+        return 0.0, np.zeros_like(small)
+    lg = np.log(small + HOLE_LOG_OFFSET * max(float(np.median(small[mask])), 1e-3)).astype(np.float32)
+    pad = int(np.ceil(1.45 * max(HOLE_RADII) * h)) + 2
+    padded = np.pad(lg, pad, mode="reflect")
+    shape = padded.shape
+    spec = scipy.fft.rfft2(padded)
+    best = np.full((h, w), -np.inf, np.float32)
+    for frac in HOLE_RADII:
+        ks = _ring_kernels(frac * h)
+        k = ks.shape[-1] // 2
+        kspec = scipy.fft.rfft2(ks, s=shape)
+        conv = scipy.fft.irfft2(spec[None] * kspec, s=shape)  # full correlation shifted by k
+        steps = conv[:, pad + k:pad + k + h, pad + k:pad + k + w]
+        best = np.maximum(best, steps.min(axis=0))
+    best = np.where(inner, np.maximum(best, 0.0), 0.0).astype(np.float32)
+    return float(best.max()), best
+
+
+def _plateau_evidence(work: np.ndarray, anatomy: Anatomy) -> tuple[float, np.ndarray]:
+    """Return (largest saturated-plateau score, float32 plateau-score map at ~512 rows); see detect_blobs."""
     mid, f = reduce_to_height(work, MID_HEIGHT)
     mask = _mask_at(anatomy.mask, mid.shape, f / anatomy.factor)
     w = mid.shape[1]
     inner = ndi.binary_erosion(mask, iterations=max(2, int(0.02 * w)), border_value=0)
-    if inner.sum() < 100:
-        return _finding("blobs", 0.0, threshold, "")
-    unit = max(12.0, 1.5e-3 * mask.sum())
-    # The chest-wall band (film edges, pectoral muscle) may be clipped in clean scans.
-    inner_sat = inner.copy()
-    inner_sat[:, : max(2, int(0.15 * w))] = False
-    sat = _largest_inside(mid >= SATURATION_LEVEL, inner_sat)
-    size = max(5, int(0.1 * w)) | 1
-    closed = ndi.grey_closing(ndi.uniform_filter(mid, 3), size=(size, size))
-    dark_map = (closed - mid) / np.maximum(closed, 1e-3)
-    dark = _largest_inside((dark_map > DARK_LIMIT) & (closed > anatomy.threshold), inner)
-    # Dense tissue may clip in small patches in clean images: a saturated blob must be bigger.
-    score = max(sat / (SATURATED_AREA_RATIO * unit), dark / unit)
-    reason = "saturated blob" if sat / SATURATED_AREA_RATIO >= dark else "dark hole or halo"
-    heat = np.maximum(dark_map, (mid >= SATURATION_LEVEL).astype(np.float32)) * inner
-    return _finding("blobs", score, threshold, reason,
-                    _fit(reduce_to_height(heat, anatomy.mask.shape[0])[0], anatomy.mask.shape))
-
-
-def _largest_inside(candidates: np.ndarray, inner: np.ndarray) -> float:
-    """Return the area of the largest candidate component lying entirely inside `inner` (0 if none)."""
-    labels, n = ndi.label(candidates)
+    inner[:, : max(2, int(0.15 * w))] = False  # film edges and pectoral muscle may clip in clean scans
+    flat = (ndi.maximum_filter(mid, 3) - ndi.minimum_filter(mid, 3)) < 0.01
+    cand = (mid >= SATURATION_LEVEL) & flat & inner
+    heat = np.zeros_like(mid)
+    labels, n = ndi.label(cand)
     if n == 0:
-        return 0.0
-    idx = np.arange(1, n + 1)
-    area = ndi.sum_labels(candidates, labels, idx)
-    inside = ndi.sum_labels(candidates & inner, labels, idx)
-    ok = inside >= area
-    return float(area[ok].max()) if ok.any() else 0.0
+        return 0.0, heat
+    unit = PLATEAU_AREA * max(1.0, float(mask.sum()))
+    best = 0.0
+    for i, sl in enumerate(ndi.find_objects(labels), start=1):
+        sl = tuple(slice(max(0, s.start - 5), s.stop + 5) for s in sl)
+        comp = labels[sl] == i
+        ring = ndi.binary_dilation(comp, iterations=4) & ~ndi.binary_dilation(comp, iterations=1)
+        vals = mid[sl][ring]
+        drop = float(np.median(mid[sl][comp]) - np.median(vals)) if vals.size else 0.0
+        s = float(comp.sum()) / unit * min(1.0, max(0.0, drop) / PLATEAU_DROP)
+        heat[sl][comp] = s
+        best = max(best, s)
+    return best, heat

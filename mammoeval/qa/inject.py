@@ -19,12 +19,14 @@ Injector = Callable[[np.ndarray, np.ndarray, float, np.random.Generator], np.nda
 
 
 def _interior_point(mask: np.ndarray, rng: np.random.Generator, margin: float) -> tuple[int, int]:
-    """Return a (row, col) inside the mask at least `margin` px from its edge (or the deepest point)."""
-    dist = ndi.distance_transform_edt(np.pad(mask, ((0, 0), (1, 0)), mode="edge"))[:, 1:]
+    """Return a random (row, col) inside the mask at least `margin` px from its edge and the image edges.
+
+    When no point is that deep, the margin shrinks to 70% of the deepest point's depth (so an
+    artifact lands inside the breast, never cut in half by the chest-wall edge).
+    """
+    dist = ndi.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    margin = min(margin, 0.7 * float(dist.max()))
     ok = np.argwhere(dist >= margin)
-    if ok.size == 0:
-        r, c = np.unravel_index(int(np.argmax(dist)), dist.shape)
-        return int(r), int(c)
     r, c = ok[rng.integers(len(ok))]
     return int(r), int(c)
 

@@ -120,6 +120,40 @@ def inject_blobs(image: np.ndarray, mask: np.ndarray, strength: float, rng: np.r
     return np.clip(out, 0, 1).astype(np.float32)
 
 
+def inject_blobs_variant(image: np.ndarray, mask: np.ndarray, strength: float,
+                         rng: np.random.Generator) -> np.ndarray:
+    """Return the image with a blob artifact unlike `inject_blobs` (evaluation only, never used for tuning).
+
+    One of: an elliptical dark hole with a blurred edge (sigma 1.5 px) darkened by (1 - strength);
+    a halo around a bright but unsaturated core (core raised half-way to white, ring from 1.2 to 1.8
+    core radii darkened by (1 - strength), soft edges); a bright Gaussian bump clipped at white (a
+    saturated plateau with shoulders; peak 1 + strength). Semi-axes 1.5-5% of the height, random
+    orientation and position in the breast.
+    """
+    h, w = image.shape
+    kind = int(rng.integers(3))
+    a = rng.uniform(0.015, 0.05) * h
+    b = a * rng.uniform(0.6, 1.0)
+    cy, cx = _interior_point(mask, rng, 2.5 * a)
+    t = rng.uniform(0, np.pi)
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    u = ((xx - cx) * np.cos(t) + (yy - cy) * np.sin(t)) / a
+    v = (-(xx - cx) * np.sin(t) + (yy - cy) * np.cos(t)) / b
+    rr = np.sqrt(u * u + v * v)
+    out = image.astype(np.float32).copy()
+    if kind == 0:
+        soft = ndi.gaussian_filter((rr <= 1).astype(np.float32), 1.5)
+        out *= 1.0 - strength * soft
+    elif kind == 1:
+        core = ndi.gaussian_filter((rr <= 0.6).astype(np.float32), 1.0)
+        ring = ndi.gaussian_filter(((rr > 0.72) & (rr <= 1.08)).astype(np.float32), 1.0)
+        out = out + 0.5 * core * (1 - out)
+        out *= 1.0 - strength * ring
+    else:
+        out = out + (1.0 + strength) * np.exp(-0.5 * (rr / 0.6) ** 2)
+    return np.clip(out, 0, 1).astype(np.float32)
+
+
 def inject_tiles(image: np.ndarray, mask: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
     """Return the image with a repeated tile: a patch of the breast copied 3x3 times over a region.
 
@@ -183,3 +217,8 @@ def inject(kind: ArtifactKind, image: np.ndarray, mask: np.ndarray, *, strength:
     if not 0.0 < strength <= 1.0:
         raise ValueError(f"strength must be in (0, 1], got {strength}")
     return INJECTORS[kind](np.asarray(image, np.float32), np.asarray(mask, bool), strength, rng)
+
+
+VARIANTS: Final[dict[ArtifactKind, Injector]] = {"blobs": inject_blobs_variant}
+"""Evaluation-only variants of some injectors (other shapes, edges, levels): benchmarks/qa_detectors.py
+reports their recall separately; no threshold was tuned on them."""

@@ -14,8 +14,12 @@ from mammoeval_train.networks import (
     EqualizedConv2d,
     EqualizedLinear,
     build_networks,
+    conv_downsample2,
+    downsample2,
     minibatch_stddev,
     pixel_norm,
+    upsample2,
+    upsample2_conv,
 )
 from tests.train.trainkit import tiny_config
 
@@ -110,3 +114,17 @@ def test_paper_feature_maps_and_resolutions() -> None:
     assert cfg.n_stages == 9
     assert [cfg.resolution(s) for s in (0, 1, 8)] == [(5, 4), (10, 8), (1280, 1024)]
     assert [cfg.channels(s) for s in range(9)] == [512, 512, 512, 512, 256, 128, 64, 32, 16]
+
+
+def test_fused_resampling_convs_equal_resample_then_conv() -> None:
+    conv = EqualizedConv2d(5, 7, 3, generator=torch.Generator().manual_seed(6))
+    torch.nn.init.normal_(conv.bias, generator=torch.Generator().manual_seed(7))
+    x = torch.randn(3, 5, 6, 4, generator=torch.Generator().manual_seed(8))
+    # direct references with F (not the module's own helpers): nearest x2 then conv; conv then 2x2 mean
+    w = conv.weight * conv.scale
+    up_ref = F.conv2d(x.repeat_interleave(2, 2).repeat_interleave(2, 3), w, conv.bias, padding=1)
+    down_ref = F.conv2d(x, w, conv.bias, padding=1).reshape(3, 7, 3, 2, 2, 2).mean(dim=(3, 5))
+    torch.testing.assert_close(upsample2_conv(conv, x), up_ref, atol=1e-5, rtol=0)
+    torch.testing.assert_close(conv_downsample2(conv, x), down_ref, atol=1e-5, rtol=0)
+    torch.testing.assert_close(upsample2_conv(conv, x), conv(upsample2(x)), atol=1e-5, rtol=0)
+    torch.testing.assert_close(conv_downsample2(conv, x), downsample2(conv(x)), atol=1e-5, rtol=0)

@@ -297,11 +297,11 @@ SATURATION_LEVEL = 0.985
 """Grey level at or above which a pixel counts as saturated / clipped."""
 PLATEAU_AREA = 4e-4
 """Flat saturated plateau area (fraction of the breast) that, with a full edge drop, reaches the threshold."""
-PLATEAU_DROP = 0.15
-"""Grey-level drop from a plateau to the ring 2-4 px outside it that counts as a full (hard-edged) drop.
+PLATEAU_DROP = 0.1
+"""Grey-level drop from a plateau to the ring 2-8 px outside it that counts as a full drop.
 
-Natural clipping (a dense mass brighter than the detector's range) falls off gradually; a pasted or
-generated saturated blob ends abruptly."""
+A saturated blob stands out from the tissue around it; clipping that merely flattens the top of
+bright tissue (the grey level stays near white around it) does not count as a blob."""
 
 
 def detect_blobs(work: np.ndarray, anatomy: Anatomy, *, threshold: float = 1.0) -> Finding:
@@ -315,7 +315,7 @@ def detect_blobs(work: np.ndarray, anatomy: Anatomy, *, threshold: float = 1.0) 
       that connects to other fat fails in some sector). Score: the largest step / HOLE_STEP_LIMIT.
     - saturated plateau: at ~512 rows, flat (3x3 range < 0.01) pixels >= SATURATION_LEVEL inside
       the eroded breast, away from the chest-wall band; per component, area / (PLATEAU_AREA x breast
-      area) x min(1, edge drop / PLATEAU_DROP).
+      area) x min(1, drop to the ring 2-8 px outside / PLATEAU_DROP).
 
     Args:
         work: float32 [H, W] working image, chest wall left.
@@ -389,9 +389,9 @@ def _plateau_evidence(work: np.ndarray, anatomy: Anatomy) -> tuple[float, np.nda
     unit = PLATEAU_AREA * max(1.0, float(mask.sum()))
     best = 0.0
     for i, sl in enumerate(ndi.find_objects(labels), start=1):
-        sl = tuple(slice(max(0, s.start - 5), s.stop + 5) for s in sl)
+        sl = tuple(slice(max(0, s.start - 9), s.stop + 9) for s in sl)
         comp = labels[sl] == i
-        ring = ndi.binary_dilation(comp, iterations=4) & ~ndi.binary_dilation(comp, iterations=1)
+        ring = ndi.binary_dilation(comp, iterations=8) & ~ndi.binary_dilation(comp, iterations=1)
         vals = mid[sl][ring]
         drop = float(np.median(mid[sl][comp]) - np.median(vals)) if vals.size else 0.0
         s = float(comp.sum()) / unit * min(1.0, max(0.0, drop) / PLATEAU_DROP)

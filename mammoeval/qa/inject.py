@@ -155,25 +155,52 @@ def inject_blobs_variant(image: np.ndarray, mask: np.ndarray, strength: float,
 
 
 def inject_tiles(image: np.ndarray, mask: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
-    """Return the image with a repeated tile: a patch of the breast copied 3x3 times over a region.
+    """Return the image with repeated tiles: one patch's texture repeated n x n times over a region.
 
-    Tile side 8-12% of the height, blended with weight `strength` over a region of 3x3 tiles in
-    the breast interior.
+    What a generator that copies texture produces: the fine texture (image minus its Gaussian
+    blur, sigma 3 px) of one square patch of the breast (side 6-10% of the height) is repeated at
+    its own period over n x n tiles (n = 2 + round(2 strength)), on top of the region's own coarse
+    brightness so no block edge shows; the repeated texture replaces the original with weight
+    min(1, 0.5 + strength) (exact repeats from strength 0.5).
     """
     h, w = image.shape
-    t = max(8, int(rng.uniform(0.08, 0.12) * h))
-    cy, cx = _interior_point(mask, rng, 2.2 * t)
-    y0, x0 = max(0, cy - 3 * t // 2), max(0, cx - 3 * t // 2)
-    sy, sx = _interior_point(mask, rng, t)
+    t = max(6, int(rng.uniform(0.06, 0.10) * h))
+    n = 2 + int(round(2 * strength))
+    side = n * t
+    cy, cx = _interior_point(mask, rng, 0.75 * side)
+    y0, x0 = min(max(0, cy - side // 2), max(0, h - side)), min(max(0, cx - side // 2), max(0, w - side))
+    sy, sx = _interior_point(mask, rng, 0.75 * t)
     sy, sx = min(max(0, sy - t // 2), h - t), min(max(0, sx - t // 2), w - t)
-    tile = image[sy:sy + t, sx:sx + t]
-    out = image.copy()
-    region = np.tile(tile, (3, 3))[: h - y0, : w - x0]
+    low = ndi.gaussian_filter(image.astype(np.float32), 3.0)
+    fine = image - low
+    region = np.tile(fine[sy:sy + t, sx:sx + t], (n, n))[: h - y0, : w - x0]
     rh, rw = region.shape
-    m = mask[y0:y0 + rh, x0:x0 + rw]
-    out[y0:y0 + rh, x0:x0 + rw] = np.where(m, (1 - strength) * out[y0:y0 + rh, x0:x0 + rw] + strength * region,
-                                          out[y0:y0 + rh, x0:x0 + rw])
-    return out.astype(np.float32)
+    wgt = min(1.0, 0.5 + strength) * mask[y0:y0 + rh, x0:x0 + rw]
+    out = image.astype(np.float32).copy()
+    out[y0:y0 + rh, x0:x0 + rw] = low[y0:y0 + rh, x0:x0 + rw] + wgt * region + (1 - wgt) * fine[y0:y0 + rh, x0:x0 + rw]
+    return np.clip(out, 0, 1).astype(np.float32)
+
+
+def inject_tiles_variant(image: np.ndarray, mask: np.ndarray, strength: float,
+                         rng: np.random.Generator) -> np.ndarray:
+    """Return the image with copy-pasted patches (evaluation only, never used for tuning).
+
+    Unlike `inject_tiles` the copies are not periodic: one patch (side 4-14% of the height) is
+    pasted, whole (texture and brightness), at 2-4 random places in the breast with a feathered
+    border (Gaussian sigma 1 px) and opacity 0.6 + 0.4 strength.
+    """
+    h, w = image.shape
+    t = max(6, int(rng.uniform(0.04, 0.14) * h))
+    sy, sx = _interior_point(mask, rng, 0.75 * t)
+    sy, sx = min(max(0, sy - t // 2), h - t), min(max(0, sx - t // 2), w - t)
+    patch = image[sy:sy + t, sx:sx + t].astype(np.float32)
+    alpha = (0.6 + 0.4 * strength) * ndi.gaussian_filter(np.pad(np.ones((t - 4, t - 4), np.float32), 2), 1.0)
+    out = image.astype(np.float32).copy()
+    for _ in range(int(rng.integers(2, 5))):
+        cy, cx = _interior_point(mask, rng, 0.75 * t)
+        y0, x0 = min(max(0, cy - t // 2), h - t), min(max(0, cx - t // 2), w - t)
+        out[y0:y0 + t, x0:x0 + t] = alpha * patch + (1 - alpha) * out[y0:y0 + t, x0:x0 + t]
+    return np.clip(out, 0, 1).astype(np.float32)
 
 
 def inject_broken(image: np.ndarray, mask: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:

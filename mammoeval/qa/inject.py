@@ -95,6 +95,39 @@ def inject_background(image: np.ndarray, mask: np.ndarray, strength: float, rng:
     return np.clip(np.where(mask, image, image + tex), 0, 1).astype(np.float32)
 
 
+def inject_background_variant(image: np.ndarray, mask: np.ndarray, strength: float,
+                              rng: np.random.Generator) -> np.ndarray:
+    """Return the image with background texture unlike `inject_background` (evaluation only).
+
+    One of: blotchy low-frequency fog (Gaussian sigma 3-6 px, standard deviation 0.03 x strength)
+    over only one half of the background (upper, lower or right); fine speckle (sigma 0.7 px,
+    0.03 x strength) everywhere; or breast texture leaking across the skin line (the breast's own
+    fine texture mirrored outwards, fading over 6% of the width, at 0.5 x strength of its contrast)
+    plus speckle of 0.01 x strength.
+    """
+    h, w = image.shape
+    kind = int(rng.integers(3))
+    out = image.astype(np.float32).copy()
+    bg = ~mask
+    if kind == 0:
+        tex = ndi.gaussian_filter(rng.standard_normal((h, w)), rng.uniform(3, 6))
+        tex = 0.03 * strength * tex / max(float(tex.std()), 1e-9) + 0.01 * strength
+        yy, xx = np.mgrid[:h, :w]
+        half = [yy < h // 2, yy >= h // 2, xx >= w // 2][int(rng.integers(3))]
+        out = np.where(bg & half, out + tex, out)
+    elif kind == 1:
+        tex = ndi.gaussian_filter(rng.standard_normal((h, w)), 0.7)
+        out = np.where(bg, out + 0.03 * strength * tex / max(float(tex.std()), 1e-9), out)
+    else:
+        fine = image - ndi.gaussian_filter(image.astype(np.float32), 2.0)
+        dist, idx = ndi.distance_transform_edt(bg, return_indices=True)
+        leak = fine[idx[0], idx[1]] * np.exp(-dist / max(1.0, 0.06 * w))
+        speck = ndi.gaussian_filter(rng.standard_normal((h, w)), 1.0)
+        out = np.where(bg, out + 0.5 * strength * leak / max(float(np.abs(fine[mask]).mean()), 1e-6) * float(
+            np.abs(fine[mask]).mean()) + 0.01 * strength * speck / max(float(speck.std()), 1e-9), out)
+    return np.clip(out, 0, 1).astype(np.float32)
+
+
 def inject_blobs(image: np.ndarray, mask: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
     """Return the image with a saturated blob, a black hole or a dark halo in the breast.
 
@@ -246,6 +279,7 @@ def inject(kind: ArtifactKind, image: np.ndarray, mask: np.ndarray, *, strength:
     return INJECTORS[kind](np.asarray(image, np.float32), np.asarray(mask, bool), strength, rng)
 
 
-VARIANTS: Final[dict[ArtifactKind, Injector]] = {"blobs": inject_blobs_variant}
+VARIANTS: Final[dict[ArtifactKind, Injector]] = {"blobs": inject_blobs_variant,
+                                                 "background": inject_background_variant}
 """Evaluation-only variants of some injectors (other shapes, edges, levels): benchmarks/qa_detectors.py
 reports their recall separately; no threshold was tuned on them."""

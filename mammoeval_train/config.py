@@ -16,6 +16,7 @@ from mammoeval.errors import ConfigError
 Precision = Literal["fp32", "bf16"]
 Device = Literal["auto", "cpu", "cuda"]
 PresetName = Literal["demo", "paper"]
+OptReset = Literal["fade_in_and_stable", "fade_in"]
 PRESETS: tuple[str, ...] = ("demo", "paper")
 
 
@@ -34,8 +35,13 @@ class TrainConfig:
         drift_weight: epsilon_drift, weight of D(real)^2.
         aux_weight: weight of the auxiliary view cross-entropy (D: real + fake, G: fake).
         ema_beta: G-EMA decay per G step.
+        opt_reset: when Adam's state is reset: "fade_in_and_stable" = when a stage starts fading in
+            and again when it is fully in (PGGAN's reset_opt_for_new_lod); "fade_in" = only when
+            layers are added (the second reset jolts a tiny network: grey grids for 2-4 kimg).
         phase_kimg: images shown in the stable (training) phase of every stage.
         transition_kimg: images shown while a new stage fades in (alpha 0 -> 1).
+        phase_scale: one factor per stage multiplying both its phase_kimg and transition_kimg
+            (None = 1 for every stage); lets a small run dwell on the cheap low resolutions.
         minibatch: global minibatch per stage (one entry per stage, summed over all ranks).
         total_kimg: total length; the last stage trains until it is reached.
         d_steps_start, d_steps_end: D steps per G step, ramped linearly (and rounded) between
@@ -49,6 +55,9 @@ class TrainConfig:
         grid_per_view: generated images per view in the snapshot grids (rows of `grid_cols`).
         grid_cols: images per grid row.
         grid_tile: (height, width) each grid tile is upsampled to (nearest); None = `size`.
+        swd_per_view: at every snapshot (rank 0), log the SWD of this many G-EMA images per view
+            against as many reals at the current resolution to RUN/metrics.jsonl (0 = off; needs
+            `mammoeval.metrics`; stages whose short side is under 16 px are skipped).
         preload_max_mb: a stage whose whole dataset (float32, this rank's share not counted
             separately) fits in this many MiB is held in memory; larger stages stream through a
             DataLoader with `num_workers` workers.
@@ -69,8 +78,10 @@ class TrainConfig:
     drift_weight: float = 0.001
     aux_weight: float = 1.0
     ema_beta: float = 0.999
+    opt_reset: OptReset = "fade_in_and_stable"
     phase_kimg: float = 600.0
     transition_kimg: float = 600.0
+    phase_scale: tuple[float, ...] | None = None
     minibatch: tuple[int, ...] = (512, 256, 128, 64, 32, 32, 32, 32, 32)
     total_kimg: float = 15000.0
     d_steps_start: int = 1
@@ -85,6 +96,7 @@ class TrainConfig:
     grid_per_view: int = 8
     grid_cols: int = 8
     grid_tile: tuple[int, int] | None = (320, 256)
+    swd_per_view: int = 0
     preload_max_mb: int = 1024
     num_workers: int = 4
     precision: Precision = "fp32"
@@ -122,6 +134,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"size {h}x{w} must be the base {bh}x{bw} times a power of two")
     if len(cfg.minibatch) != cfg.n_stages:
         raise ConfigError(f"minibatch needs one entry per stage ({cfg.n_stages}), got {len(cfg.minibatch)}")
+    if cfg.phase_scale is not None and (len(cfg.phase_scale) != cfg.n_stages or min(cfg.phase_scale) <= 0):
+        raise ConfigError(f"phase_scale needs one factor > 0 per stage ({cfg.n_stages}), got {list(cfg.phase_scale)}")
     if min(cfg.minibatch) < 1:
         raise ConfigError("every minibatch must be >= 1")
     _positive(cfg, "fmap_base", "fmap_max", "latent_size", "lr", "phase_kimg", "total_kimg", "kimg_per_tick",
@@ -136,6 +150,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError("d_steps_ramp_kimg must be (start, end) with end >= start")
     if cfg.precision not in ("fp32", "bf16"):
         raise ConfigError(f"precision must be fp32 or bf16, got {cfg.precision!r}")
+    if cfg.swd_per_view < 0:
+        raise ConfigError(f"swd_per_view must be >= 0, got {cfg.swd_per_view}")
+    if cfg.opt_reset not in ("fade_in_and_stable", "fade_in"):
+        raise ConfigError(f"opt_reset must be fade_in_and_stable or fade_in, got {cfg.opt_reset!r}")
     if cfg.device not in ("auto", "cpu", "cuda"):
         raise ConfigError(f"device must be auto, cpu or cuda, got {cfg.device!r}")
     return cfg
@@ -156,15 +174,18 @@ def preset(name: str) -> TrainConfig:
     if name == "paper":
         return TrainConfig()
     if name == "demo":
-        # 80x64 phantoms, feature maps 64-64-32-16-8, 4k images per phase: 80x64 fades in over
-        # 28-32 kimg and trains stable to 36 kimg. Estimated ~6 min on 2 quiet CPU cores (measured
-        # ~25 min with 1 thread on a shared, overloaded 2-core machine).
+        # 80x64 phantoms, feature maps 64-64-32-16-8. Stages dwell where they are cheap: 5x4 for
+        # 6 kimg, 10x8 5+5, 20x16 3+3, 40x32 2+2, 80x64 fades in over 26-28 and trains to 29 kimg.
+        # lr 0.002 and one optimizer reset per stage (at fade-in) suit this tiny, short run; SWD
+        # of 64 images per view at every snapshot from 20x16 on. ~4 min of CPU time with one
+        # thread (reports/demo_run.md).
         return TrainConfig(
-            size=(80, 64), fmap_base=256, fmap_max=64, latent_size=64, lr=0.0015, ema_beta=0.99,
-            phase_kimg=4.0, transition_kimg=4.0, minibatch=(16, 16, 16, 16, 16), total_kimg=36.0,
-            d_steps_start=1, d_steps_end=2, d_steps_ramp_kimg=(0.0, 32.0), kimg_per_tick=2.0,
-            ticks_per_checkpoint=2, keep_last=3, keep_every_kimg=None, phantom_n=256,
-            grid_per_view=8, grid_cols=8, grid_tile=(160, 128), num_workers=0,
+            size=(80, 64), fmap_base=256, fmap_max=64, latent_size=64, lr=0.002, ema_beta=0.99,
+            opt_reset="fade_in", phase_kimg=2.0, transition_kimg=2.0, phase_scale=(3.0, 2.5, 1.5, 1.0, 1.0),
+            minibatch=(16, 16, 16, 16, 16), total_kimg=29.0, d_steps_start=1, d_steps_end=2,
+            d_steps_ramp_kimg=(0.0, 26.0), kimg_per_tick=1.0, ticks_per_checkpoint=2, keep_last=3,
+            keep_every_kimg=None, phantom_n=256, grid_per_view=8, grid_cols=8, grid_tile=(160, 128),
+            swd_per_view=64, num_workers=0,
         )
     raise ConfigError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}")
 

@@ -33,6 +33,7 @@ from mammoeval.rundir import (
     GRID_DIR,
     LOG_FILE,
     LOG_KEYS,
+    METRICS_FILE,
     REALS_GRID,
     checkpoint_name,
     fake_grid_name,
@@ -51,7 +52,8 @@ from mammoeval_train.schedule import Position, position_at
 
 PHANTOM_DIR = "data"
 RESUMABLE_FIELDS = frozenset({"total_kimg", "device", "num_workers", "precision", "channels_last", "keep_last",
-                              "keep_every_kimg", "ticks_per_checkpoint", "kimg_per_tick", "preload_max_mb"})
+                              "keep_every_kimg", "ticks_per_checkpoint", "kimg_per_tick", "preload_max_mb",
+                              "swd_per_view"})
 """Config fields that may change on --resume; every other field must match the saved run."""
 _STAT_NAMES = ("loss_d", "loss_g", "gp", "grad_norm_d", "grad_norm_g", "drift", "ce_real", "ce_fake")
 
@@ -241,6 +243,11 @@ def make_optimizers(G: Generator, D: Discriminator, lr: float) -> tuple[torch.op
     return torch.optim.Adam(G.parameters(), **kw), torch.optim.Adam(D.parameters(), **kw)
 
 
+def resets_optimizers(cfg: TrainConfig, pos: Position) -> bool:
+    """Return True when entering phase `pos.phase_key` resets Adam (see TrainConfig.opt_reset)."""
+    return cfg.opt_reset == "fade_in_and_stable" or pos.phase == "transition"
+
+
 def build_state(run: RunContext, *, resume: bool) -> TrainState:
     """Return fresh networks and optimizers, or those of the last checkpoint when resuming."""
     cfg, dev = run.cfg, run.env.device
@@ -256,6 +263,7 @@ def build_state(run: RunContext, *, resume: bool) -> TrainState:
         state.last_checkpoint = refs[-1].path
     if resume and run.env.is_main:
         _truncate_log(run.out / LOG_FILE, state.tick)
+        _truncate_log(run.out / METRICS_FILE, state.tick)
     return state
 
 
@@ -273,7 +281,7 @@ def _load_into(state: TrainState, ckpt: dict[str, Any]) -> None:
 
 
 def _truncate_log(path: Path, tick: int) -> None:
-    """Drop log rows written after the checkpoint we resume from (they will be written again)."""
+    """Drop log.jsonl / metrics.jsonl rows written after the checkpoint we resume from (they are written again)."""
     if not path.exists():
         return
     kept = [r for r in read_jsonl(path) if int(r.get("tick", 0)) <= tick]
@@ -344,8 +352,7 @@ def _g_step(state: TrainState, run: RunContext, pos: Position, z: torch.Tensor, 
 @torch.no_grad()
 def update_ema(G_ema: Generator, G: Generator, beta: float) -> None:
     """Move every G-EMA parameter toward G: ema = beta * ema + (1 - beta) * g."""
-    for pe, p in zip(G_ema.parameters(), G.parameters(), strict=True):
-        pe.lerp_(p.detach(), 1.0 - beta)
+    torch._foreach_lerp_(list(G_ema.parameters()), [p.detach() for p in G.parameters()], 1.0 - beta)
 
 
 def train_step(state: TrainState, run: RunContext, pos: Position, feed: RealFeed, weights: LossWeights) -> torch.Tensor:
@@ -453,9 +460,24 @@ def snapshot(run: RunContext, state: TrainState) -> Path:
         write_view_grid(run.out / GRID_DIR / fake_grid_name(state.n_images_shown), imgs[views == 0], imgs[views == 1],
                         cols=cfg.grid_cols, tile=cfg.grid_tile or cfg.size)
         prune_checkpoints(run.out, keep_last=cfg.keep_last, keep_every_kimg=cfg.keep_every_kimg)
+        if cfg.swd_per_view > 0:
+            write_snapshot_swd(run, state, pos)
     ddp.barrier(run.env)
     state.last_checkpoint = path
     return path
+
+
+def write_snapshot_swd(run: RunContext, state: TrainState, pos: Position) -> None:
+    """Append one SWD row for the current G-EMA to RUN/metrics.jsonl (nothing when it cannot be computed)."""
+    from mammoeval_train.snapshot_swd import compute_snapshot_swd
+
+    cfg = run.cfg
+    row = compute_snapshot_swd(state.G_ema, dataset=run.dataset, reduction=run.reduction << (cfg.n_stages - 1 - pos.stage),
+                               stage=pos.stage, alpha=pos.alpha, n_per_view=cfg.swd_per_view,
+                               latent_size=cfg.latent_size, seed=cfg.seed, device=run.env.device)
+    if row is not None:
+        append_jsonl(run.out / METRICS_FILE, {"kimg": state.n_images_shown / 1000.0,
+                                              "n_images_shown": state.n_images_shown, "tick": state.tick, **row})
 
 
 @contextlib.contextmanager
@@ -489,7 +511,8 @@ def run_loop(run: RunContext, state: TrainState, *, progress: bool = True) -> Ru
         while state.n_images_shown < total:
             pos = position_at(cfg, state.n_images_shown)
             if pos.phase_key != state.phase_key:
-                state.opt_G, state.opt_D = make_optimizers(state.G, state.D, cfg.lr)
+                if resets_optimizers(cfg, pos):
+                    state.opt_G, state.opt_D = make_optimizers(state.G, state.D, cfg.lr)
                 state.phase_key = pos.phase_key
             if pos.stage != feed_stage:
                 feed = RealFeed(run.dataset, reduction=run.reduction << (cfg.n_stages - 1 - pos.stage),

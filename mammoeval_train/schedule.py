@@ -2,9 +2,10 @@
 
 Timeline (kimg = thousands of real images shown to D)::
 
-    stage 0:  stable for phase_kimg
-    stage s:  transition for transition_kimg (alpha 0 -> 1), then stable for phase_kimg
+    stage 0:  stable for phase_kimg * m_0
+    stage s:  transition for transition_kimg * m_s (alpha 0 -> 1), then stable for phase_kimg * m_s
     last:     stable until total_kimg
+    (m_s = phase_scale[s], or 1 when phase_scale is None)
 """
 
 from __future__ import annotations
@@ -45,20 +46,22 @@ class Position:
         return (self.stage, self.phase)
 
 
+def phase_lengths(cfg: TrainConfig, stage: int) -> tuple[float, float]:
+    """Return (transition_kimg, stable_kimg) of `stage` (stage 0 has no transition)."""
+    m = cfg.phase_scale[stage] if cfg.phase_scale is not None else 1.0
+    return (0.0 if stage == 0 else cfg.transition_kimg * m), cfg.phase_kimg * m
+
+
 def stage_and_alpha(cfg: TrainConfig, n_images_shown: int) -> tuple[int, float]:
     """Return (stage, alpha) after `n_images_shown` images; alpha is 1.0 outside transitions."""
     kimg = n_images_shown / 1000.0
-    if kimg < cfg.phase_kimg or cfg.n_stages == 1:
-        return 0, 1.0
-    period = cfg.transition_kimg + cfg.phase_kimg
-    t = kimg - cfg.phase_kimg
-    stage = 1 + int(t // period)
-    if stage >= cfg.n_stages:
-        return cfg.n_stages - 1, 1.0
-    into = t - (stage - 1) * period
-    if into < cfg.transition_kimg:
-        return stage, into / cfg.transition_kimg
-    return stage, 1.0
+    start = 0.0
+    for stage in range(cfg.n_stages):
+        trans, stable = phase_lengths(cfg, stage)
+        if stage == cfg.n_stages - 1 or kimg < start + trans + stable:
+            return (stage, (kimg - start) / trans) if kimg - start < trans else (stage, 1.0)
+        start += trans + stable
+    raise AssertionError("unreachable: the last stage returns")
 
 
 def d_steps_at(cfg: TrainConfig, n_images_shown: int) -> int:
@@ -88,6 +91,4 @@ def position_at(cfg: TrainConfig, n_images_shown: int) -> Position:
 
 def kimg_to_reach(cfg: TrainConfig, stage: int) -> float:
     """Return the kimg at which `stage` starts fading in (0 for stage 0)."""
-    if stage == 0:
-        return 0.0
-    return cfg.phase_kimg + (stage - 1) * (cfg.transition_kimg + cfg.phase_kimg)
+    return sum(sum(phase_lengths(cfg, s)) for s in range(stage))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from mammoeval.rundir import list_checkpoints, read_config, read_log
@@ -14,20 +14,19 @@ from mammoeval_train.ddp import DistEnv
 from mammoeval_train.reals import rank_share, sample_indices
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _worker(rank: int, world: int, port: int, data: str, out: str, result_dir: str) -> None:
+def _worker(rank: int, world: int, store: str, data: str, out: str, result_dir: str) -> None:
     from mammoeval_train import train
     from tests.train.trainkit import tiny_config
 
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
+    # Rendezvous through a file in tmp_path, not a TCP port: a port picked free by the parent can be
+    # taken by another process before rank 0 binds it (the flaky failure this replaces).
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    s = train(tiny_config(total_kimg=0.1), data=Path(data), out=Path(out), resume=False, progress=False)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    try:  # train() finds the group initialised and leaves it to us
+        s = train(tiny_config(total_kimg=0.1), data=Path(data), out=Path(out), resume=False, progress=False)
+    finally:
+        dist.destroy_process_group()
     Path(result_dir, f"rank{rank}.txt").write_text(f"{s.weights_sha256} {s.n_images_shown}")
 
 
@@ -35,7 +34,8 @@ def test_two_gloo_ranks_stay_identical_and_rank0_writes(breast_20x16: Path, tmp_
     out, res = tmp_path / "run", tmp_path / "res"
     res.mkdir()
     # fork: the children reuse the parent's imports (spawn would re-import torch in each)
-    mp.start_processes(_worker, args=(2, _free_port(), str(breast_20x16), str(out), str(res)), nprocs=2, join=True,
+    store = tmp_path / "rendezvous"  # must not exist yet: gloo's FileStore creates it
+    mp.start_processes(_worker, args=(2, str(store), str(breast_20x16), str(out), str(res)), nprocs=2, join=True,
                        start_method="fork")
     r0, r1 = (res / "rank0.txt").read_text(), (res / "rank1.txt").read_text()
     assert r0 == r1  # same weights hash and images shown on both ranks

@@ -6,7 +6,7 @@ import pytest
 
 from mammoeval.errors import ConfigError
 from mammoeval_train.config import TrainConfig, preset, validate, with_overrides
-from mammoeval_train.schedule import d_steps_at, kimg_to_reach, position_at, stage_and_alpha
+from mammoeval_train.schedule import d_steps_at, kimg_to_reach, phase_lengths, position_at, stage_and_alpha
 from tests.train.trainkit import tiny_config
 
 
@@ -52,11 +52,28 @@ def test_paper_preset_schedule() -> None:
     assert d_steps_at(cfg, 0) == 1 and d_steps_at(cfg, 10_200_000) == 5
 
 
-def test_demo_preset_reaches_its_target_size() -> None:
+def test_demo_preset_reaches_its_target_size_fully_faded_in() -> None:
     cfg = preset("demo")
     assert cfg.size == (80, 64)
-    assert kimg_to_reach(cfg, cfg.n_stages - 1) + cfg.transition_kimg <= cfg.total_kimg
-    assert position_at(cfg, int(cfg.total_kimg * 1000)).resolution == (80, 64)
+    last = cfg.n_stages - 1
+    assert kimg_to_reach(cfg, last) + phase_lengths(cfg, last)[0] < cfg.total_kimg
+    end = position_at(cfg, int(cfg.total_kimg * 1000))
+    assert end.resolution == (80, 64) and end.alpha == 1.0
+
+
+def test_phase_scale_stretches_each_stage_independently() -> None:
+    cfg = tiny_config(phase_kimg=1.0, transition_kimg=2.0, phase_scale=(3.0, 0.5, 1.0), minibatch=(4, 4, 4),
+                      total_kimg=100.0)
+    # stage 0: 3 kimg stable; stage 1: 1 transition + 0.5 stable; stage 2: 2 transition, then stable
+    assert phase_lengths(cfg, 0) == (0.0, 3.0) and phase_lengths(cfg, 1) == (1.0, 0.5)
+    assert [kimg_to_reach(cfg, s) for s in range(3)] == [0.0, 3.0, 4.5]
+    expect = [(0, 1.0), (1, 0.0), (1, 0.5), (1, 1.0), (2, 0.0), (2, 0.25), (2, 1.0), (2, 1.0)]
+    assert [stage_and_alpha(cfg, n) for n in (2999, 3000, 3500, 4000, 4500, 5000, 6500, 10**8)] == expect
+    # None is the same as all ones
+    plain = tiny_config(phase_kimg=1.0, transition_kimg=2.0, minibatch=(4, 4, 4), total_kimg=100.0)
+    ones = tiny_config(phase_kimg=1.0, transition_kimg=2.0, minibatch=(4, 4, 4), total_kimg=100.0,
+                       phase_scale=(1.0, 1.0, 1.0))
+    assert all(stage_and_alpha(plain, n) == stage_and_alpha(ones, n) for n in range(0, 9000, 250))
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
@@ -66,6 +83,10 @@ def test_demo_preset_reaches_its_target_size() -> None:
     ({"lr": 0.0}, "lr must be > 0"),
     ({"ema_beta": 1.0}, "ema_beta"),
     ({"d_steps_ramp_kimg": (5.0, 1.0)}, "d_steps_ramp_kimg"),
+    ({"phase_scale": (1.0, 1.0)}, "one factor > 0 per stage"),
+    ({"phase_scale": (1.0, 0.0, 1.0)}, "one factor > 0 per stage"),
+    ({"opt_reset": "always"}, "opt_reset"),
+    ({"swd_per_view": -1}, "swd_per_view"),
 ])
 def test_invalid_config_is_one_line_error(overrides: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -76,3 +97,14 @@ def test_unknown_preset_lists_valid_names() -> None:
     with pytest.raises(ConfigError, match="valid presets: demo, paper"):
         preset("huge")
     assert validate(preset("demo")) == preset("demo")
+
+
+def test_optimizer_reset_points_follow_opt_reset() -> None:
+    from mammoeval_train.loop import resets_optimizers
+
+    both = tiny_config(phase_kimg=1.0, transition_kimg=1.0, minibatch=(4, 4, 4), total_kimg=100.0)
+    once = tiny_config(phase_kimg=1.0, transition_kimg=1.0, minibatch=(4, 4, 4), total_kimg=100.0,
+                       opt_reset="fade_in")
+    entries = [position_at(both, n) for n in (1000, 2000, 3000, 4000)]  # each enters a new phase
+    assert [resets_optimizers(both, p) for p in entries] == [True, True, True, True]
+    assert [resets_optimizers(once, p) for p in entries] == [True, False, True, False]

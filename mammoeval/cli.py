@@ -144,6 +144,8 @@ def train_command(
     device: str | None = typer.Option(None, "--device", help="auto, cpu or cuda (default auto)."),
     workers: int | None = typer.Option(None, "--workers", min=0, help="DataLoader workers for streamed stages."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for torch (default: torch's)."),
+    swd_per_view: int | None = typer.Option(None, "--swd-per-view", min=0, help="SWD of this many images per view "
+                                            "at each snapshot into RUN/metrics.jsonl (0 = off; demo: 64)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and exit."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
 ) -> None:
@@ -156,7 +158,8 @@ def train_command(
     from mammoeval_train.loop import resolve_config, train
 
     cfg = resolve_config(preset, out=out, resume=resume, total_kimg=kimg, seed=seed, precision=precision,
-                         channels_last=channels_last, device=device, num_workers=workers)
+                         channels_last=channels_last, device=device, num_workers=workers,
+                         swd_per_view=swd_per_view)
     console = Console()
     if dry_run:
         console.print_json(json.dumps(cfg.to_dict()))

@@ -332,7 +332,8 @@ SATURATION_LEVEL = 0.985
 PLATEAU_AREA = 4e-4
 """Flat saturated plateau area (fraction of the breast) that, with a full edge drop, reaches the threshold."""
 PLATEAU_DROP = 0.1
-"""Grey-level drop from a plateau to the ring 2-8 px outside it that counts as a full drop.
+"""Grey-level drop from a plateau to the ring 2-8 px outside it that counts as a full drop (half of
+it counts as none; the weight ramps linearly in between).
 
 A saturated blob stands out from the tissue around it; clipping that merely flattens the top of
 bright tissue (the grey level stays near white around it) does not count as a blob."""
@@ -349,7 +350,7 @@ def detect_blobs(work: np.ndarray, anatomy: Anatomy, *, threshold: float = 1.0) 
       that connects to other fat fails in some sector). Score: the largest step / HOLE_STEP_LIMIT.
     - saturated plateau: at ~512 rows, flat (3x3 range < 0.01) pixels >= SATURATION_LEVEL inside
       the eroded breast, away from the chest-wall band; per component, area / (PLATEAU_AREA x breast
-      area) x min(1, drop to the ring 2-8 px outside / PLATEAU_DROP).
+      area) x clip(2 drop / PLATEAU_DROP - 1, 0, 1), drop = to the ring 2-8 px outside.
 
     Args:
         work: float32 [H, W] working image, chest wall left.
@@ -428,7 +429,7 @@ def _plateau_evidence(work: np.ndarray, anatomy: Anatomy) -> tuple[float, np.nda
         ring = ndi.binary_dilation(comp, iterations=8) & ~ndi.binary_dilation(comp, iterations=1)
         vals = mid[sl][ring]
         drop = float(np.median(mid[sl][comp]) - np.median(vals)) if vals.size else 0.0
-        s = float(comp.sum()) / unit * min(1.0, max(0.0, drop) / PLATEAU_DROP)
+        s = float(comp.sum()) / unit * float(np.clip(2.0 * drop / PLATEAU_DROP - 1.0, 0.0, 1.0))
         heat[sl][comp] = s
         best = max(best, s)
     return best, heat

@@ -9,7 +9,9 @@ along its length wins; it is accepted as a pectoral muscle only when
 - the region inside is clearly brighter than the tissue just outside, relative to the spread of
   the breast's grey levels (`min_contrast`),
 - the step is there along most of the boundary (`min_edge_fraction`), not at one dense knot,
-- the region is 2-35% of the breast and the line's angle from vertical is plausible.
+- the region is 3-35% of the breast, the line leaves the breast through the image's top edge
+  (the axilla; a line leaving through the skin line is a CC outline), and its angle from
+  vertical is 8-70 degrees.
 
 The search runs on a small image (`search_height` rows, a few milliseconds); the mask and the
 measures are given at the coarse anatomy resolution. Input is in canonical orientation (chest
@@ -37,12 +39,16 @@ class PectoralConfig:
         strip_frac: width of the strips compared on either side of the line, as a fraction of the
             median breast width in the upper half.
         min_contrast: mean inside minus mean of an equally wide band outside, over the 10-90%
-            grey-level spread of the breast. Rule: between the largest CC value and the smallest
-            MLO value on tune data (real-dev even files + phantoms seeds 0-19), see reports/qa_calcs.md.
-        min_edge_fraction: share of the boundary rows whose step exceeds `edge_step` x spread.
+            grey-level spread of the breast. Tune data (real-dev even files, phantom seeds 0-19):
+            MLO muscles at least 0.29, CC candidates passing the other tests at most 0.21; 0.25
+            sits between them.
+        min_edge_fraction: share of the boundary rows whose step exceeds `edge_step` x spread (tune
+            MLO at least 0.63; CC candidates mostly 0.2-0.6: dense tissue gives a patchy edge).
         edge_step: per-row step counted as an edge, in units of the spread.
-        min_area, max_area: accepted region area as a fraction of the breast area.
-        min_angle_deg, max_angle_deg: accepted angle of the line from vertical.
+        min_area, max_area: accepted region area as a fraction of the breast area (tune MLO 0.065-0.32;
+            bright chest-wall bands of CC views are slivers of 0.004-0.03).
+        min_angle_deg, max_angle_deg: accepted angle of the line from vertical (tune MLO 14-40 deg,
+            CC chest-wall bands 0-3 deg).
     """
 
     search_height: int = 128

@@ -23,8 +23,13 @@ def swd_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("swdrun")
     data = make_breast_dataset(root / "ds", size=(20, 16), n=16)
     out = root / "run"
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # module-scoped: runs before the autouse one-thread fixture
     # 3 stages (5x4, 10x8, 20x16); snapshots every 2 ticks of 32 images
-    train(tiny_config(swd_per_view=4), data=data, out=out, resume=False, progress=False)
+    try:
+        train(tiny_config(swd_per_view=4), data=data, out=out, resume=False, progress=False)
+    finally:
+        torch.set_num_threads(before)
     return data, out
 
 

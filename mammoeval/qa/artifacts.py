@@ -394,8 +394,8 @@ def _hole_evidence(work: np.ndarray, anatomy: Anatomy) -> tuple[float, np.ndarra
     lg = np.log(small + HOLE_LOG_OFFSET * max(float(np.median(small[mask])), 1e-3)).astype(np.float32)
     pad = int(np.ceil(1.45 * max(HOLE_RADII) * h)) + 2
     padded = np.pad(lg, pad, mode="reflect")
-    shape = padded.shape
-    spec = scipy.fft.rfft2(padded)
+    shape = tuple(scipy.fft.next_fast_len(n, real=True) for n in padded.shape)
+    spec = scipy.fft.rfft2(padded, s=shape)
     best = np.full((h, w), -np.inf, np.float32)
     for frac in HOLE_RADII:
         ks = _ring_kernels(frac * h)

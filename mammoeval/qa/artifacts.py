@@ -11,13 +11,17 @@ Detectors:
                   average of Hann-windowed tiles inside the breast).
     boundary      implausible breast outline: extra breast-sized components, enclosed holes, jagged
                   skin line.
-    background    texture outside the breast (far background and a ring just outside the skin
-                  line) relative to the texture of the breast.
-    blobs         saturated flat blobs and dark holes/halos inside the breast.
+    background    texture, noise or tissue outside the breast: absolute band-pass texture of the
+                  background away from the skin line, labels and image edges.
+    blobs         hard-edged saturated plateaus, and dark holes / dark halos (sector ring filter
+                  on the log grey level) inside the breast.
 
-A repeated-tile / copy-paste detector is not included yet: the autocorrelation peak scores tried
-did not separate injected 3x3 tile repeats from clean real texture at a safe threshold
-(`inject.inject_tiles` is kept for the next attempt).
+A repeated-tile / copy-paste detector is not included yet. Patch normalised cross-correlation
+(16x16 band-passed patches vs the breast at 320 rows) separates clean real-dev (no second match
+above 0.62 once patches on 1-D structures and on the chest-wall film edge are skipped) from exact
+repeats, but 32 sampled patches find a repeated region of 3x3 tiles in only ~40% of images, and
+more patches cost more than the speed budget (`inject.inject_tiles` and its variant are kept for
+the next attempt).
 """
 
 from __future__ import annotations
@@ -101,8 +105,6 @@ def detect_broken(image: np.ndarray, *, threshold: float = 1.0) -> Finding:
 
 _TILE = 64
 _HARMONIC_STEP = _TILE // 8  # bins of the periods 2, 4 and 8 px in a 64-point FFT
-TILES_HEIGHT = 320
-"""Height of the image on which the tiles detector autocorrelates."""
 
 
 def detect_checkerboard(work: np.ndarray, anatomy: Anatomy, *, threshold: float = 1.0) -> Finding:

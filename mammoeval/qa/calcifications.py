@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -57,6 +58,12 @@ class CalcConfig:
         skin_margin_frac: detections closer to the skin line than this fraction of the width are dropped.
         cluster_distance_frac: linking distance for clusters, as a fraction of the image height.
         min_cluster_size: members needed for a cluster.
+        threshold: "local" compares the top-hat with its own statistics in `block_px` blocks around
+            each pixel (a local z-score); "global" uses texture_k x the breast's 90th percentile.
+        block_px: side of the blocks (working pixels) over which the local top-hat median and spread
+            are taken; the block values are interpolated bilinearly back to every pixel.
+        local_k: local test: the peak must exceed the local median + local_k x the local spread
+            (1.4826 x median absolute deviation of the top-hat).
     """
 
     opening_px: int = 7
@@ -73,6 +80,10 @@ class CalcConfig:
     skin_margin_frac: float = 0.02
     cluster_distance_frac: float = 0.05
     min_cluster_size: int = 3
+    threshold: Literal["local", "global"] = "local"
+    block_px: int = 16
+    local_k: float = 9.0
+    local_spread: Literal["mad", "p90"] = "mad"
 
 
 @dataclass(frozen=True)
@@ -124,7 +135,11 @@ def detect_calcifications(work: np.ndarray, anatomy: Anatomy, *, config: CalcCon
     noise = float(1.4826 * np.median(np.abs(resid - np.median(resid))))
     texture = float(np.percentile(tophat[ys, xs], 90))
     near_skin = _near_skin(anatomy, work.shape, config)
-    thr = max(config.min_contrast, config.noise_k * noise, config.texture_k * texture)
+    floor = max(config.min_contrast, config.noise_k * noise)
+    if config.threshold == "global":
+        thr: float | np.ndarray = max(floor, config.texture_k * texture)
+    else:
+        thr = np.maximum(floor, _local_threshold(tophat, inner, config))
     ys, xs = np.nonzero((tophat >= thr) & inner)
     ys, xs = _local_maxima(tophat, ys, xs)
     # Round at either spot scale (sigma ~1 and ~1.4 px): a flat-topped (clipped) 4-px disc is only
@@ -136,6 +151,54 @@ def detect_calcifications(work: np.ndarray, anatomy: Anatomy, *, config: CalcCon
     calcs = _dedupe(calcs)
     return assign_clusters(calcs, distance_px=config.cluster_distance_frac * h,
                            min_size=config.min_cluster_size)
+
+
+def _local_threshold(tophat: np.ndarray, inner: np.ndarray, config: CalcConfig) -> np.ndarray:
+    """Return float32 [H, W]: local median + local_k x local robust spread of the top-hat.
+
+    Statistics per `block_px` block over the breast pixels (on every other pixel, for speed); blocks
+    with under a quarter of their pixels in the breast take the values of the nearest full block;
+    the block grid is interpolated bilinearly to every pixel.
+
+    Args:
+        tophat: float32 [H, W] white top-hat of the working image.
+        inner: bool [H, W] breast pixels searched.
+        config: detector settings (block_px, local_k).
+    """
+    h, w = tophat.shape
+    b = max(2, config.block_px // 2)
+    t, m = tophat[::2, ::2], inner[::2, ::2]
+    ny, nx = -(-t.shape[0] // b), -(-t.shape[1] // b)
+    vals = np.full((ny * b, nx * b), np.nan, np.float32)
+    vals[:t.shape[0], :t.shape[1]] = np.where(m, t, np.nan)
+    blocks = np.sort(vals.reshape(ny, b, nx, b).transpose(0, 2, 1, 3).reshape(ny, nx, b * b), axis=-1)
+    n = np.isfinite(blocks).sum(-1)
+    valid = n >= b * b // 4
+    if not valid.any():
+        return np.full((h, w), np.inf, np.float32)
+    idx = lambda q: np.clip((q * (n - 1)).astype(int), 0, b * b - 1)[..., None]  # noqa: E731
+    med = np.take_along_axis(blocks, idx(0.5), -1)[..., 0]
+    if config.local_spread == "mad":
+        dev = np.sort(np.abs(blocks - med[..., None]), axis=-1)
+        spread = 1.4826 * np.take_along_axis(dev, idx(0.5), -1)[..., 0]
+    else:
+        spread = (np.take_along_axis(blocks, idx(0.9), -1)[..., 0] - med) / 1.2816
+    grid = med + config.local_k * spread
+    near = ndi.distance_transform_edt(~valid, return_distances=False, return_indices=True)
+    grid = grid[near[0], near[1]].astype(np.float32)
+    return _interp_matrix(h, ny, config.block_px) @ grid @ _interp_matrix(w, nx, config.block_px).T
+
+
+def _interp_matrix(n: int, cells: int, cell_px: int) -> np.ndarray:
+    """Return float32 [n, cells]: bilinear weights from cell centres (cell_px apart) to n pixel centres."""
+    pos = np.clip((np.arange(n) + 0.5) / cell_px - 0.5, 0, cells - 1)
+    lo = np.minimum(pos.astype(int), max(cells - 2, 0))
+    frac = pos - lo
+    out = np.zeros((n, cells), np.float32)
+    out[np.arange(n), lo] = 1 - frac
+    if cells > 1:
+        out[np.arange(n), lo + 1] += frac
+    return out
 
 
 def _sliding(a: np.ndarray, size: int, axis: int, op: np.ufunc) -> np.ndarray:

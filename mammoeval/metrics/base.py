@@ -181,3 +181,36 @@ class PrioritySample:
             s.keys = [state["keys"]]
         s.n_seen = int(state["n_seen"])
         return s
+
+
+class SampledSets:
+    """Bookkeeping shared by metrics that keep a bounded `PrioritySample` of each set.
+
+    Subclasses set ``self._sets = {True: PrioritySample(...), False: PrioritySample(...)}`` (True = real)
+    with a ``views`` field in every item.
+    """
+
+    _sets: dict[bool, PrioritySample]
+
+    def real_state(self) -> dict[str, Any]:
+        """Return the real set's kept items, keys and views (tensors), for the statistics cache."""
+        return self._sets[True].state()
+
+    def load_real_state(self, state: dict[str, Any]) -> None:
+        """Restore the real set saved by `real_state`."""
+        self._sets[True] = PrioritySample.from_state(state)
+
+    def _count(self, real: bool, view: str) -> int:
+        """Return how many kept images of one set belong to `view`."""
+        st = self._sets[real]
+        return int(view_masks(st.get("views"))[view].sum()) if len(st) else 0
+
+    def _too_few(self, key: str, *, minimum: int = MIN_IMAGES_PER_VIEW) -> dict[str, str]:
+        """Return ``{"<key>/<view>": reason}`` for the views that have too few images to score."""
+        out = {}
+        for v in VIEW_NAMES:
+            nr, nf = self._count(True, v), self._count(False, v)
+            reason = too_few_reason(nr, nf, minimum=minimum)
+            if reason and (v == "all" or nr + nf > 0):
+                out[f"{key}/{v}"] = reason
+        return out

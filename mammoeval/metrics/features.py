@@ -31,6 +31,7 @@ from mammoeval.metrics.base import (
     VIEW_NAMES,
     MetricResult,
     PrioritySample,
+    SampledSets,
     ViewResults,
     image_seed,
     too_few_reason,
@@ -102,7 +103,7 @@ class FeatureSettings:
     n_bootstrap: int = 200
 
 
-class FeatureMetric:
+class FeatureMetric(SampledSets):
     """Streaming FID / KID / PRDC in one feature space, per view."""
 
     def __init__(self, extractor: FeatureExtractor, *, space: FeatureSpace,
@@ -141,14 +142,6 @@ class FeatureMetric:
             dtype=torch.float64)
         st.add({"feats": feats, "views": batch.views.cpu().to(torch.int64)}, keys)
 
-    def real_state(self) -> dict[str, Any]:
-        """Return the real set's kept features, keys and views."""
-        return self._sets[True].state()
-
-    def load_real_state(self, state: dict[str, Any]) -> None:
-        """Restore the real set saved by `real_state`."""
-        self._sets[True] = PrioritySample.from_state(state)
-
     def features(self, real: bool, view: str) -> torch.Tensor:
         """Return the kept features [n, D] of one set and view (float64, z-scored in the offline space)."""
         st = self._sets[real]
@@ -162,22 +155,14 @@ class FeatureMetric:
 
     def unavailable(self) -> dict[str, str]:
         """Return ``{"<output>/<view>": reason}`` for views with too few images."""
-        out = {}
-        for v in VIEW_NAMES:
-            nr, nf = self._count(True, v), self._count(False, v)
-            for o in self.outputs:
-                reason = too_few_reason(nr, nf, minimum=self._minimum(o))
-                if reason and (v == "all" or nr + nf > 0):
-                    out[f"{self.key(o)}/{v}"] = reason
+        out: dict[str, str] = {}
+        for o in self.outputs:
+            out.update(self._too_few(self.key(o), minimum=self._minimum(o)))
         return out
 
     def _minimum(self, output: FeatureOutput) -> int:
         # PRDC needs k + 1 samples per set for its k-NN radii; FID and KID need 2.
         return max(self.cfg.k_pr, self.cfg.k_dc) + 1 if output == "prdc" else 2
-
-    def _count(self, real: bool, view: str) -> int:
-        st = self._sets[real]
-        return int(view_masks(st.get("views"))[view].sum()) if len(st) else 0
 
     def compute(self) -> ViewResults:
         """Return ``{view: {key: MetricResult}}`` for the requested outputs."""

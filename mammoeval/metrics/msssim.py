@@ -39,6 +39,7 @@ from mammoeval.metrics.base import (
     VIEW_NAMES,
     MetricResult,
     PrioritySample,
+    SampledSets,
     ViewResults,
     image_seed,
     too_few_reason,
@@ -162,7 +163,7 @@ class MSSSIMSettings:
     batch_pairs: int = 4
 
 
-class MSSSIMDiversity:
+class MSSSIMDiversity(SampledSets):
     """Streaming MS-SSIM diversity of the generated set and of the real set, per view.
 
     Result keys: ``msssim_fake`` (floor = the real set's value) and ``msssim_real``.
@@ -199,14 +200,6 @@ class MSSSIMDiversity:
         st.add({"images": batch.images.detach().to("cpu", torch.float16), "views": batch.views.cpu().to(torch.int64)},
                keys)
 
-    def real_state(self) -> dict[str, Any]:
-        """Return the real set's kept images, keys and views."""
-        return self._sets[True].state()
-
-    def load_real_state(self, state: dict[str, Any]) -> None:
-        """Restore the real set saved by `real_state`."""
-        self._sets[True] = PrioritySample.from_state(state)
-
     def pair_values(self, real: bool, view: str) -> np.ndarray:
         """Return the MS-SSIM of each seeded random pair of distinct kept images of one set and view."""
         st = self._sets[real]
@@ -230,17 +223,7 @@ class MSSSIMDiversity:
 
     def unavailable(self) -> dict[str, str]:
         """Return ``{"msssim/<view>": reason}`` for views with fewer than 2 images in a set."""
-        out = {}
-        for v in VIEW_NAMES:
-            nr, nf = self._count(True, v), self._count(False, v)
-            reason = too_few_reason(nr, nf)
-            if reason and (v == "all" or nr + nf > 0):
-                out[f"msssim/{v}"] = reason
-        return out
-
-    def _count(self, real: bool, view: str) -> int:
-        st = self._sets[real]
-        return int(view_masks(st.get("views"))[view].sum()) if len(st) else 0
+        return self._too_few("msssim")
 
     def compute(self) -> ViewResults:
         """Return ``{view: {"msssim_fake", "msssim_real"}}`` with bootstrap intervals."""

@@ -64,6 +64,7 @@ from mammoeval.metrics.base import (
     VIEW_NAMES,
     MetricResult,
     PrioritySample,
+    SampledSets,
     ViewResults,
     image_seed,
     too_few_reason,
@@ -356,7 +357,7 @@ def memory_bound_bytes(n_images_per_set: int, height: int, width: int, settings:
 # --- streaming metric ----------------------------------------------------------------------------
 
 
-class SWDMetric:
+class SWDMetric(SampledSets):
     """Streaming multi-scale SWD between the real and the generated set, per view.
 
     Result keys: ``swd_avg`` and ``swd_l0`` ... ``swd_l{L-1}`` (l0 = full resolution; the
@@ -442,17 +443,7 @@ class SWDMetric:
 
     def unavailable(self) -> dict[str, str]:
         """Return ``{"swd/<view>": reason}`` for views with too few images."""
-        out = {}
-        for v in VIEW_NAMES:
-            nr, nf = self._count(True, v), self._count(False, v)
-            reason = too_few_reason(nr, nf)
-            if reason and (v == "all" or nr + nf > 0):
-                out[f"swd/{v}"] = reason
-        return out
-
-    def _count(self, real: bool, view: str) -> int:
-        s = self._sets[real]
-        return int(view_masks(s.get("views"))[view].sum()) if len(s) else 0
+        return self._too_few("swd")
 
     def compute(self) -> ViewResults:
         """Return ``{view: {"swd_avg": ..., "swd_l0": ..., ...}}`` with intervals and real-vs-real floors."""

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REAL_DEV = ROOT.parent / "shared" / "data" / "real-dev"
 MIAS_CALC = ("mdb209", "mdb211", "mdb212", "mdb213", "mdb214")
 MIAS_NORM = ("mdb003", "mdb004", "mdb048")
-BEFORE = CalcConfig(threshold="global")  # round 3: one contrast threshold per image
+LOCAL = CalcConfig(threshold="local")  # round 4 option: local z-score contrast test (not the default)
 
 
 def load_real(max_height: int) -> list[tuple[str, str, np.ndarray]]:
@@ -301,23 +301,25 @@ def render_md(rep: dict[str, Any]) -> str:
               f"{', '.join(p['missed_or_wrong']) or '-'} |", "",
               f"Phantom pectoral mask IoU with the truth (mean over MLO, misses count 0): {p['pectoral_iou_mean']}.",
               "", "## Calcifications", "",
-              "Contrast test: the top-hat peak must exceed the local median + 9 x the local robust spread "
-              "(1.4826 x MAD) of the top-hat in 16-px blocks, interpolated bilinearly (`threshold=\"local\"`, "
-              "tuned on phantom seeds 0-39 and the even-indexed real-dev files: clean detections and disc "
-              "spots, never the VARIANT injector). BEFORE = round 3's one global threshold per image "
-              "(`threshold=\"global\"`: max of 0.08, 6 x noise, 4 x the breast's 90th top-hat percentile).", "",
+              "Default contrast test (`threshold=\"global\"`, round 3): one bar per image, max of 0.08, 6 x noise "
+              "and 4 x the breast's 90th top-hat percentile. LOCAL option (`threshold=\"local\"`, round 4): "
+              "the bar is the local median + 10 x the local robust spread (1.4826 x MAD) of the top-hat in "
+              "16-px blocks, interpolated bilinearly, capped at the global bar; tuned on phantom seeds 0-39 "
+              "and the even-indexed real-dev files (clean detections, disc spots), never on the VARIANT "
+              "injector. On the held-out real_odd files it does not beat the global bar (same recall, more "
+              "detections on clean images), so the default stays global.", "",
               "| set | threshold | images | recall | precision | detections per clean image |",
               "|---|---|---|---|---|---|"]
     for key in ("phantoms_tune", "phantoms_heldout"):
         c = rep[key]
-        lines.append(f"| phantoms seeds {c['seeds']} ({'tuning' if key.endswith('tune') else 'held out'}) | local | "
+        lines.append(f"| phantoms seeds {c['seeds']} ({'tuning' if key.endswith('tune') else 'held out'}) | global | "
                      f"{c['n_images']} | {c['recall']} | {c['precision']} | - |")
-    c = rep["before_global_threshold"]["phantoms_heldout"]
-    lines.append(f"| phantoms seeds {c['seeds']} (held out) | BEFORE | {c['n_images']} | {c['recall']} | "
+    c = rep["local_threshold_option"]["phantoms_heldout"]
+    lines.append(f"| phantoms seeds {c['seeds']} (held out) | LOCAL | {c['n_images']} | {c['recall']} | "
                  f"{c['precision']} | - |")
     for name in rep["calc_variant"]:
-        for label, v in (("local", rep["calc_variant"][name]),
-                         ("BEFORE", rep["before_global_threshold"]["calc_variant"][name])):
+        for label, v in (("global", rep["calc_variant"][name]),
+                         ("LOCAL", rep["local_threshold_option"]["calc_variant"][name])):
             bins = ", ".join(f"{k}: {r}" for k, r in v["recall_by_contrast"].items())
             lines.append(f"| VARIANT spots in clean {name} images | {label} | {v['n_images']} | {v['recall']} "
                          f"(by contrast {bins}) | {v['precision_new_detections']} | "
@@ -348,8 +350,8 @@ def main() -> None:
            "phantoms_tune": calc_phantoms(range(0, 40)),
            "phantoms_heldout": calc_phantoms(range(1000, 1060)),
            "calc_variant": calc_variant(real, seed=7),
-           "before_global_threshold": {"phantoms_heldout": calc_phantoms(range(1000, 1060), BEFORE),
-                                       "calc_variant": calc_variant(real, seed=7, config=BEFORE)},
+           "local_threshold_option": {"phantoms_heldout": calc_phantoms(range(1000, 1060), LOCAL),
+                                      "calc_variant": calc_variant(real, seed=7, config=LOCAL)},
            "speed_ms": speed(),
            "mias": mias_figure(out / "qa_calcs_mias.png")}
     write_json_atomic(out / "qa_calcs.json", rep)

@@ -141,9 +141,9 @@ def test_local_threshold_finds_a_spot_in_fat_beside_dense_texture(make_breast):
     out = _with_spots(textured, spots, 0.2)
     a = compute_anatomy(out)
     truth = [(x, y) for x, y, _ in spots]
-    assert match_detections(detect_calcifications(out, a), truth)[0] == 2
-    # one threshold for the whole breast is raised by the texture and misses them
-    assert match_detections(detect_calcifications(out, a, config=CalcConfig(threshold="global")), truth)[0] == 0
+    assert match_detections(detect_calcifications(out, a, config=CalcConfig(threshold="local")), truth)[0] == 2
+    # the default, one threshold for the whole breast, is raised by the texture and misses them
+    assert match_detections(detect_calcifications(out, a), truth)[0] == 0
 
 
 def test_local_threshold_is_block_median_plus_k_mad():

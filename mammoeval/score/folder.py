@@ -49,10 +49,38 @@ def score_folders(real: str | Path, fake: str | Path, *, settings: ScoreSettings
         progress: show the suite's and QA's progress bars.
         backends: upstream functions (None = the real ones).
 
+    Under torchrun (WORLD_SIZE > 1) rank 0 scores and writes; the other ranks (nothing to
+    generate here) wait and return rank 0's row, or raise `RankZeroError` with its message.
+
     Raises:
         BadInputError: a missing folder or one without readable images.
     """
-    b = backends or default_backends()
+    from mammoeval.score.distributed import finish, score_env, serve_generation, shutdown
+
+    env = score_env(settings.device)
+    try:
+        b = backends or default_backends()
+        if env.distributed and not env.is_main:
+            return serve_generation(env, b.load_generator, n_per_view=settings.n_per_view, seed=settings.seed)
+        try:
+            row = _score_folders_here(real, fake, settings=settings, out=out, size=size, cache_dir=cache_dir,
+                                      progress=progress, backends=b)
+        except BaseException as exc:
+            if env.distributed:
+                finish(env, error=exc)
+            raise
+        if env.distributed:
+            finish(env, row)
+        return row
+    finally:
+        shutdown(env)
+
+
+def _score_folders_here(real: str | Path, fake: str | Path, *, settings: ScoreSettings, out: str | Path | None,
+                        size: tuple[int, int] | None, cache_dir: str | Path | None, progress: bool,
+                        backends: ScoreBackends) -> dict[str, Any]:
+    """Return `score_folders`' row, computed (and written) by this process."""
+    b = backends
     t0 = time.perf_counter()
     real_set = _open(real, size)
     fake_set = _open(fake, real_set.size)

@@ -76,18 +76,26 @@ class GeneratedImageSet:
                 yield _reduce(b, reduction)
             return
         kept: list[ImageBatch] = []
-        for start in range(0, len(self), batch_size):
-            stop = min(start + batch_size, len(self))
-            t0 = time.perf_counter()
-            images = self._sampler.generate(list(range(self.seed + start, self.seed + stop)),
-                                            self._views[start:stop], batch_size=batch_size, device=self._device)
-            self.generate_s += time.perf_counter() - t0
-            batch = ImageBatch(images.float().cpu(), self._views[start:stop], self._ids(start, stop))
+        for batch in self._generated_batches(batch_size):
             if self._cacheable:
                 kept.append(batch)
             yield _reduce(batch, reduction)
         if self._cacheable:
             self._cache, self._cache_batch_size = kept, batch_size
+
+    def _generated_batches(self, batch_size: int) -> Iterator[ImageBatch]:
+        """Yield one full pass of freshly generated batches, full resolution, in image order."""
+        for start in range(0, len(self), batch_size):
+            stop = min(start + batch_size, len(self))
+            t0 = time.perf_counter()
+            images = self.generate_range(start, stop, batch_size)
+            self.generate_s += time.perf_counter() - t0
+            yield ImageBatch(images.float().cpu(), self._views[start:stop], self._ids(start, stop))
+
+    def generate_range(self, start: int, stop: int, batch_size: int) -> torch.Tensor:
+        """Return images start..stop-1 (float [stop-start,1,H,W] in [0,1], on the sampler's device)."""
+        return self._sampler.generate(list(range(self.seed + start, self.seed + stop)),
+                                      self._views[start:stop], batch_size=batch_size, device=self._device)
 
 
 class ReducedImageSet:

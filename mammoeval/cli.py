@@ -212,7 +212,9 @@ def score_command(
     out: Path | None = typer.Option(None, "--out", help="Folder mode: a .json file or a folder (-> scores.json)."),
     last: int | None = typer.Option(None, "--last", min=1, help="Only the newest K checkpoints."),
     every: int | None = typer.Option(None, "--every", min=1, help="Every N-th checkpoint, counted back from the newest."),
-    n: int = typer.Option(256, "--n", min=1, help="Generated images per view (CC and MLO), seeds SEED .. SEED+2N-1."),
+    n: int = typer.Option(256, "--n", "--n-per-view", min=1,
+                          help="Generated images per view (CC and MLO), seeds SEED .. SEED+2N-1 "
+                               "(under torchrun write --n-per-view: torchrun reads --n as its own option)."),
     seed: int = typer.Option(0, "--seed", help="First generation seed; also seeds the metrics."),
     metrics: str | None = typer.Option(None, "--metrics", help="Comma-separated metric names (default: the suite's)."),
     select: str = typer.Option("swd", "--select", help="best.json rule: swd, composite or a metric key."),
@@ -230,6 +232,7 @@ def score_command(
     from rich.console import Console
 
     from mammoeval.errors import ConfigError
+    from mammoeval.score.distributed import is_rank_zero
     from mammoeval.score.settings import ScoreSettings
     from mammoeval.score.summary import render_summary
 
@@ -244,6 +247,8 @@ def score_command(
 
         target = out if out is not None else Path("scores.json")
         row = score_folders(real, fake, settings=settings, out=target, progress=progress and not as_json)  # type: ignore[arg-type]
+        if not is_rank_zero():  # torchrun: rank 0 prints
+            return
         if as_json:
             typer.echo(json.dumps(row, sort_keys=True))
             return
@@ -254,6 +259,8 @@ def score_command(
 
     result = score_run(run_dir, settings=settings, last=last, every=every, select=select,
                        progress=progress and not as_json)
+    if not is_rank_zero():  # torchrun: rank 0 prints
+        return
     if as_json:
         typer.echo(json.dumps({"new_rows": result.new_rows, "already_scored": result.already_scored,
                                "too_small": result.too_small, "best": result.best}, sort_keys=True))

@@ -35,7 +35,7 @@ from mammoeval.errors import MammoevalError
 from mammoeval.score.imagesets import GeneratedImageSet, Sampler
 from mammoeval_train.ddp import DistEnv, init_from_env, pick_device, shutdown
 
-__all__ = ["DistEnv", "RankZeroError", "ShardedGeneratedImageSet", "finish", "score_env", "serve_generation",
+__all__ = ["DistEnv", "RankZeroError", "ShardedGeneratedImageSet", "finish", "is_rank_zero", "score_env", "serve_generation",
            "sharded_generation", "shutdown"]
 
 
@@ -61,6 +61,11 @@ def score_env(device: str) -> DistEnv:
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return DistEnv(rank=0, world_size=1, local_rank=0, device=pick_device(pref, 0))
     return init_from_env(pref)
+
+
+def is_rank_zero() -> bool:
+    """Return True unless torchrun's RANK names another rank (the CLI prints on rank 0 only)."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 def _comm_device(env: DistEnv) -> torch.device:

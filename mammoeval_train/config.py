@@ -175,15 +175,18 @@ def preset(name: str) -> TrainConfig:
         return TrainConfig()
     if name == "demo":
         # 80x64 phantoms, feature maps 64-64-32-16-8. Stages dwell where they are cheap: 5x4 for
-        # 6 kimg, 10x8 5+5, 20x16 3+3, 40x32 2+2, 80x64 fades in over 26-28 and trains to 29 kimg.
+        # 4 kimg, 10x8 3+3, 20x16 3+3, 40x32 2.5+2.5, 80x64 fades in over 21-23.5 and trains to 24.
+        # From 20x16 on the minibatch is 8 and D takes one step per G step throughout (no ramp):
+        # with 16 and the 1 -> 2 ramp, every fade-in from 20x16 on gave D so many images per G
+        # update that G lost the dark background and never recovered (grey, striped 80x64 grids,
+        # SWD 0.20 vs a 0.04 floor); 8 and one D step give G 2-4x more updates per kimg there.
         # lr 0.002 and one optimizer reset per stage (at fade-in) suit this tiny, short run; SWD
-        # of 64 images per view at every snapshot from 20x16 on. ~4 min of CPU time with one
-        # thread (reports/demo_run.md).
+        # of 64 images per view at every snapshot from 20x16 on (reports/demo_run.md).
         return TrainConfig(
             size=(80, 64), fmap_base=256, fmap_max=64, latent_size=64, lr=0.002, ema_beta=0.99,
-            opt_reset="fade_in", phase_kimg=2.0, transition_kimg=2.0, phase_scale=(3.0, 2.5, 1.5, 1.0, 1.0),
-            minibatch=(16, 16, 16, 16, 16), total_kimg=29.0, d_steps_start=1, d_steps_end=2,
-            d_steps_ramp_kimg=(0.0, 26.0), kimg_per_tick=1.0, ticks_per_checkpoint=2, keep_last=3,
+            opt_reset="fade_in", phase_kimg=2.0, transition_kimg=2.0, phase_scale=(2.0, 1.5, 1.5, 1.25, 1.25),
+            minibatch=(16, 16, 8, 8, 8), total_kimg=24.0, d_steps_start=1, d_steps_end=1,
+            d_steps_ramp_kimg=(0.0, 0.0), kimg_per_tick=1.0, ticks_per_checkpoint=2, keep_last=3,
             keep_every_kimg=None, phantom_n=256, grid_per_view=8, grid_cols=8, grid_tile=(160, 128),
             swd_per_view=64, num_workers=0,
         )

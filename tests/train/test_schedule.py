@@ -61,6 +61,16 @@ def test_demo_preset_reaches_its_target_size_fully_faded_in() -> None:
     assert end.resolution == (80, 64) and end.alpha == 1.0
 
 
+def test_demo_preset_gives_g_one_update_per_d_step_and_small_batches_from_20x16() -> None:
+    # the fix for grey 80x64 demo grids (reports/demo_run.md): never more D steps than G steps,
+    # and at most 8 images per step once the 20x16 stage starts fading in
+    cfg = preset("demo")
+    for n in range(0, int(cfg.total_kimg * 1000) + 1, 250):
+        pos = position_at(cfg, n)
+        assert pos.d_steps == 1
+        assert pos.stage < 2 or pos.minibatch <= 8
+
+
 def test_phase_scale_stretches_each_stage_independently() -> None:
     cfg = tiny_config(phase_kimg=1.0, transition_kimg=2.0, phase_scale=(3.0, 0.5, 1.0), minibatch=(4, 4, 4),
                       total_kimg=100.0)

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from mammoeval.fsutil import read_jsonl, write_json_atomic, write_text_atomic
-from mammoeval.rundir import METRICS_FILE, read_log
+from mammoeval.rundir import GRID_DIR, METRICS_FILE, REALS_GRID, read_log
 
 REPORT_DIR = Path(__file__).resolve().parents[1] / "reports"
 
@@ -63,6 +63,18 @@ def summarize_run(out: Path) -> dict[str, Any]:
             "swd_share_of_training": swd_s / train_s if train_s else None}
 
 
+def copy_grids(out: Path) -> dict[str, str]:
+    """Copy the run's last fakes grid and its reals grid to reports/demo_run-{fakes,reals}.png; return their names."""
+    fakes = sorted((out / GRID_DIR).glob("fakes-*.png"))
+    copied: dict[str, str] = {}
+    for key, src in (("fakes", fakes[-1] if fakes else None), ("reals", out / GRID_DIR / REALS_GRID)):
+        if src is not None and src.is_file():
+            dst = REPORT_DIR / f"demo_run-{key}.png"
+            shutil.copyfile(src, dst)
+            copied[key] = dst.name
+    return copied
+
+
 def write_report(result: dict[str, Any]) -> None:
     """Write reports/demo_run.json and reports/demo_run.md."""
     write_json_atomic(REPORT_DIR / "demo_run.json", result)
@@ -80,11 +92,14 @@ def write_report(result: dict[str, Any]) -> None:
         f"| snapshot SWD cost | {s['swd_seconds']:.1f} s ({100 * (s['swd_share_of_training'] or 0):.1f} % of training) |",
         "", "Wall seconds per resolution (from log.jsonl time_s):", "",
         "| resolution | seconds |", "|---|---|",
-        *[f"| {k} | {v:.0f} |" for k, v in s["seconds_per_resolution"].items()],
+        *[f"| {k} | {v:.0f} |" for k, v in sorted(s["seconds_per_resolution"].items(),
+                                                   key=lambda kv: int(kv[0].split("x")[0]))],
         "", "SWD at snapshots (raw, both views, 64 images per view; floor = real vs real halves):", "",
         "| kimg | resolution | swd_avg | floor |", "|---|---|---|---|",
         *[f"| {m['kimg']:.1f} | {m['resolution']} | {m['swd_avg']:.4f} | {m['swd_floor_avg']:.4f} |"
           for m in s["swd_rows"]],
+        "", *(["Last snapshot grid (G-EMA, top row CC, bottom row MLO) and the reals grid:", "",
+               *[f"![{k}]({v})" for k, v in result.get("grids", {}).items()], ""] if result.get("grids") else []),
         "", "The machine was shared with other jobs: wall time is inflated by the load shown above; the CPU "
         "time is the better estimate of the wall time on quiet cores with one thread (2 threads: less).", "",
     ]
@@ -102,7 +117,7 @@ def main() -> None:
     try:
         run = run_demo(out, args.threads)
         result = {"torch": torch.__version__, "cpus": os.cpu_count(), "python": platform.python_version(),
-                  "date": time.strftime("%Y-%m-%d %H:%M"), "run": run, "summary": summarize_run(out)}
+                  "date": time.strftime("%Y-%m-%d %H:%M"), "run": run, "summary": summarize_run(out), "grids": copy_grids(out)}
         write_report(result)
         print(json.dumps({k: v for k, v in run.items()}, indent=1))
     finally:

@@ -150,7 +150,7 @@ class FeatureMetric(SampledSets):
         f = st.get("feats")[view_masks(st.get("views"))[view]].double()
         if self.space == "offline":
             ref = self._sets[True].get("feats").double()
-            f = (f - ref.mean(0)) / ref.std(0).clamp_min(1e-8)
+            f = (f - ref.mean(0)) / _std_floor(ref.std(0))
         return f
 
     def unavailable(self) -> dict[str, str]:
@@ -237,3 +237,14 @@ class FeatureMetric(SampledSets):
 def feature_settings_dict(settings: FeatureSettings) -> dict[str, Any]:
     """Return the settings as a JSON-able dict."""
     return asdict(settings)
+
+
+def _std_floor(std: torch.Tensor) -> torch.Tensor:
+    """Return per-dimension scales for z-scoring: `std`, floored at 1% of the median dimension's std.
+
+    A dimension that is (nearly) constant in the real set, such as a histogram bin the real images never
+    reach, would otherwise turn any generated deviation into an enormous z-score and let that one
+    dimension dominate every distance.
+    """
+    floor = 0.01 * float(std.median()) + 1e-12
+    return std.clamp_min(floor)

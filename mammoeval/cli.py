@@ -8,7 +8,7 @@ line on stderr and exit code 2 (bad input); no traceback reaches the user.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from typer.core import TyperGroup
@@ -313,11 +313,11 @@ def gate_command(
 # --- report ----------------------------------------------------------------------------------
 @app.command("report")
 def report_cmd(
-    run_dir: Optional[Path] = typer.Argument(None, help="Run directory (config.json, scores.jsonl, ...)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Report folder (default: RUN_DIR/report; ./report for folders)."),
-    real: Optional[Path] = typer.Option(None, "--real", help="Folder mode: reference images (folder or dataset)."),
-    fake: Optional[Path] = typer.Option(None, "--fake", help="Folder mode: generated images (folder or dataset)."),
-    scores: Optional[Path] = typer.Option(None, "--scores", help="Folder mode: scores.json of `mammoeval score`."),
+    run_dir: Path | None = typer.Argument(None, help="Run directory (config.json, scores.jsonl, ...)."),
+    out: Path | None = typer.Option(None, "--out", help="Report folder (default: RUN_DIR/report; ./report for folders)."),
+    real: Path | None = typer.Option(None, "--real", help="Folder mode: reference images (folder or dataset)."),
+    fake: Path | None = typer.Option(None, "--fake", help="Folder mode: generated images (folder or dataset)."),
+    scores: Path | None = typer.Option(None, "--scores", help="Folder mode: scores.json of `mammoeval score`."),
     seed: int = typer.Option(0, "--seed", help="Seed of the generated samples and of every random pick."),
     n_grid: int = typer.Option(30, "--n-grid", min=1, help="Generated images per view in the random grid."),
     device: str = typer.Option("cpu", "--device", help="Torch device for generating samples."),

@@ -180,7 +180,7 @@ def check_image(image: np.ndarray, *, view: str | None = None, image_id: str = "
     calcs = detect_calcifications(work, anatomy, config=config.calcs)
     predicted = predict_view(anatomy)
     row = _row(image_id, given, predicted, anatomy, findings, calcs)
-    heat = {f.name: f.heatmap for f in findings if f.heatmap is not None}
+    heat: dict[str, np.ndarray] = {f.name: f.heatmap for f in findings if f.heatmap is not None}
     return row, ImageDetails(heat, tuple(calcs), anatomy.coarse, anatomy.mask, wf, anatomy.factor)
 
 
@@ -260,7 +260,7 @@ def _view_summary(rows: Sequence[ImageQA]) -> dict[str, Any]:
     if n == 0:
         return {"n": 0, "artifact_rate": None, "quality_mean": None, "calcs": None}
     flags = np.array([r.flags for r in rows], dtype=bool)
-    rates = {d: float(flags[:, i].mean()) for i, d in enumerate(DETECTORS)}
+    rates: dict[str, float] = {d: float(flags[:, i].mean()) for i, d in enumerate(DETECTORS)}
     rates["any"] = float(flags.any(axis=1).mean())
     sizes = [s for r in rows for s in r.calc_sizes_px]
     contrasts = [c for r in rows for c in r.calc_contrasts]

@@ -18,7 +18,8 @@ from mammoeval.views import label_to_view
 class Sampler(Protocol):
     """What the scorer needs of a loaded generator (`mammoeval_train.generate.LoadedGenerator`)."""
 
-    n_images_shown: int
+    @property
+    def n_images_shown(self) -> int: ...
 
     @property
     def resolution(self) -> tuple[int, int]: ...

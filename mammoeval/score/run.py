@@ -209,7 +209,7 @@ def score_checkpoint(ref: CheckpointRef, *, real: _RealSide, settings: ScoreSett
     """
     t0 = time.perf_counter()
     sampler = backends.load_generator(ref.path, device=settings.device)
-    resolution = tuple(int(v) for v in sampler.resolution)
+    resolution = (int(sampler.resolution[0]), int(sampler.resolution[1]))
     if min(resolution) < settings.min_side:
         return None
     real_at = real.at(resolution)  # type: ignore[arg-type]

@@ -16,9 +16,9 @@ from mammoeval.fsutil import write_json_atomic
 from mammoeval.score.imagesets import ReducedImageSet
 from mammoeval.score.run import (
     ScoreBackends,
-    default_backends,
     library_versions,
     real_reduction,
+    run_on_ranks,
     score_images,
     utc_now,
 )
@@ -55,25 +55,8 @@ def score_folders(real: str | Path, fake: str | Path, *, settings: ScoreSettings
     Raises:
         BadInputError: a missing folder or one without readable images.
     """
-    from mammoeval.score.distributed import finish, score_env, serve_generation, shutdown
-
-    env = score_env(settings.device)
-    try:
-        b = backends or default_backends()
-        if env.distributed and not env.is_main:
-            return serve_generation(env, b.load_generator, n_per_view=settings.n_per_view, seed=settings.seed)
-        try:
-            row = _score_folders_here(real, fake, settings=settings, out=out, size=size, cache_dir=cache_dir,
-                                      progress=progress, backends=b)
-        except BaseException as exc:
-            if env.distributed:
-                finish(env, error=exc)
-            raise
-        if env.distributed:
-            finish(env, row)
-        return row
-    finally:
-        shutdown(env)
+    return run_on_ranks(settings, backends, lambda b, _env: _score_folders_here(
+        real, fake, settings=settings, out=out, size=size, cache_dir=cache_dir, progress=progress, backends=b))
 
 
 def _score_folders_here(real: str | Path, fake: str | Path, *, settings: ScoreSettings, out: str | Path | None,

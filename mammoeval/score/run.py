@@ -279,6 +279,19 @@ def score_run(run_dir: str | Path, *, settings: ScoreSettings = ScoreSettings(),
         BadInputError: not a run dir, no checkpoints, missing real dataset, unreadable checkpoint.
         ConfigError: bad --last/--every or selection rule.
     """
+    return run_on_ranks(settings, backends, lambda b, env: _score_run_main(
+        run_dir, settings=settings, last=last, every=every, select=select, progress=progress, backends=b,
+        on_row=on_row, env=env))
+
+
+def run_on_ranks(settings: ScoreSettings, backends: ScoreBackends | None,
+                 main: Callable[[ScoreBackends, Any], Any]) -> Any:
+    """Return `main(backends, env)` computed on rank 0; other ranks serve generation and return the same.
+
+    Outside torchrun this is just `main`. Under torchrun, ranks other than 0 generate their share of
+    each pass for rank 0 (`mammoeval.score.distributed`), and rank 0's result or one-line error is
+    handed to every rank.
+    """
     from mammoeval.score.distributed import finish, score_env, serve_generation, shutdown
 
     env = score_env(settings.device)
@@ -287,8 +300,7 @@ def score_run(run_dir: str | Path, *, settings: ScoreSettings = ScoreSettings(),
         if env.distributed and not env.is_main:
             return serve_generation(env, b.load_generator, n_per_view=settings.n_per_view, seed=settings.seed)
         try:
-            result = _score_run_main(run_dir, settings=settings, last=last, every=every, select=select,
-                                     progress=progress, backends=b, on_row=on_row, env=env)
+            result = main(b, env)
         except BaseException as exc:
             if env.distributed:
                 finish(env, error=exc)

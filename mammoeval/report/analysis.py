@@ -8,31 +8,14 @@ QA comes from `mammoeval.qa.scan.check_image` (one pure function per image); MS-
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from mammoeval.report.data import ImageChecker, QAEntry, ReportOptions, Tile
+from mammoeval.report.data import ImageChecker, QAEntry, ReportOptions, Tile, ViewAnalysis
 
 TISSUE_THRESHOLD = 0.04
 """Grey level above which a pixel counts as tissue for the density proxy (background is 0)."""
-
-
-@dataclass(frozen=True)
-class ViewAnalysis:
-    """Galleries and statistics of one view."""
-
-    best: list[QAEntry] = field(default_factory=list)
-    worst: list[QAEntry] = field(default_factory=list)
-    artifacts: list[QAEntry] = field(default_factory=list)
-    qa_fake: list[dict[str, Any]] = field(default_factory=list)
-    qa_real: list[dict[str, Any]] = field(default_factory=list)
-    calc_fake: dict[str, list[float]] = field(default_factory=dict)
-    calc_real: dict[str, list[float]] = field(default_factory=dict)
-    msssim_fake: list[float] = field(default_factory=list)
-    msssim_real: list[float] = field(default_factory=list)
-    notes: dict[str, str] = field(default_factory=dict)
 
 
 def analyse_view(view: str, fakes: Sequence[Tile], reals: Sequence[Tile], options: ReportOptions, *,

@@ -17,7 +17,7 @@ of a source file is ever read here.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -104,16 +104,12 @@ class NNPair:
 
 
 @dataclass(frozen=True)
-class ViewSection:
-    """What the per-view section and the statistics show for one view."""
+class ViewAnalysis:
+    """Galleries and statistics of one view (what `mammoeval.report.analysis.analyse_view` computes)."""
 
-    view: str
-    fakes: list[Tile]
-    reals: list[Tile]
     best: list[QAEntry] = field(default_factory=list)
     worst: list[QAEntry] = field(default_factory=list)
     artifacts: list[QAEntry] = field(default_factory=list)
-    nn_pairs: list[NNPair] = field(default_factory=list)
     qa_fake: list[dict[str, Any]] = field(default_factory=list)
     qa_real: list[dict[str, Any]] = field(default_factory=list)
     calc_fake: dict[str, list[float]] = field(default_factory=dict)
@@ -121,6 +117,16 @@ class ViewSection:
     msssim_fake: list[float] = field(default_factory=list)
     msssim_real: list[float] = field(default_factory=list)
     notes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ViewSection(ViewAnalysis):
+    """What the per-view section and the statistics show for one view: its analysis plus the tiles."""
+
+    view: str
+    fakes: list[Tile]
+    reals: list[Tile]
+    nn_pairs: list[NNPair] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -340,11 +346,9 @@ def _build_views(fakes: list[Tile], reals: list[Tile], selected: dict[str, Any] 
         notes = dict(analysed.notes)
         if pair_note:
             notes["nn_pairs"] = pair_note
-        sections.append(ViewSection(
-            view=view, fakes=vf[: options.n_grid], reals=vr[: options.n_pairs], best=analysed.best,
-            worst=analysed.worst, artifacts=analysed.artifacts, nn_pairs=pairs, qa_fake=analysed.qa_fake,
-            qa_real=analysed.qa_real, calc_fake=analysed.calc_fake, calc_real=analysed.calc_real,
-            msssim_fake=analysed.msssim_fake, msssim_real=analysed.msssim_real, notes=notes))
+        shared = {f.name: getattr(analysed, f.name) for f in fields(ViewAnalysis) if f.name != "notes"}
+        sections.append(ViewSection(**shared, notes=notes, view=view, fakes=vf[: options.n_grid],
+                                    reals=vr[: options.n_pairs], nn_pairs=pairs))
     return sections
 
 

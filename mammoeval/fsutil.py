@@ -117,6 +117,22 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
+def read_json(path: str | Path) -> Any:
+    """Return the parsed content of a JSON file.
+
+    Raises:
+        BadInputError: the file cannot be read or is not valid JSON (one line naming it).
+    """
+    from mammoeval.errors import BadInputError
+
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise BadInputError(path, f"not valid JSON ({e.msg} at line {e.lineno})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInputError(path, f"unreadable ({e})") from None
+
+
 def sha256_file(path: str | Path) -> str:
     """Return the hex SHA-256 of a file's bytes."""
     h = hashlib.sha256()

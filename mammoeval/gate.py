@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Final, Literal, get_args
 
 from mammoeval.errors import BadInputError
+from mammoeval.fsutil import read_json
 from mammoeval.rundir import BEST_FILE, GATE_FILE, SCORES_FILE
 from mammoeval.score.rows import MetricValue, metric_of, read_score_file
 
@@ -197,14 +198,12 @@ def load_score_row(path: str | Path, *, checkpoint: str | None = None) -> tuple[
 
 
 def _best_checkpoint(best_file: Path | None) -> str | None:
-    import json
-
     if best_file is None or not best_file.is_file():
         return None
-    try:
-        name = json.loads(best_file.read_text(encoding="utf-8")).get("checkpoint")
-    except (json.JSONDecodeError, AttributeError):
-        raise BadInputError(best_file, "is not a valid best.json; delete it or rerun `mammoeval score`") from None
+    best = read_json(best_file)
+    if not isinstance(best, dict):
+        raise BadInputError(best_file, "is not a valid best.json; delete it or rerun `mammoeval score`")
+    name = best.get("checkpoint")
     return name if isinstance(name, str) else None
 
 

@@ -22,7 +22,6 @@ Checkpoint numbers are images shown, so they sort in training order and name the
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,10 +99,11 @@ def read_config(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise BadInputError(run_dir, f"not a run directory (no {CONFIG_FILE}); train one with `mammoeval train`")
-    try:
-        cfg: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise BadInputError(path, f"not valid JSON ({e.msg} at line {e.lineno})") from None
+    from mammoeval.fsutil import read_json
+
+    cfg = read_json(path)
+    if not isinstance(cfg, dict):
+        raise BadInputError(path, "expected a JSON object")
     return cfg
 
 

@@ -68,3 +68,17 @@ def test_sha256_file_matches_hashlib(tmp_path: Path) -> None:
     data = bytes(range(256)) * 5000
     p.write_bytes(data)
     assert sha256_file(p) == hashlib.sha256(data).hexdigest()
+
+
+def test_read_json_names_the_file_on_bad_input(tmp_path: Path) -> None:
+    from mammoeval.fsutil import read_json
+
+    good = tmp_path / "best.json"
+    good.write_text('{"checkpoint": "ckpt-0000001000.pt"}')
+    assert read_json(good) == {"checkpoint": "ckpt-0000001000.pt"}
+    bad = tmp_path / "gate.json"
+    bad.write_text('{"verdict": ')
+    with pytest.raises(BadInputError, match=r"gate\.json: not valid JSON \(.* at line 1\)"):
+        read_json(bad)
+    with pytest.raises(BadInputError, match=r"missing\.json: unreadable"):
+        read_json(tmp_path / "missing.json")

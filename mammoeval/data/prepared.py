@@ -34,7 +34,6 @@ import csv
 import dataclasses
 import hashlib
 import io
-import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -44,7 +43,13 @@ from typing import Any
 import numpy as np
 
 from mammoeval.errors import BadInputError
-from mammoeval.fsutil import sha256_strings, write_bytes_atomic, write_json_atomic, write_text_atomic
+from mammoeval.fsutil import (
+    read_json,
+    sha256_strings,
+    write_bytes_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
 from mammoeval.views import VIEWS, view_to_label
 
 FORMAT_NAME = "mammoeval-prepared"
@@ -301,12 +306,10 @@ def read_dataset_info(root: str | Path) -> DatasetInfo:
     path = Path(root) / INFO_FILE
     if not path.is_file():
         raise BadInputError(root, f"not a prepared dataset (no {INFO_FILE}); run `mammoeval data prepare` first")
-    try:
-        raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise BadInputError(path, f"unreadable dataset description ({e})") from None
-    if raw.get("format") != FORMAT_NAME:
-        raise BadInputError(path, f"unknown format {raw.get('format')!r}, expected {FORMAT_NAME!r}")
+    raw = read_json(path)
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT_NAME:
+        found = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
+        raise BadInputError(path, f"unknown format {found!r}, expected {FORMAT_NAME!r}")
     known = {f.name for f in dataclasses.fields(DatasetInfo)}
     return DatasetInfo(**{k: v for k, v in raw.items() if k in known})
 

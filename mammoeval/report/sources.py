@@ -5,7 +5,6 @@ Everything here tolerates absence: a missing optional file yields an empty value
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ import torch
 
 from mammoeval import rundir
 from mammoeval.errors import BadInputError
+from mammoeval.fsutil import read_json
 from mammoeval.views import VIEWS, label_to_view
 
 if TYPE_CHECKING:
@@ -89,10 +89,7 @@ def read_json_optional(path: Path) -> dict[str, Any] | None:
     """
     if not path.is_file():
         return None
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BadInputError(path, f"not valid JSON ({e})") from None
+    obj = read_json(path)
     if not isinstance(obj, dict):
         raise BadInputError(path, "expected a JSON object")
     return obj
@@ -133,10 +130,7 @@ def read_folder_scores(path: Path) -> list[dict[str, Any]]:
     """
     if not path.is_file():
         raise BadInputError(path, "no such scores file")
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BadInputError(path, f"not valid JSON ({e})") from None
+    obj = read_json(path)
     rows = obj if isinstance(obj, list) else [obj]
     if not all(isinstance(r, dict) for r in rows):
         raise BadInputError(path, "expected a score object or a list of them")

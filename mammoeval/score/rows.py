@@ -14,13 +14,13 @@ lives in a row are spelled once, here:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
 from mammoeval.errors import BadInputError
+from mammoeval.fsutil import read_json
 
 Direction = Literal["min", "max"]
 
@@ -115,10 +115,7 @@ def read_score_file(path: str | Path) -> list[dict[str, Any]]:
     if p.suffix == ".jsonl":
         rows = read_jsonl(p)
     else:
-        try:
-            obj = json.loads(p.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise BadInputError(p, f"not valid JSON ({getattr(e, 'msg', e)})") from None
+        obj = read_json(p)
         rows = obj if isinstance(obj, list) else [obj]
     if not rows:
         raise BadInputError(p, "holds no score rows; run `mammoeval score` first")

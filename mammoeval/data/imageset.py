@@ -8,10 +8,10 @@ whole set in memory, and names its content by a hash so that statistics can be c
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
@@ -26,23 +26,34 @@ class ImageBatch:
         images: float32 [N, 1, H, W] in [0, 1].
         views: int64 [N]: 0 CC, 1 MLO, -1 unknown.
         ids: N identifiers (file stem or generated index), for galleries and nearest-neighbour pairs.
+        precomputed: per-image results of pure functions of these exact pixels, computed where the
+            batch was made (e.g. by another torchrun rank, see mammoeval.score.distributed): key ->
+            tensor [N, ...] or sequence of N items, in image order. Consumers that find their key use
+            it instead of recomputing (keys: `mammoeval.metrics.features.feature_key`,
+            `mammoeval.qa.scan.qa_rows_key`); empty by default. Transforms that change the pixels
+            (e.g. a reduction) must drop it.
     """
 
     images: torch.Tensor
     views: torch.Tensor
     ids: list[str]
+    precomputed: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4 or self.images.shape[1] != 1:
             raise ValueError(f"images must be [N, 1, H, W], got {tuple(self.images.shape)}")
         if self.views.shape != (self.images.shape[0],) or len(self.ids) != self.images.shape[0]:
             raise ValueError("views and ids must have one entry per image")
+        if any(len(v) != self.images.shape[0] for v in self.precomputed.values()):
+            raise ValueError("every precomputed entry must have one item per image")
 
     def select_view(self, label: int) -> ImageBatch:
-        """Return the sub-batch of images with view `label`."""
+        """Return the sub-batch of images with view `label` (precomputed entries subset alike)."""
         keep = self.views == label
         idx = keep.nonzero().flatten().tolist()
-        return ImageBatch(self.images[keep], self.views[keep], [self.ids[i] for i in idx])
+        pre = {k: v[keep] if isinstance(v, torch.Tensor) else [v[i] for i in idx]
+               for k, v in self.precomputed.items()}
+        return ImageBatch(self.images[keep], self.views[keep], [self.ids[i] for i in idx], pre)
 
 
 @runtime_checkable

@@ -63,8 +63,16 @@ class FeatureExtractor(Protocol):
         ...
 
 
+def feature_key(extractor: FeatureExtractor) -> str:
+    """Return the `ImageBatch.precomputed` key of `extractor`'s features ("features/<name>/<weights hash>")."""
+    return f"features/{extractor.name}/{extractor.weights_hash}"
+
+
 class MemoExtractor:
-    """Wraps an extractor so that the same batch tensor is only extracted once (several metrics share it)."""
+    """Wraps an extractor so that the same batch tensor is only extracted once (several metrics share it).
+
+    `prime(batch)` lets features computed elsewhere (another torchrun rank) stand in for extraction.
+    """
 
     def __init__(self, inner: FeatureExtractor) -> None:
         self.inner = inner
@@ -78,6 +86,20 @@ class MemoExtractor:
         feats = self.inner.extract(images).float().cpu()
         self._last = (images, feats)  # holding the tensor keeps its identity unique while cached
         return feats
+
+    def prime(self, batch: ImageBatch) -> bool:
+        """Return whether `batch` carries this extractor's features; if so, `extract(batch.images)` returns them.
+
+        The features must come from the same extractor (name and weights hash, see `feature_key`)
+        applied to the same pixels, so that results equal local extraction.
+        """
+        feats = batch.precomputed.get(feature_key(self.inner))
+        if feats is None:
+            return False
+        if not isinstance(feats, torch.Tensor) or feats.shape != (batch.images.shape[0], self.dim):
+            raise ValueError(f"precomputed {feature_key(self.inner)} features must be [N, {self.dim}]")
+        self._last = (batch.images, feats.float().cpu())
+        return True
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,13 @@ from mammoeval.data.imageset import ImageSet
 from mammoeval.errors import MissingWeightsError
 from mammoeval.metrics.base import VIEW_NAMES, Metric, MetricResult
 from mammoeval.metrics.cache import cache_key, cache_path, load_cached, save_cached
-from mammoeval.metrics.features import FeatureMetric, FeatureSettings, MemoExtractor
+from mammoeval.metrics.features import (
+    FeatureExtractor,
+    FeatureMetric,
+    FeatureSettings,
+    FeatureSpace,
+    MemoExtractor,
+)
 from mammoeval.metrics.memorization import MemorizationMetric, MemorizationSettings
 from mammoeval.metrics.msssim import MSSSIMDiversity, MSSSIMSettings
 from mammoeval.metrics.registry import MetricSpec, resolve_metrics
@@ -64,6 +70,70 @@ class SuiteResult:
         """Return one number, or None when it was not computed."""
         r = self.views.get(view, {}).get(key)
         return None if r is None else r.value
+
+
+@dataclass(frozen=True)
+class ExtractorSpec:
+    """How to rebuild one feature extractor elsewhere (e.g. on another torchrun rank), picklable.
+
+    Attributes:
+        space: "offline" (no weights) or "inception".
+        weights: the Inception weights file (None for offline).
+        weights_hash: the extractor's `weights_hash` (the file's SHA-256 for Inception); a rebuilt
+            extractor must report the same.
+    """
+
+    space: FeatureSpace
+    weights: str | None = None
+    weights_hash: str = ""
+
+
+def suite_extractor_specs(metrics: Sequence[str], *, inception_weights: Path | None = None) -> tuple[ExtractorSpec, ...]:
+    """Return the feature extractors `compute_suite(metrics=...)` feeds generated images to (as in `_build`).
+
+    The offline extractor serves the offline feature metrics and memorization; Inception is listed
+    only when its weights are found (else the suite reports it unavailable).
+
+    Raises:
+        ConfigError: unknown metric name.
+        BadInputError: an explicitly given Inception weights file does not exist.
+    """
+    from mammoeval.fsutil import sha256_file
+    from mammoeval.metrics.offline import OFFLINE_NAME
+
+    specs = resolve_metrics(tuple(metrics))
+    out: list[ExtractorSpec] = []
+    if any(s.kind == "memorization" or (s.kind == "features" and s.space == "offline") for s in specs):
+        out.append(ExtractorSpec("offline", None, OFFLINE_NAME))
+    if any(s.kind == "features" and s.space == "inception" for s in specs):
+        from mammoeval.metrics.inception import find_inception_weights
+
+        try:
+            path = find_inception_weights(inception_weights)
+        except MissingWeightsError:
+            return tuple(out)
+        out.append(ExtractorSpec("inception", str(path), sha256_file(path)))
+    return tuple(out)
+
+
+def build_extractor(spec: ExtractorSpec, *, device: str | torch.device = "cpu") -> FeatureExtractor:
+    """Return the extractor `spec` describes, on `device`.
+
+    Raises:
+        BadInputError: the Inception weights file is unusable or its hash differs from the spec's.
+    """
+    from mammoeval.errors import BadInputError
+    from mammoeval.metrics.offline import OfflineExtractor
+
+    if spec.space == "offline":
+        return OfflineExtractor(device=device)
+    from mammoeval.metrics.inception import InceptionExtractor
+
+    extractor = InceptionExtractor(Path(str(spec.weights)), device=device)
+    if extractor.weights_hash != spec.weights_hash:
+        raise BadInputError(Path(str(spec.weights)), f"SHA-256 {extractor.weights_hash[:8]}... differs from "
+                                                     f"rank 0's {spec.weights_hash[:8]}...: same weights needed on every rank")
+    return extractor
 
 
 def _build(specs: Sequence[MetricSpec], *, seed: int, n_bootstrap: int, device: str | torch.device,
@@ -112,10 +182,14 @@ def _stream(images: ImageSet, metrics: Iterable[Metric], *, real: bool | None, b
     metrics = list(metrics)
     if not metrics:
         return
+    # Features another rank computed for a batch (ImageBatch.precomputed) replace extraction.
+    memos = list({id(x): x for m in metrics if isinstance(x := getattr(m, "extractor", None), MemoExtractor)}.values())
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   disable=not progress, transient=True) as bar:
         task = bar.add_task(label, total=len(images))
         for batch in images.iter_batches(batch_size):
+            for x in memos:
+                x.prime(batch)
             for m in metrics:
                 if real is None:
                     assert isinstance(m, MemorizationMetric)

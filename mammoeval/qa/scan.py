@@ -276,9 +276,20 @@ def _view_summary(rows: Sequence[ImageQA]) -> dict[str, Any]:
     }
 
 
+def qa_rows_key(config: QAConfig = QAConfig()) -> str:
+    """Return the `ImageBatch.precomputed` key of the QA rows checked with `config` ("qa/<hash of config>")."""
+    import hashlib
+
+    return "qa/" + hashlib.sha256(repr(config).encode()).hexdigest()[:16]
+
+
 def scan_image_set(images: Any, *, progress: bool = True, keep_details: int = 0, batch_size: int = 8,
                    config: QAConfig = QAConfig()) -> QAScan:
     """Return the QA scan of an image set, streaming it batch by batch.
+
+    A batch that carries its rows (`ImageBatch.precomputed[qa_rows_key(config)]`, one `ImageQA`
+    per image from `check_image` with this config, e.g. computed by another torchrun rank) is not
+    checked again, unless `keep_details` asks for details.
 
     Args:
         images: an `ImageSet` (mammoeval.data.imageset).
@@ -291,8 +302,14 @@ def scan_image_set(images: Any, *, progress: bool = True, keep_details: int = 0,
 
     rows: list[ImageQA] = []
     worst: list[tuple[float, int, str, ImageDetails]] = []
+    key = qa_rows_key(config)
     with _progress(progress, total=len(images), name=getattr(images, "name", "")) as advance:
         for batch in images.iter_batches(batch_size):
+            shipped = getattr(batch, "precomputed", {}).get(key)
+            if shipped is not None and keep_details == 0:
+                rows.extend(shipped)
+                advance(len(shipped))
+                continue
             arr = batch.images.detach().cpu().numpy()
             for k in range(arr.shape[0]):
                 view = label_to_view(int(batch.views[k]))

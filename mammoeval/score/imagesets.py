@@ -89,9 +89,14 @@ class GeneratedImageSet:
         for start in range(0, len(self), batch_size):
             stop = min(start + batch_size, len(self))
             t0 = time.perf_counter()
-            images = self.generate_range(start, stop, batch_size)
+            batch = self.generate_batch(start, stop, batch_size)
             self.generate_s += time.perf_counter() - t0
-            yield ImageBatch(images.float().cpu(), self._views[start:stop], self._ids(start, stop))
+            yield batch
+
+    def generate_batch(self, start: int, stop: int, batch_size: int) -> ImageBatch:
+        """Return images start..stop-1 as a batch (float32 [stop-start,1,H,W] in [0,1] on the CPU, views, ids)."""
+        images = self.generate_range(start, stop, batch_size).float().cpu()
+        return ImageBatch(images, self._views[start:stop], self._ids(start, stop))
 
     def generate_range(self, start: int, stop: int, batch_size: int) -> torch.Tensor:
         """Return images start..stop-1 (float [stop-start,1,H,W] in [0,1], on the sampler's device)."""
@@ -129,4 +134,4 @@ class ReducedImageSet:
 def _reduce(batch: ImageBatch, reduction: int) -> ImageBatch:
     if reduction == 1:
         return batch
-    return ImageBatch(torch.nn.functional.avg_pool2d(batch.images, reduction), batch.views, batch.ids)
+    return ImageBatch(torch.nn.functional.avg_pool2d(batch.images, reduction), batch.views, batch.ids)  # drops precomputed

@@ -16,7 +16,7 @@ import datetime as dt
 import os
 import time
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,18 +52,25 @@ class ScoreBackends:
     open_real: Callable[[Path], ImageSet]
     scan_image_set: Callable[..., Any] | None = None
     compare_scans: Callable[[Any, Any], dict[str, Any]] | None = None
+    extractor_specs: Callable[..., tuple[Any, ...]] | None = None
+    """Under torchrun: `(metrics, inception_weights=) -> ExtractorSpec`s whose features the generating
+    ranks compute for `compute_suite` (None = the suite extracts every feature on rank 0)."""
+    qa_config: Any = None
+    """Under torchrun: the `QAConfig` `scan_image_set` uses by default; the generating ranks check
+    their images with it (None = rank 0 checks every image)."""
 
 
 def default_backends() -> ScoreBackends:
     """Return the real trainer / metrics / QA entry points (imported here, lazily)."""
     from mammoeval.data.imageset import open_image_set
-    from mammoeval.metrics.suite import DEFAULT_METRICS, compute_suite
-    from mammoeval.qa.scan import compare_scans, scan_image_set
+    from mammoeval.metrics.suite import DEFAULT_METRICS, compute_suite, suite_extractor_specs
+    from mammoeval.qa.scan import QAConfig, compare_scans, scan_image_set
     from mammoeval_train.generate import load_generator
 
     return ScoreBackends(load_generator=load_generator, compute_suite=compute_suite,
                          default_metrics=tuple(DEFAULT_METRICS), open_real=open_image_set,
-                         scan_image_set=scan_image_set, compare_scans=compare_scans)
+                         scan_image_set=scan_image_set, compare_scans=compare_scans,
+                         extractor_specs=suite_extractor_specs, qa_config=QAConfig())
 
 
 @dataclass(frozen=True)
@@ -176,11 +183,13 @@ def score_images(real: ImageSet, fake: ImageSet, *, settings: ScoreSettings, bac
     unavailable) and "timing" (metrics_s, qa_s, generate_s where the fake set records it).
     """
     gen_before = getattr(fake, "generate_s", 0.0)
+    weights = Path(settings.inception_weights) if settings.inception_weights else None
     t0 = time.perf_counter()
-    suite = backends.compute_suite(real, fake, metrics=list(metrics), seed=settings.seed, cache_dir=cache_dir,
-                                   inception_weights=Path(settings.inception_weights) if settings.inception_weights
-                                   else None, device=settings.device, batch_size=settings.batch_size,
-                                   n_bootstrap=settings.n_bootstrap, progress=progress).to_json()
+    with _sharded_work(fake, backends, metrics=metrics, inception_weights=weights, qa=False):
+        suite = backends.compute_suite(real, fake, metrics=list(metrics), seed=settings.seed, cache_dir=cache_dir,
+                                       inception_weights=weights, device=settings.device,
+                                       batch_size=settings.batch_size, n_bootstrap=settings.n_bootstrap,
+                                       progress=progress).to_json()
     t1 = time.perf_counter()
     gen_in_suite = getattr(fake, "generate_s", 0.0) - gen_before
     qa, qa_s = None, 0.0
@@ -188,7 +197,9 @@ def score_images(real: ImageSet, fake: ImageSet, *, settings: ScoreSettings, bac
     if settings.qa and backends.scan_image_set is not None and backends.compare_scans is not None:
         if real_scan is None:
             real_scan = backends.scan_image_set(real, progress=progress)
-        qa = backends.compare_scans(real_scan, backends.scan_image_set(fake, progress=progress))
+        with _sharded_work(fake, backends, metrics=(), inception_weights=None, qa=True):
+            fake_scan = backends.scan_image_set(fake, progress=progress)
+        qa = backends.compare_scans(real_scan, fake_scan)
         qa_s = time.perf_counter() - t1
     elif settings.qa:
         unavailable["qa"] = "the QA module is not installed"
@@ -197,6 +208,20 @@ def score_images(real: ImageSet, fake: ImageSet, *, settings: ScoreSettings, bac
               "qa_s": round(max(qa_s - (gen_total - gen_in_suite), 0.0), 3)}
     return {"metrics": suite.get("views", {}), "unavailable": unavailable,
             "memorization": suite.get("memorization", {}), "qa": qa, "timing": timing}, real_scan
+
+
+def _sharded_work(fake: ImageSet, backends: ScoreBackends, *, metrics: Sequence[str],
+                  inception_weights: Path | None, qa: bool) -> AbstractContextManager[None]:
+    """Return a context in which the other torchrun ranks compute the per-image work of the next passes
+    over `fake`: the suite's features (qa=False) or the QA rows (qa=True); a no-op unless sharded."""
+    from mammoeval.score.distributed import ShardedGeneratedImageSet, ShardWork
+
+    if not isinstance(fake, ShardedGeneratedImageSet):
+        return nullcontext()
+    if qa:
+        return fake.doing(ShardWork(qa=backends.qa_config))
+    specs = backends.extractor_specs(metrics, inception_weights=inception_weights) if backends.extractor_specs else ()
+    return fake.doing(ShardWork(extractors=tuple(specs)))
 
 
 def score_checkpoint(ref: CheckpointRef, *, real: _RealSide, settings: ScoreSettings, backends: ScoreBackends,

@@ -1,5 +1,6 @@
 """Scoring under torch.distributed: two gloo ranks on CPU produce the same rows as one process,
-and only rank 0 writes."""
+only rank 0 writes, and rank 1 extracts the features and QA rows of the batches it generates; plus
+the pieces that make that work (shipped features and rows stand in for local computation)."""
 
 from __future__ import annotations
 
@@ -23,14 +24,40 @@ def _settings() -> Any:
     return ScoreSettings(**SETTINGS)  # type: ignore[arg-type]
 
 
+def _count_per_image_work() -> tuple[dict[str, int], Any]:
+    """Return (counts, undo): from now on, count the images this process passes to the offline
+    extractor ("features") and to the QA check ("qa"); undo() restores both."""
+    import mammoeval.qa.scan as scan_mod
+    from mammoeval.metrics.offline import OfflineExtractor
+
+    counts = {"features": 0, "qa": 0}
+    real_extract, real_check = OfflineExtractor.extract, scan_mod.check_image
+
+    def extract(self: Any, images: Any) -> Any:
+        counts["features"] += int(images.shape[0])
+        return real_extract(self, images)
+
+    def check(*args: Any, **kwargs: Any) -> Any:
+        counts["qa"] += 1
+        return real_check(*args, **kwargs)
+
+    def undo() -> None:
+        OfflineExtractor.extract, scan_mod.check_image = real_extract, real_check  # type: ignore[method-assign]
+
+    OfflineExtractor.extract, scan_mod.check_image = extract, check  # type: ignore[method-assign,assignment]
+    return counts, undo
+
+
 def _rank_main(rank: int, world: int, init_file: str, run_dir: str, out_dir: str) -> None:
-    """One rank: join the gloo group, score the run, record what it returned and which files it wrote."""
+    """One rank: join the gloo group, score the run, record what it returned, which files it wrote
+    and how many images it extracted features of and checked."""
     import torch
     import torch.distributed as dist
 
     import mammoeval.score.run as run_mod
 
     torch.set_num_threads(1)
+    counts, _ = _count_per_image_work()
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     writes: list[str] = []
     real_append, real_write = run_mod.append_jsonl, run_mod.write_json_atomic
@@ -47,7 +74,7 @@ def _rank_main(rank: int, world: int, init_file: str, run_dir: str, out_dir: str
     try:
         result = run_mod.score_run(run_dir, settings=_settings(), last=2, progress=False)
         report = {"writes": writes, "new_rows": [r["checkpoint"] for r in result.new_rows],
-                  "best": result.best}
+                  "best": result.best, "counts": counts}
     except Exception as exc:  # reported to the test, which fails with the message
         report = {"error": f"{type(exc).__name__}: {exc}", "writes": writes}
     finally:
@@ -83,14 +110,21 @@ def test_two_ranks_score_exactly_like_one_process(tiny_run: Path, tmp_path: Path
         shutil.copytree(tiny_run, d, ignore=shutil.ignore_patterns("scores.jsonl", "best.json", ".cache"))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    counts, undo = _count_per_image_work()
     try:
         expected = score_run(single, settings=_settings(), last=2, progress=False)
     finally:
         torch.set_num_threads(threads)
+        undo()
     assert len(expected.new_rows) == 2
 
     reports = _run_ranks(2, multi, tmp_path)
     assert reports[1]["writes"] == [] and len(reports[0]["writes"]) == 3  # 2 rows + best.json, rank 0 only
+    # 10 images per checkpoint. Suite pass, batches of 3: rank 1 generates batches 1 and 3 (images 3-5
+    # and 9) and extracts their features, 8 images over 2 checkpoints. QA pass, the scan's batches of 8:
+    # rank 1 generates and checks batch 1 (images 8-9), 4 images in all. Rank 0 does the rest.
+    assert reports[1]["counts"] == {"features": 8, "qa": 4}
+    assert reports[0]["counts"] == {"features": counts["features"] - 8, "qa": counts["qa"] - 4}
     assert reports[0]["new_rows"] == reports[1]["new_rows"] == [r["checkpoint"] for r in expected.new_rows]
     assert reports[1]["best"] == reports[0]["best"]  # the other rank returns rank 0's result
 
@@ -102,3 +136,147 @@ def test_two_ranks_score_exactly_like_one_process(tiny_run: Path, tmp_path: Path
             assert json.dumps(got[key], sort_keys=True) == json.dumps(want[key], sort_keys=True), key
     best = json.loads((multi / "best.json").read_text())
     assert best["checkpoint"] == expected.best["checkpoint"]  # type: ignore[index]
+
+
+def _phantom_batch(phantoms: Path, n: int = 6) -> Any:
+    from mammoeval.data.imageset import open_image_set
+
+    return next(iter(open_image_set(phantoms).iter_batches(n)))
+
+
+def test_batch_precomputed_entries_follow_select_view_and_must_match_the_batch() -> None:
+    import torch
+
+    from mammoeval.data.imageset import ImageBatch
+
+    images = torch.rand(4, 1, 8, 6)
+    views = torch.tensor([0, 1, 1, 0])
+    feats = torch.arange(8.0).reshape(4, 2)
+    batch = ImageBatch(images, views, ["a", "b", "c", "d"], {"f": feats, "rows": ["ra", "rb", "rc", "rd"]})
+    mlo = batch.select_view(1)
+    assert mlo.ids == ["b", "c"] and mlo.precomputed["rows"] == ["rb", "rc"]
+    assert torch.equal(mlo.precomputed["f"], feats[1:3])
+    assert ImageBatch(images, views, list("abcd")).precomputed == {}
+    with pytest.raises(ValueError, match="one item per image"):
+        ImageBatch(images, views, list("abcd"), {"f": feats[:3]})
+
+
+def test_primed_memo_extractor_returns_the_shipped_features_without_extracting(phantom_dir_80x64: Path) -> None:
+    import torch
+
+    from mammoeval.data.imageset import ImageBatch
+    from mammoeval.metrics.features import MemoExtractor, feature_key
+    from mammoeval.metrics.offline import OfflineExtractor
+
+    class Spy(OfflineExtractor):
+        calls = 0
+
+        def extract(self, images: torch.Tensor) -> torch.Tensor:
+            Spy.calls += 1
+            return super().extract(images)
+
+    batch = _phantom_batch(phantom_dir_80x64)
+    memo = MemoExtractor(Spy())
+    assert not memo.prime(batch)  # nothing shipped: extracted locally
+    local = memo.extract(batch.images)
+    assert Spy.calls == 1 and local.shape == (6, 70)
+    shipped = torch.full((6, 70), 3.0)
+    other = ImageBatch(batch.images.clone(), batch.views, batch.ids, {feature_key(memo.inner): shipped})
+    assert memo.prime(other)
+    assert torch.equal(memo.extract(other.images), shipped) and Spy.calls == 1
+    wrong = ImageBatch(batch.images.clone(), batch.views, batch.ids, {feature_key(memo.inner): shipped[:, :5]})
+    with pytest.raises(ValueError, match=r"must be \[N, 70\]"):
+        memo.prime(wrong)
+
+
+def test_suite_metrics_use_shipped_features(phantom_dir_80x64: Path) -> None:
+    """A set whose batches carry the offline features of OTHER images scores like those images."""
+    import torch
+
+    from mammoeval.data.imageset import ImageBatch, TensorImageSet, open_image_set
+    from mammoeval.metrics.features import feature_key
+    from mammoeval.metrics.offline import OfflineExtractor
+    from mammoeval.metrics.suite import compute_suite
+
+    real = open_image_set(phantom_dir_80x64)
+    b = torch.cat([x.images for x in real.iter_batches(16)])
+    views = real.view_labels()
+    fake_b = TensorImageSet(b.flip(-1).roll(5, dims=-2), views, name="b")  # differs from the real set
+    fake_a = TensorImageSet(torch.rand_like(b, generator=torch.Generator().manual_seed(1)), views, name="a")
+    key = feature_key(OfflineExtractor())
+
+    class Shipped(TensorImageSet):
+        def iter_batches(self, batch_size: int, *, reduction: int = 1) -> Any:
+            for i, batch in enumerate(super().iter_batches(batch_size)):
+                feats = OfflineExtractor().extract(fake_b.images[i * batch_size:(i + 1) * batch_size])
+                yield ImageBatch(batch.images, batch.views, batch.ids, {key: feats})
+
+    shipped = Shipped(fake_a.images, views, name="a")
+    kw: dict[str, Any] = dict(metrics=("fid_offline", "kid_offline"), n_bootstrap=0, batch_size=5, progress=False)
+    want, got = compute_suite(real, fake_b, **kw), compute_suite(real, shipped, **kw)
+    plain = compute_suite(real, fake_a, **kw)
+    for v in ("CC", "MLO", "all"):
+        assert got.value("fid_offline", v) == want.value("fid_offline", v)
+        assert got.value("kid_offline", v) == want.value("kid_offline", v)
+    assert plain.value("fid_offline") != want.value("fid_offline")  # the shipped features did matter
+
+
+def test_worker_results_equal_local_extraction_and_qa(phantom_dir_80x64: Path) -> None:
+    import torch
+
+    from mammoeval.data.imageset import TensorImageSet
+    from mammoeval.metrics.features import feature_key
+    from mammoeval.metrics.offline import OfflineExtractor
+    from mammoeval.metrics.suite import build_extractor, suite_extractor_specs
+    from mammoeval.qa.scan import QAConfig, qa_rows_key, scan_image_set
+    from mammoeval.score.distributed import ShardWork, compute_shard_work
+
+    batch = _phantom_batch(phantom_dir_80x64)
+    specs = suite_extractor_specs(("swd", "fid_offline", "memorization"))
+    assert [s.space for s in specs] == ["offline"] and isinstance(build_extractor(specs[0]), OfflineExtractor)
+    assert suite_extractor_specs(("swd", "msssim")) == ()
+    pre = compute_shard_work(batch, ShardWork(extractors=specs, qa=QAConfig()))
+    assert torch.equal(pre[feature_key(OfflineExtractor())], OfflineExtractor().extract(batch.images))
+    local = scan_image_set(TensorImageSet(batch.images, batch.views, ids=batch.ids), progress=False).rows
+    assert pre[qa_rows_key(QAConfig())] == local and [r.id for r in local] == batch.ids
+    assert qa_rows_key(QAConfig(max_height=640)) != qa_rows_key(QAConfig())
+
+
+def test_scan_takes_shipped_rows_and_checks_batches_without_them(phantom_dir_80x64: Path, monkeypatch: Any) -> None:
+    import mammoeval.qa.scan as scan_mod
+    from mammoeval.data.imageset import ImageBatch, TensorImageSet
+    from mammoeval.qa.scan import QAConfig, qa_rows_key, scan_image_set
+
+    batch = _phantom_batch(phantom_dir_80x64)
+    rows = scan_image_set(TensorImageSet(batch.images, batch.views, ids=batch.ids), progress=False).rows
+    checked: list[str] = []
+    real_check = scan_mod.check_image
+
+    def check(*args: Any, **kwargs: Any) -> Any:
+        checked.append(kwargs["image_id"])
+        return real_check(*args, **kwargs)
+
+    monkeypatch.setattr(scan_mod, "check_image", check)
+
+    class HalfShipped(TensorImageSet):
+        def iter_batches(self, batch_size: int, *, reduction: int = 1) -> Any:
+            for i, b in enumerate(super().iter_batches(batch_size)):
+                pre = {qa_rows_key(QAConfig()): rows[i * batch_size:(i + 1) * batch_size]} if i % 2 == 0 else {}
+                yield ImageBatch(b.images, b.views, b.ids, pre)
+
+    scan = scan_image_set(HalfShipped(batch.images, batch.views, ids=batch.ids), progress=False, batch_size=2)
+    assert scan.rows == rows and checked == batch.ids[2:4]  # only the batch without rows was checked
+    checked.clear()
+    detailed = scan_image_set(HalfShipped(batch.images, batch.views, ids=batch.ids), progress=False, batch_size=2,
+                              keep_details=2)
+    assert detailed.rows == rows and checked == batch.ids and len(detailed.details) == 2
+
+
+def test_rebuilt_inception_extractor_with_other_weights_is_refused(tmp_path: Path) -> None:
+    from mammoeval.errors import BadInputError
+    from mammoeval.metrics.suite import ExtractorSpec, build_extractor
+
+    weights = tmp_path / "not-inception.pth"
+    weights.write_bytes(b"not a state dict")
+    with pytest.raises(BadInputError, match="not-inception.pth"):
+        build_extractor(ExtractorSpec("inception", str(weights), "0" * 64))

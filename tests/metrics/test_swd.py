@@ -166,3 +166,13 @@ def test_sliced_wasserstein_is_exact_and_independent_of_chunking_and_threads() -
         torch.set_num_threads(before)
     assert list(values.values()) == pytest.approx([expected] * len(values), rel=1e-6)
     assert sliced_wasserstein(a, b, dirs, chunk_bytes=4000) == sliced_wasserstein(a, b, dirs, chunk_bytes=4000)
+
+
+def test_accelerator_branch_matches_the_cpu_branch() -> None:
+    """The torch.sort path used on CUDA gives the NumPy path's per-direction sums (run here on CPU tensors)."""
+    from mammoeval.metrics.swd import _sorted_abs_diff_numpy, _sorted_abs_diff_torch
+
+    g = torch.Generator().manual_seed(5)
+    pa, pb = torch.randn(6, 300, generator=g), torch.randn(6, 300, generator=g) * 2
+    expected = _sorted_abs_diff_numpy(pa.numpy().copy(), pb.numpy().copy())
+    assert _sorted_abs_diff_torch(pa, pb).numpy() == pytest.approx(expected, rel=1e-6)

@@ -37,6 +37,8 @@ class Anatomy:
         n_holes: enclosed background regions inside the breast of at least `min_hole_fraction` of it.
         hole_fraction: total area of those holes / breast area.
         skin_jaggedness: relative excess length of the skin line over a smoothed skin line (0 = smooth).
+        skin_concavity: concave turning of the skin line in half turns (see compute_skin_concavity;
+            about 0-3 for a clean breast, one per notch bitten into the skin line).
         pectoral_present, pectoral_area_fraction, pectoral_angle_deg, pectoral_mask: see
             `mammoeval.qa.pectoral.detect_pectoral`.
     """
@@ -56,6 +58,7 @@ class Anatomy:
     pectoral_area_fraction: float
     pectoral_angle_deg: float
     pectoral_mask: np.ndarray
+    skin_concavity: float = 0.0
 
     @property
     def skin_smoothness(self) -> float:
@@ -153,7 +156,7 @@ def compute_anatomy(image: np.ndarray, *, min_hole_fraction: float = 0.002) -> A
     canon_img = coarse if side == "left" else coarse[:, ::-1]
     outside = ~ndi.binary_dilation(filled, iterations=3)
     bg_level = float(np.median(coarse[outside])) if outside.any() else 0.0
-    n_components, jaggedness = _outline_measures(image, threshold)
+    n_components, jaggedness, concavity = _outline_measures(image, threshold)
     pect = detect_pectoral(canon_img, canon)
     return Anatomy(
         factor=factor, coarse=np.ascontiguousarray(canon_img), mask=np.ascontiguousarray(canon),
@@ -161,7 +164,7 @@ def compute_anatomy(image: np.ndarray, *, min_hole_fraction: float = 0.002) -> A
         area_fraction=float(filled.mean()), n_components=n_components, n_holes=n_holes,
         hole_fraction=hole_fraction, skin_jaggedness=jaggedness,
         pectoral_present=pect.present, pectoral_area_fraction=pect.area_fraction,
-        pectoral_angle_deg=pect.angle_deg, pectoral_mask=pect.mask,
+        pectoral_angle_deg=pect.angle_deg, pectoral_mask=pect.mask, skin_concavity=concavity,
     )
 
 
@@ -169,26 +172,30 @@ OUTLINE_HEIGHT = 512
 """Height in pixels of the image on which components and skin-line jaggedness are measured."""
 
 
-def _outline_measures(image: np.ndarray, threshold: float) -> tuple[int, float]:
-    """Return (tissue components counted as breast parts, skin-line jaggedness) at OUTLINE_HEIGHT rows.
+def _outline_measures(image: np.ndarray, threshold: float) -> tuple[int, float, float]:
+    """Return (tissue components counted as breast parts, skin-line jaggedness, skin-line concavity)
+    at OUTLINE_HEIGHT rows.
 
     Components: the 3x3-median-filtered image above the breast threshold, opened once (drops
     isolated noise pixels; a median keeps narrow gaps open), counted by `_count_extra_components`.
     Jaggedness: `compute_skin_jaggedness` of the main component (holes filled) of the image
     blurred by a 1-px Gaussian above the threshold (film and quantum noise would roughen the line).
+    Concavity: `compute_skin_concavity` of that blurred image.
     """
     mid, _ = reduce_to_height(image, OUTLINE_HEIGHT)
+    blurred = ndi.gaussian_filter(mid, 1.0)
     n_components = 0
-    for k, tissue in enumerate((ndi.median_filter(mid, 3) > threshold, ndi.gaussian_filter(mid, 1.0) > threshold)):
+    for k, tissue in enumerate((ndi.median_filter(mid, 3) > threshold, blurred > threshold)):
         tissue = ndi.binary_opening(tissue)
         labels, n = ndi.label(tissue)
         if n == 0:
-            return 0, 0.0
+            return 0, 0.0, 0.0
         sizes = ndi.sum_labels(tissue, labels, index=np.arange(1, n + 1))
         main = int(np.argmax(sizes)) + 1
         if k == 0:
             n_components = 1 + _count_extra_components(labels, sizes, main)
-    return n_components, compute_skin_jaggedness(ndi.binary_fill_holes(labels == main))
+    body = ndi.binary_fill_holes(labels == main)
+    return n_components, compute_skin_jaggedness(body), compute_skin_concavity(blurred, body, threshold)
 
 
 def _fill_holes_with_edges(mask: np.ndarray) -> np.ndarray:
@@ -221,21 +228,28 @@ def _outer_runs(edge: np.ndarray) -> np.ndarray:
 def _count_extra_components(labels: np.ndarray, sizes: np.ndarray, main: int) -> int:
     """Return the number of breast-sized components besides the main one.
 
-    Counted: components of at least 0.6% of the main one that lie within 10% of the width of it
-    and do not touch the image border (burned-in labels sit far from the breast), and those
+    Counted: components of at least 0.6% of the main one that do not touch the image border and
+    either lie within 10% of the width of it, or lie within 30% of it and are solid (the largest
+    inscribed disc has a radius of at least 2.5% of the width: a lump of tissue, not the thin
+    strokes of a burned-in label, which also tends to sit far from the breast); and components
     touching the border of at least 25% (film edges and label areas of scanned films are smaller).
     """
+    w = labels.shape[1]
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    near = ndi.binary_dilation(labels == main, iterations=max(2, int(0.1 * labels.shape[1])))
-    close = np.unique(labels[near])
+    body = labels == main
+    dist = ndi.distance_transform_edt(~body)
+    depth = ndi.distance_transform_edt(labels > 0)
+    index = np.arange(1, len(sizes) + 1)
+    gap = ndi.minimum(dist, labels, index=index)
+    thick = ndi.maximum(depth, labels, index=index)
     extra = 0
     for i, s in enumerate(sizes, start=1):
         if i == main:
             continue
         if i in border:
             extra += int(s >= 0.25 * sizes[main - 1])
-        elif i in close:
-            extra += int(s >= 0.006 * sizes[main - 1])
+        elif s >= 0.006 * sizes[main - 1]:
+            extra += int(gap[i - 1] <= 0.1 * w or (gap[i - 1] <= 0.3 * w and thick[i - 1] >= 0.025 * w))
     return extra
 
 
@@ -288,3 +302,69 @@ def _interior_boundary_length(mask: np.ndarray) -> float:
     vert = np.count_nonzero(mask[1:, 1:-1] != mask[:-1, 1:-1])
     del inner
     return float(horiz + vert)
+
+
+CONCAVITY_SIGMA = 0.006
+"""Gaussian smoothing of the skin-line contour before its turning is measured (fraction of the width)."""
+MIN_NOTCH_TURN = 0.05
+"""Smallest concave run counted (half turns, i.e. 9 degrees): drops the pixel staircase of the contour."""
+CONCAVITY_LEVELS = (0.0, 0.2)
+"""Iso-levels of the skin-line contours, as fractions of the way from the breast threshold to the
+median breast grey level; the concavity is the smaller of theirs."""
+
+
+def compute_skin_concavity(blurred: np.ndarray, body: np.ndarray, threshold: float) -> float:
+    """Return the concave turning of the skin line in half turns (0 for a convex outline).
+
+    A healthy skin line is nearly convex: walking along it the direction turns one way, except
+    around the nipple and, in MLO views, the axilla and the inframammary fold (about 0-3 half turns
+    in all). Every notch bitten into it turns the other way by about half a turn, whatever its
+    size. The contour of the blurred image at an iso-level (sub-pixel, `skimage.measure.find_contours`)
+    is resampled at 1-px steps, smoothed by CONCAVITY_SIGMA x width, and the turning against the
+    main sense is summed over runs of at least MIN_NOTCH_TURN, away from the image edges. Noise in
+    the soft fall-off of film skin lines makes the lowest iso-contour wander, while a notch cuts
+    every level: the result is the smaller value over CONCAVITY_LEVELS.
+
+    Args:
+        blurred: float32 [h, w] outline image (chest wall on either side), Gaussian-blurred.
+        body: bool [h, w] main breast component, holes filled.
+        threshold: breast/background grey level.
+    """
+    if body.sum() < 50:
+        return 0.0
+    median = float(np.median(blurred[body]))
+    best = np.inf
+    for f in CONCAVITY_LEVELS:  # lazily: a smooth first contour settles it
+        best = min(best, _concave_turning(blurred, threshold + f * (median - threshold)))
+        if best < 1.0:
+            break
+    return float(best)
+
+
+def _concave_turning(blurred: np.ndarray, level: float) -> float:
+    """Return the turning (half turns) against the main sense of the longest iso-contour at `level`."""
+    from skimage.measure import find_contours
+
+    contours = find_contours(blurred, level)
+    if not contours:
+        return 0.0
+    c = max(contours, key=len)
+    arc = np.r_[0.0, np.cumsum(np.hypot(*np.diff(c, axis=0).T))]
+    if arc[-1] < 20:
+        return 0.0
+    s = np.arange(0.0, arc[-1], 1.0)
+    c = np.stack([np.interp(s, arc, c[:, 0]), np.interp(s, arc, c[:, 1])], axis=1)
+    h, w = blurred.shape
+    on_edge = (c[:, 0] < 2) | (c[:, 0] > h - 3) | (c[:, 1] < 2) | (c[:, 1] > w - 3)
+    sigma = max(1.0, CONCAVITY_SIGMA * w)
+    smooth = ndi.gaussian_filter1d(c, sigma, axis=0, mode="nearest")
+    turn = np.diff(np.unwrap(np.arctan2(np.diff(smooth[:, 0]), np.diff(smooth[:, 1]))))
+    keep = ~ndi.binary_dilation(on_edge, iterations=int(3 * sigma) + 2)[1:-1]
+    turn = turn[keep]
+    if turn.sum() < 0:
+        turn = -turn
+    labels, n = ndi.label(turn < 0)
+    if n == 0:
+        return 0.0
+    runs = -ndi.sum_labels(turn, labels, index=np.arange(1, n + 1)) / np.pi
+    return float(runs[runs >= MIN_NOTCH_TURN].sum())

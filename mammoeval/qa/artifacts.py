@@ -197,10 +197,22 @@ Rule: 1.3 x the largest clean value on real-dev (0.113, a noisy film skin line) 
 (0.03), measured at 512 rows."""
 
 
+CONCAVITY_LIMIT = 3.6
+"""Skin-line concavity (half turns, see anatomy.compute_skin_concavity) that alone reaches the
+boundary threshold.
+
+Rule: 1.3 x the largest clean value on the tuning half of real-dev (2.75, the noisy skin line of a
+mini-MIAS film scan; digital images <= 0.9, phantoms <= 1.5), measured at 512 rows. A notch bitten
+into the skin line adds about one half turn, so ~5 clear notches flag an otherwise smooth outline."""
+
+
 def detect_boundary(anatomy: Anatomy, *, threshold: float = 1.0) -> Finding:
     """Return the implausible-boundary finding.
 
-    Score: (extra breast-sized components) + (enclosed holes) + jaggedness / JAGGEDNESS_LIMIT.
+    Score: (extra breast-sized components) + (enclosed holes) + max(jaggedness / JAGGEDNESS_LIMIT,
+    concavity / CONCAVITY_LIMIT). Jaggedness sees a skin line roughened at the pixel scale; the
+    concavity sees notches and scallops of any size (a notch barely lengthens the 4-connected
+    outline, so jaggedness alone misses them).
 
     Args:
         anatomy: the image's anatomy.
@@ -208,7 +220,8 @@ def detect_boundary(anatomy: Anatomy, *, threshold: float = 1.0) -> Finding:
     """
     extra = max(0, anatomy.n_components - 1)
     jag = anatomy.skin_jaggedness / JAGGEDNESS_LIMIT
-    score = extra + anatomy.n_holes + jag
+    concave = anatomy.skin_concavity / CONCAVITY_LIMIT
+    score = extra + anatomy.n_holes + max(jag, concave)
     parts = []
     if extra:
         parts.append(f"{extra} extra component(s)")
@@ -216,6 +229,8 @@ def detect_boundary(anatomy: Anatomy, *, threshold: float = 1.0) -> Finding:
         parts.append(f"{anatomy.n_holes} hole(s)")
     if jag >= 0.5:
         parts.append("jagged skin line")
+    if concave >= 0.5:
+        parts.append("notched skin line")
     return _finding("boundary", score, threshold, ", ".join(parts) or "implausible outline")
 
 

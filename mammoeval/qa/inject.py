@@ -61,8 +61,9 @@ def inject_boundary(image: np.ndarray, mask: np.ndarray, strength: float, rng: n
     if kind == 0:  # floating island of tissue in the background
         r = (0.03 + 0.04 * strength) * h
         gap = int(r) + 3 + int(0.02 * w)  # detached by a visible gap, not a 3-px crack
-        bg = ~ndi.binary_dilation(mask, iterations=gap)
-        bg &= ndi.binary_dilation(mask, iterations=gap + max(2, int(0.06 * w)))
+        body = mask | _visible_tissue(image, mask)  # a coarse mask may stop short of faint skin
+        bg = ~ndi.binary_dilation(body, iterations=gap)
+        bg &= ndi.binary_dilation(body, iterations=gap + max(2, int(0.06 * w)))
         bg[: int(r) + 2], bg[-int(r) - 2:], bg[:, : int(r) + 2], bg[:, -int(r) - 2:] = False, False, False, False
         pts = np.argwhere(bg)
         if pts.size:
@@ -74,13 +75,40 @@ def inject_boundary(image: np.ndarray, mask: np.ndarray, strength: float, rng: n
         cy, cx = _interior_point(mask, rng, 2 * r)
         out[(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = float(image[~mask].mean()) if (~mask).any() else 0.0
         return out.astype(np.float32)
-    edge = mask & ~ndi.binary_erosion(mask, iterations=1, border_value=1)
+    edge = _skin_line(image, mask)
     pts = np.argwhere(edge)
     depth = max(2.0, 0.03 * strength * w)
     for cy, cx in pts[rng.choice(len(pts), size=min(len(pts), 80), replace=False)] if len(pts) else []:
         rad = depth * rng.uniform(0.5, 1.0)
         out[(yy - cy) ** 2 + (xx - cx) ** 2 <= rad * rad] = 0.0
     return out.astype(np.float32)
+
+
+def _visible_tissue(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Return bool [H, W]: pixels (1-px Gaussian blur) at least 10% of the way from the background
+    median to the breast median grey level."""
+    if not mask.any() or mask.all():
+        return mask.copy()
+    bg = float(np.median(image[~mask]))
+    level = float(np.median(image[mask]))
+    return ndi.gaussian_filter(image.astype(np.float32), 1.0) > bg + 0.1 * (level - bg)
+
+
+def _skin_line(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Return bool [H, W]: the visible skin line, away from the image edges.
+
+    The given mask may be coarse (upsampled from the analysis size) and reach a few pixels past the
+    visible edge of tissue, so the skin line is the outline of the largest region of the mask
+    whose grey level rises at least 10% of the way from the background to the breast median.
+    """
+    if not mask.any() or mask.all():
+        return mask & ~ndi.binary_erosion(mask, iterations=1, border_value=1)
+    tissue = mask & _visible_tissue(image, mask)
+    labels, n = ndi.label(tissue)
+    if n == 0:
+        return mask & ~ndi.binary_erosion(mask, iterations=1, border_value=1)
+    main = ndi.binary_fill_holes(labels == 1 + int(np.argmax(np.bincount(labels.ravel())[1:])))
+    return main & ~ndi.binary_erosion(main, iterations=1, border_value=1)
 
 
 def inject_background(image: np.ndarray, mask: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:

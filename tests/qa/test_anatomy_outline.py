@@ -1,0 +1,69 @@
+"""Skin-line concavity (notches) and solid islands beside the breast (issue #5)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from mammoeval.qa.anatomy import compute_anatomy
+from mammoeval.qa.artifacts import detect_boundary
+from mammoeval.qa.inject import inject_boundary
+
+
+def _bitten(img: np.ndarray, n: int, radius: float) -> np.ndarray:
+    """Return img with n round notches of `radius` px bitten evenly into the half-ellipse skin line."""
+    h, w = img.shape
+    yy, xx = np.mgrid[:h, :w]
+    out = img.copy()
+    for t in np.linspace(-1.2, 1.2, n):
+        cy, cx = h / 2 + 0.45 * h * np.sin(t), 0.7 * w * np.cos(t)
+        out[(yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2] = 0.0
+    return out
+
+
+def test_smooth_skin_line_has_little_concavity(make_breast, phantoms):
+    img, _ = make_breast(320, 256)
+    assert compute_anatomy(img).skin_concavity < 0.5
+    for _, ph, _ in phantoms:
+        assert compute_anatomy(ph).skin_concavity < 2.5
+
+
+def test_each_notch_adds_about_half_a_turn(make_breast):
+    img, _ = make_breast(320, 256)
+    values = [compute_anatomy(_bitten(img, n, 6.0)).skin_concavity for n in (4, 8, 16)]
+    assert values[0] < values[1] < values[2]
+    for n, v in zip((4, 8, 16), values, strict=True):
+        assert 0.5 * n <= v <= 1.5 * n, (n, v)
+
+
+def test_notched_skin_line_flags_boundary(make_breast):
+    img, _ = make_breast(320, 256)
+    assert not detect_boundary(compute_anatomy(img)).flag
+    f = detect_boundary(compute_anatomy(_bitten(img, 12, 6.0)))
+    assert f.flag and "notched" in f.reason
+
+
+def test_solid_island_counts_but_label_strokes_do_not(make_breast):
+    img, _ = make_breast(320, 256)
+    yy, xx = np.mgrid[:320, :256]
+    right = 0.7 * 256  # the skin line at mid height
+    island = img.copy()  # a solid lump 20% of the width beyond the skin line
+    island[(yy - 60) ** 2 + (xx - (right + 0.2 * 256 * 0.8)) ** 2 <= 14**2] = 0.45
+    assert compute_anatomy(island).n_components == 2
+    label = img.copy()  # an "L" of 3-px strokes at the same place: a burned-in label
+    x0 = int(right + 0.2 * 256 * 0.7)
+    label[40:80, x0:x0 + 3] = 0.9
+    label[77:80, x0:x0 + 25] = 0.9
+    assert compute_anatomy(label).n_components == 1
+
+
+def test_ragged_skin_injection_is_flagged_on_phantoms(phantoms):
+    hits = []
+    for _, img, mask in phantoms:
+        rng = np.random.default_rng(0)
+        while int(copy.deepcopy(rng).integers(3)) != 2:  # the ragged-skin-line kind
+            rng = np.random.default_rng(int(rng.integers(1 << 30)))
+        bad = inject_boundary(img, mask, 0.5, rng)
+        hits.append(detect_boundary(compute_anatomy(bad)).flag)
+    assert np.mean(hits) >= 5 / 6

@@ -189,8 +189,9 @@ def test_primed_memo_extractor_returns_the_shipped_features_without_extracting(p
         memo.prime(wrong)
 
 
-def test_suite_metrics_use_shipped_features(phantom_dir_80x64: Path) -> None:
-    """A set whose batches carry the offline features of OTHER images scores like those images."""
+def test_suite_metrics_use_shipped_features(phantom_dir_80x64: Path, monkeypatch: Any) -> None:
+    """A set whose batches carry the offline features of OTHER images scores like those images, and
+    its own pixels are never passed to the extractor (a cheap stand-in for the offline features)."""
     import torch
 
     from mammoeval.data.imageset import ImageBatch, TensorImageSet, open_image_set
@@ -198,27 +199,37 @@ def test_suite_metrics_use_shipped_features(phantom_dir_80x64: Path) -> None:
     from mammoeval.metrics.offline import OfflineExtractor
     from mammoeval.metrics.suite import compute_suite
 
+    extracted: list[int] = []
+
+    def cheap(self: Any, images: torch.Tensor) -> torch.Tensor:
+        extracted.append(int(images.shape[0]))
+        return torch.nn.functional.adaptive_avg_pool2d(images, (7, 10)).flatten(1)
+
+    monkeypatch.setattr(OfflineExtractor, "extract", cheap)
     real = open_image_set(phantom_dir_80x64)
-    b = torch.cat([x.images for x in real.iter_batches(16)])
+    images = torch.cat([x.images for x in real.iter_batches(16)])
     views = real.view_labels()
-    fake_b = TensorImageSet(b.flip(-1).roll(5, dims=-2), views, name="b")  # differs from the real set
-    fake_a = TensorImageSet(torch.rand_like(b, generator=torch.Generator().manual_seed(1)), views, name="a")
+    fake_b = TensorImageSet(images.flip(-1).roll(5, dims=-2), views, name="b")  # differs from the real set
+    noise = torch.rand(images.shape, generator=torch.Generator().manual_seed(1))
     key = feature_key(OfflineExtractor())
 
     class Shipped(TensorImageSet):
         def iter_batches(self, batch_size: int, *, reduction: int = 1) -> Any:
             for i, batch in enumerate(super().iter_batches(batch_size)):
-                feats = OfflineExtractor().extract(fake_b.images[i * batch_size:(i + 1) * batch_size])
+                feats = cheap(None, fake_b.images[i * batch_size:(i + 1) * batch_size])
                 yield ImageBatch(batch.images, batch.views, batch.ids, {key: feats})
 
-    shipped = Shipped(fake_a.images, views, name="a")
     kw: dict[str, Any] = dict(metrics=("fid_offline", "kid_offline"), n_bootstrap=0, batch_size=5, progress=False)
-    want, got = compute_suite(real, fake_b, **kw), compute_suite(real, shipped, **kw)
-    plain = compute_suite(real, fake_a, **kw)
+    want = compute_suite(real, fake_b, **kw)
+    extracted.clear()
+    got = compute_suite(real, Shipped(noise, views, name="a"), **kw)
+    assert sum(extracted) == 16 + 16  # the real set, plus the stand-in's calls for the shipped features
     for v in ("CC", "MLO", "all"):
         assert got.value("fid_offline", v) == want.value("fid_offline", v)
         assert got.value("kid_offline", v) == want.value("kid_offline", v)
-    assert plain.value("fid_offline") != want.value("fid_offline")  # the shipped features did matter
+    extracted.clear()
+    plain = compute_suite(real, TensorImageSet(noise, views, name="a"), **kw)
+    assert sum(extracted) == 32 and plain.value("fid_offline") != want.value("fid_offline")
 
 
 def test_worker_results_equal_local_extraction_and_qa(phantom_dir_80x64: Path) -> None:

@@ -87,9 +87,14 @@ class CalcConfig:
     skin_margin_frac: float = 0.02
     cluster_distance_frac: float = 0.05
     min_cluster_size: int = 3
-    threshold: Literal["local", "global"] = "global"
+    threshold: Literal["blob", "local", "global"] = "global"
     block_px: int = 16
     local_k: float = 10.0
+    blob_k: float = 8.0
+    blob_block_px: int = 0
+    support_frac: float = 0.25
+    blob_scales: int = 2
+    edge_px: int = 2
 
 
 @dataclass(frozen=True)
@@ -128,7 +133,14 @@ def detect_calcifications(work: np.ndarray, anatomy: Anatomy, *, config: CalcCon
     # Calcifications of the breast are not searched in the pectoral muscle (its tip at the chest
     # wall is a narrow bright wedge).
     inner_coarse &= ~anatomy.pectoral_mask
+    if config.threshold == "blob":
+        inner_coarse &= ~ndi.binary_dilation(anatomy.pectoral_mask, iterations=2)
     inner = _mask_at(inner_coarse, work.shape, 1.0 / anatomy.factor)
+    if config.threshold == "blob":
+        # a spot cut by the image edge cannot be measured, and the muscle's corner there looks round
+        b = config.edge_px
+        inner[:b] = inner[-b:] = False
+        inner[:, :b] = inner[:, -b:] = False
     if inner.sum() < 50:
         return []
     opened = _opening(work, config.opening_px)
@@ -142,6 +154,8 @@ def detect_calcifications(work: np.ndarray, anatomy: Anatomy, *, config: CalcCon
     texture = float(np.percentile(tophat[ys, xs], 90))
     near_skin = _near_skin(anatomy, work.shape, config)
     floor = max(config.min_contrast, config.noise_k * noise)
+    if config.threshold == "blob":
+        return _detect_blobs(work, opened, smooth, inner, near_skin, config)
     if config.threshold == "global":
         thr: float | np.ndarray = max(floor, config.texture_k * texture)
     else:
@@ -158,6 +172,70 @@ def detect_calcifications(work: np.ndarray, anatomy: Anatomy, *, config: CalcCon
     calcs = _dedupe(calcs)
     return assign_clusters(calcs, distance_px=config.cluster_distance_frac * h,
                            min_size=config.min_cluster_size)
+
+
+def _detect_blobs(work, opened, smooth, inner, near_skin, config):
+    h = work.shape[0]
+    tophat = work - opened
+    smooth2 = _binomial_blur(smooth)
+    blob = np.maximum(_spot_strength(smooth), 2.0 * _spot_strength(smooth2))
+    if config.blob_scales >= 3:
+        blob = np.maximum(blob, 4.0 * _spot_strength(_binomial_blur(_binomial_blur(smooth2))))
+    if config.blob_block_px:
+        bar = _local_threshold(blob, inner, CalcConfig(block_px=config.blob_block_px, local_k=config.blob_k))
+    else:
+        ys, xs = np.nonzero(inner)
+        step = max(1, ys.size // 50_000)
+        vals = blob[ys[::step], xs[::step]]
+        med = float(np.median(vals))
+        bar = med + config.blob_k * 1.4826 * float(np.median(np.abs(vals - med)))
+    # candidates: maxima of the top-hat (the spot's grey peak) or of the spot strength (splits
+    # touching spots), strong enough in both
+    cand = (tophat >= config.min_contrast) & inner
+    ys1, xs1 = _local_maxima(tophat, *np.nonzero(cand))
+    ys1, xs1 = ys1[_max3x3_at(blob, ys1, xs1) >= _at(bar, ys1, xs1)], xs1[_max3x3_at(blob, ys1, xs1) >= _at(bar, ys1, xs1)]
+    ys2, xs2 = _local_maxima(blob, *np.nonzero(cand & (blob >= bar)))
+    flat = np.unique(np.concatenate([ys1 * work.shape[1] + xs1, ys2 * work.shape[1] + xs2]))
+    ys, xs = flat // work.shape[1], flat % work.shape[1]
+    ratio = np.maximum(np.maximum(_blobness_at(smooth, ys, xs), _blobness_at(smooth2, ys, xs)), _blobness_at(work, ys, xs))
+    keep = ratio >= config.min_blobness
+    calcs = [c for c in (_measure(work, opened, y, x, bool(near_skin[y, x]), config, blob)
+                         for y, x in zip(ys[keep], xs[keep], strict=True)) if c is not None]
+    calcs = _dedupe(calcs)
+    return assign_clusters(calcs, distance_px=config.cluster_distance_frac * h,
+                           min_size=config.min_cluster_size)
+
+
+def _peak_near(values: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return, for each (y, x), the position of the largest of `values` in its 3x3 neighbourhood."""
+    if ys.size == 0:
+        return ys, xs
+    p = np.pad(values, 1, mode="edge")
+    offs = [(dy, dx) for dy in range(3) for dx in range(3)]
+    best = np.argmax([p[ys + dy, xs + dx] for dy, dx in offs], axis=0)
+    d = np.array(offs)[best] - 1
+    h, w = values.shape
+    return np.clip(ys + d[:, 0], 0, h - 1), np.clip(xs + d[:, 1], 0, w - 1)
+
+
+def _at(bar: float | np.ndarray, ys: np.ndarray, xs: np.ndarray) -> float | np.ndarray:
+    """Return the bar at each (y, x): the scalar itself or the map's values."""
+    return bar if np.isscalar(bar) else bar[ys, xs]
+
+
+def _max3x3_at(values: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """Return the maximum of `values` over the 3x3 neighbourhood of each (y, x)."""
+    p = np.pad(values, 1, mode="edge")
+    return np.max([p[ys + dy, xs + dx] for dy in range(3) for dx in range(3)], axis=0) if ys.size else np.zeros(0)
+
+
+def _spot_strength(smooth: np.ndarray) -> np.ndarray:
+    p = np.pad(smooth, 1, mode="edge")
+    c = p[1:-1, 1:-1]
+    hyy = p[:-2, 1:-1] + p[2:, 1:-1] - 2 * c
+    hxx = p[1:-1, :-2] + p[1:-1, 2:] - 2 * c
+    hxy = (p[2:, 2:] + p[:-2, :-2] - p[2:, :-2] - p[:-2, 2:]) * np.float32(0.25)
+    return -(hxx + hyy) * np.float32(0.5) - np.sqrt(((hxx - hyy) * np.float32(0.5)) ** 2 + hxy**2)
 
 
 def _local_threshold(tophat: np.ndarray, inner: np.ndarray, config: CalcConfig) -> np.ndarray:
@@ -273,7 +351,7 @@ def _blobness_at(smooth: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarr
 
 
 def _measure(work: np.ndarray, opened: np.ndarray, y: int, x: int, near_skin: bool,
-             config: CalcConfig) -> Calc | None:
+             config: CalcConfig, blob: np.ndarray | None = None) -> Calc | None:
     """Return the Calc at peak (y, x), or None when the spot is too big, elongated or beside a bright object.
 
     Args:
@@ -288,8 +366,12 @@ def _measure(work: np.ndarray, opened: np.ndarray, y: int, x: int, near_skin: bo
     win = work[y0:y + r + 1, x0:x + r + 1] - opened[y0:y + r + 1, x0:x + r + 1]
     peak = float(win[y - y0, x - x0])
     reach = config.max_diameter_px / 2 + config.run_on_px + (0.0 if near_skin else config.object_slack_px)
-    if _part_of_bright_object(work, opened, y, x, peak, reach, config):
-        return None  # the rim of a skin marker or a similar wide bright object
+    support = None if blob is None or near_skin else \
+        blob >= config.support_frac * float(blob[max(0, y - 1):y + 2, max(0, x - 1):x + 2].max())
+    if _part_of_bright_object(work, opened, y, x, peak, reach, config, support):
+        return None
+    if support is not None:
+        win = np.where(support[y0:y + r + 1, x0:x + r + 1], win, 0.0)  # the rim of a skin marker or a similar wide bright object
     yy, xx = np.ogrid[y0 - y:y0 - y + win.shape[0], x0 - x:x0 - x + win.shape[1]]
     dist = np.sqrt(yy**2 + xx**2)
     above = (win >= 0.5 * peak) & _own_cell(win, y - y0, x - x0, dist, peak)
@@ -326,7 +408,7 @@ def _near_skin(anatomy: Anatomy, shape: tuple[int, int], config: CalcConfig) -> 
 
 
 def _part_of_bright_object(work: np.ndarray, opened: np.ndarray, y: int, x: int, peak: float, reach: float,
-                           config: CalcConfig) -> bool:
+                           config: CalcConfig, support: np.ndarray | None = None) -> bool:
     """Return whether the spot is part of a larger bright object (a skin marker's disc or ring).
 
     The pixels brighter than the spot's half-maximum level (local background + half its contrast)
@@ -336,6 +418,8 @@ def _part_of_bright_object(work: np.ndarray, opened: np.ndarray, y: int, x: int,
     r = int(np.ceil(config.max_diameter_px / 2 + config.run_on_px)) + config.marker_px
     y0, x0 = max(0, y - r), max(0, x - r)
     win = work[y0:y + r + 1, x0:x + r + 1] >= float(opened[y, x]) + 0.5 * peak
+    if support is not None:
+        win &= support[y0:y + r + 1, x0:x + r + 1]
     labels, _ = ndi.label(win)
     comp = labels == labels[y - y0, x - x0]
     yy, xx = np.nonzero(comp)

@@ -1,0 +1,177 @@
+"""Repeated-tile / copy-paste texture detector: isolated off-origin peaks of the local autocorrelation.
+
+A generator that copies texture leaves the same fine texture at two or more places a fixed
+displacement apart (periodic tiles repeat it at the tile period). The fine texture of clean
+tissue is not self-similar: its autocorrelation falls to about 0 a few pixels from the origin,
+except along straight 1-D structures (vessels, ligaments, skin line, film edges), where it forms
+a ridge along the structure's direction.
+
+Method, on the working image reduced to at most ANALYSIS_HEIGHT rows:
+1. fine texture = image minus its Gaussian blur (sigma FINE_SIGMA px);
+2. square windows of WINDOW px (stride WINDOW / 2) lying inside the breast interior, away from
+   the chest-wall band (film edge, pectoral edge);
+3. per window, the autocorrelation via FFT (zero-padded, no wrap-around), normalised to a
+   correlation coefficient per lag: A(d) / A(0) x (window area / overlap area at lag d);
+4. peak isolation: at each lag, the coefficient minus the largest coefficient on a ring of radius
+   RING_INNER..RING_OUTER px around that lag. A ridge from a 1-D structure crosses the ring and
+   cancels itself; the isolated peak of a repeat does not;
+5. window evidence = the largest isolated peak at lags from MIN_LAG to WINDOW / 2 px (Chebyshev).
+
+Score = the largest window evidence / PEAK_LIMIT (>= 1 flags); heatmap = window evidence /
+PEAK_LIMIT painted over each window on the anatomy's coarse grid (maximum where windows overlap).
+
+Limits: repeats further apart than WINDOW / 2 px at the analysis resolution (copy-pastes to distant
+places, tiles with a period over about a quarter of the height) are not seen, nor repeats in
+regions smaller than about half a window.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+import scipy.fft
+from scipy import ndimage as ndi
+
+from mammoeval.qa.anatomy import Anatomy, reduce_to_height
+from mammoeval.qa.artifacts import Finding, _finding, _mask_at
+
+ANALYSIS_HEIGHT: Final = 640
+"""Largest height (px) of the image the texture is analysed on (the working image is box-reduced by an
+integer factor to at most this height)."""
+WINDOW: Final = 128
+"""Side (px at the analysis resolution) of the autocorrelation windows; 64 when the analysis image is
+under SMALL_HEIGHT rows."""
+SMALL_HEIGHT: Final = 448
+"""Analysis images under this height use windows of WINDOW / 2 px."""
+FINE_SIGMA: Final = 2.0
+"""Gaussian sigma (px) of the blur removed to keep the fine texture."""
+CLIP_SPREAD: Final = 2.5
+"""The fine texture is clipped to its median +- this many robust spreads (see _clipped_fine_texture)."""
+MIN_LAG: Final = 4
+"""Smallest lag (px, Chebyshev) searched: the central lobe of the texture's own correlation ends before it."""
+RING_INNER: Final = 3
+RING_OUTER: Final = 5
+"""Radii (px) of the ring around each lag whose largest coefficient is subtracted (peak isolation)."""
+MIN_INSIDE: Final = 0.5
+"""Share of a window's pixels that must lie in the breast interior for the window to count."""
+MIN_OVERLAP: Final = 0.3
+"""Smallest number of overlapping region pixel pairs at a lag, as a share of the window area, for the lag to count."""
+PEAK_LIMIT: Final = 0.3
+"""Isolated autocorrelation peak that reaches the repeats threshold (see benchmarks/qa_repeats.py)."""
+
+
+def detect_repeats(work: np.ndarray, anatomy: Anatomy, *, threshold: float = 1.0) -> Finding:
+    """Return the repeated-texture finding: the strongest isolated off-origin local autocorrelation peak.
+
+    Args:
+        work: float32 [H, W] working image in [0, 1], chest wall left.
+        anatomy: its anatomy (breast mask on the coarse grid).
+        threshold: flag threshold on the score (score = peak / PEAK_LIMIT).
+    """
+    small, f = reduce_to_height(work, ANALYSIS_HEIGHT)
+    win = WINDOW if small.shape[0] >= SMALL_HEIGHT else WINDOW // 2
+    inner = _interior(anatomy, small.shape, f)
+    corners = _window_corners(inner, win)
+    heat = np.zeros(anatomy.mask.shape, np.float32)
+    if not corners:
+        return _finding("repeats", 0.0, threshold, "", heat)
+    fine = _clipped_fine_texture(small, inner)
+    stack = np.stack([fine[y:y + win, x:x + win] for y, x in corners])
+    masks = np.stack([inner[y:y + win, x:x + win] for y, x in corners])
+    peaks = compute_isolated_peaks(stack, masks) / PEAK_LIMIT
+    scale = f / anatomy.factor  # analysis px -> coarse px
+    for v, (y, x) in zip(peaks, corners, strict=True):
+        sl = (slice(int(y * scale), int(np.ceil((y + win) * scale))), slice(int(x * scale), int(np.ceil((x + win) * scale))))
+        heat[sl] = np.maximum(heat[sl], max(0.0, float(v)))
+    return _finding("repeats", float(peaks.max()), threshold, "repeated texture", heat)
+
+
+def compute_isolated_peaks(windows: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Return float [n]: per window, the largest isolated autocorrelation coefficient at lags MIN_LAG..side/2.
+
+    Args:
+        windows: float [n, s, s] texture windows.
+        masks: bool [n, s, s] which pixels of each window belong to the region of interest.
+    """
+    n, s, _ = windows.shape
+    half = s // 2
+    coef = _lag_coefficients(windows, masks, half)
+    r = RING_OUTER
+    padded = np.pad(np.nan_to_num(coef, nan=0.0), ((0, 0), (r, r), (r, r)))
+    around = ndi.maximum_filter(padded, footprint=_ring_footprint()[None], mode="constant", cval=0.0)[:, r:-r, r:-r]
+    isolated = np.nan_to_num(coef - np.maximum(around, 0.0), nan=-np.inf)
+    lag = np.arange(-half, half + 1)
+    near = (np.abs(lag)[:, None] < MIN_LAG) & (np.abs(lag)[None, :] < MIN_LAG)
+    isolated[:, near] = -np.inf
+    return np.maximum(isolated.reshape(n, -1).max(axis=1), 0.0)
+
+
+def _lag_coefficients(windows: np.ndarray, masks: np.ndarray, half: int) -> np.ndarray:
+    """Return float32 [n, 2 half + 1, 2 half + 1]: autocorrelation coefficient per lag (-half..half); NaN where
+    fewer than MIN_OVERLAP x s^2 pixel pairs of the region overlap at that lag.
+
+    The coefficient is sum(b(x) b(x + d)) / (sum(b^2) x pairs(d) / pairs(0)) over the region's pixels
+    (b: the texture minus its mean over the region): a correlation coefficient for texture of
+    uniform variance, exact for a window fully inside the region.
+    """
+    n, s, _ = windows.shape
+    m = masks.astype(np.float32)
+    x = windows * m
+    x -= m * (x.sum(axis=(1, 2), keepdims=True) / np.maximum(m.sum(axis=(1, 2), keepdims=True), 1.0))
+    shape = (2 * s, 2 * s)
+    auto = _autocorrelation(x, shape, half)
+    pairs = _autocorrelation(m, shape, half)
+    zero = auto[:, half, half][:, None, None]
+    coef = auto / np.maximum(zero, 1e-12) * (pairs[:, half, half][:, None, None] / np.maximum(pairs, 1.0))
+    return np.where(pairs >= MIN_OVERLAP * s * s, coef, np.nan).astype(np.float32)
+
+
+def _autocorrelation(x: np.ndarray, shape: tuple[int, int], half: int) -> np.ndarray:
+    """Return float [n, 2 half + 1, 2 half + 1]: the linear (zero-padded to `shape`) autocorrelation at lags -half..half."""
+    spec = scipy.fft.rfft2(x, s=shape, workers=1)
+    auto = scipy.fft.irfft2(spec * np.conj(spec), s=shape, workers=1)
+    idx = np.r_[shape[0] - half:shape[0], 0:half + 1]
+    return auto[:, idx][:, :, idx]
+
+
+def _clipped_fine_texture(small: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """Return float32 [h, w]: image minus its blur (sigma FINE_SIGMA), clipped to +-CLIP_SPREAD robust spreads.
+
+    Clipping keeps sparse bright or dark details (calcifications, markers, dust) from dominating
+    a window's autocorrelation: a cluster of similar dots would otherwise give isolated peaks at
+    their spacings. The robust spread (1.4826 x MAD) is measured inside the breast interior.
+    """
+    fine = small - ndi.gaussian_filter(small, FINE_SIGMA)
+    vals = fine[inner]
+    if vals.size == 0:
+        return fine
+    centre = float(np.median(vals))
+    spread = max(1.4826 * float(np.median(np.abs(vals - centre))), 1e-6)
+    return np.clip(fine, centre - CLIP_SPREAD * spread, centre + CLIP_SPREAD * spread)
+
+
+def _ring_footprint() -> np.ndarray:
+    """Return bool [2 RING_OUTER + 1, 2 RING_OUTER + 1]: the annulus RING_INNER <= radius <= RING_OUTER."""
+    yy, xx = np.mgrid[-RING_OUTER:RING_OUTER + 1, -RING_OUTER:RING_OUTER + 1]
+    r = np.hypot(yy, xx)
+    return (r >= RING_INNER) & (r <= RING_OUTER)
+
+
+def _interior(anatomy: Anatomy, shape: tuple[int, ...], factor: int) -> np.ndarray:
+    """Return bool [h, w] at the analysis resolution: the eroded breast without the chest-wall band."""
+    mask = _mask_at(anatomy.mask, shape, factor / anatomy.factor)
+    w = shape[1]
+    inner = ndi.binary_erosion(mask, iterations=max(2, int(0.02 * w)), border_value=0) if mask.any() else mask
+    inner[:, : max(2, int(0.05 * w))] = False
+    return inner
+
+
+def _window_corners(inner: np.ndarray, win: int) -> list[tuple[int, int]]:
+    """Return the top-left corners (stride win / 2) of the windows with >= MIN_INSIDE of their pixels in `inner`."""
+    h, w = inner.shape
+    if h < win or w < win:
+        return []
+    step = win // 2
+    return [(y, x) for y in range(0, h - win + 1, step) for x in range(0, w - win + 1, step)
+            if inner[y:y + win, x:x + win].mean() >= MIN_INSIDE]

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.distributed as dist
 
-from mammoeval.data.imageset import ImageBatch
+from mammoeval.data.imageset import ImageBatch, ImageSet
 from mammoeval.errors import MammoevalError
 from mammoeval.score.imagesets import GeneratedImageSet, Sampler
 from mammoeval_train.ddp import DistEnv, init_from_env, pick_device, shutdown
@@ -57,8 +57,9 @@ if TYPE_CHECKING:
     from mammoeval.metrics.suite import ExtractorSpec
     from mammoeval.qa.scan import QAConfig
 
-__all__ = ["DistEnv", "RankZeroError", "ShardWork", "ShardedGeneratedImageSet", "compute_shard_work", "finish",
-           "is_rank_zero", "score_env", "serve_generation", "sharded_generation", "shutdown"]
+__all__ = ["DistEnv", "RankZeroError", "ShardWork", "ShardedGeneratedImageSet", "ShardedRealImageSet",
+           "compute_shard_work", "finish", "is_rank_zero", "score_env", "serve_generation", "sharded_generation",
+           "shutdown"]
 
 
 class RankZeroError(MammoevalError):
@@ -193,9 +194,7 @@ class ShardedGeneratedImageSet(GeneratedImageSet):
         comm = _comm_device(self._env)
         buf = torch.empty((n, 1, h, w), dtype=torch.float32, device=comm)
         dist.recv(buf, src=owner)
-        box: list[Any] = [None]
-        dist.recv_object_list(box, src=owner, device=comm)
-        return buf.cpu(), dict(box[0] or {})
+        return buf.cpu(), _receive_results(self._env, owner)
 
     def _pass(self, batch_size: int) -> Generator[ImageBatch, None, None]:
         _command(self._env, ("pass", batch_size, self.work))
@@ -221,6 +220,90 @@ class ShardedGeneratedImageSet(GeneratedImageSet):
                     self._receive(owner, min(starts[b] + batch_size, len(self)) - starts[b])
 
 
+def _receive_results(env: DistEnv, owner: int) -> dict[str, Any]:
+    """Return the per-image results of the next batch `owner` sends."""
+    box: list[Any] = [None]
+    dist.recv_object_list(box, src=owner, device=_comm_device(env))
+    return dict(box[0] or {})
+
+
+class ShardedRealImageSet:
+    """`ImageSet` on rank 0 over a real dataset every rank can open, whose per-image work is sharded.
+
+    In a pass with `work` (set it with `doing`), every rank reads the same batches; rank
+    b % world_size computes `work` on batch b and sends only the results (rank 0 reads the pixels
+    itself), which rank 0 attaches as `ImageBatch.precomputed`. Without work, or for rank 0's own
+    batches, this is the base set unchanged.
+
+    Args:
+        base: the set on rank 0 (`open_real(path)`, seen `reduction` times smaller).
+        env: this rank's place (rank 0).
+        path: the dataset the other ranks open with the same `open_real`.
+        reduction: the power of two `base` is reduced by (1 = none).
+    """
+
+    def __init__(self, base: ImageSet, *, env: DistEnv, path: Path, reduction: int) -> None:
+        self._base = base
+        self.name = base.name
+        self._env = env
+        self._source = (str(path), reduction)
+        self.work = ShardWork()
+        self._active: Generator[ImageBatch, None, None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._base)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self._base.size
+
+    @property
+    def content_hash(self) -> str:
+        return self._base.content_hash
+
+    def view_labels(self) -> torch.Tensor:
+        return self._base.view_labels()
+
+    @contextmanager
+    def doing(self, work: ShardWork) -> Iterator[None]:
+        """Have the other ranks do `work` on their batches for the passes inside the block."""
+        before, self.work = self.work, work
+        try:
+            yield
+        finally:
+            self.work = before
+
+    def close(self) -> None:
+        """Finish an unfinished pass (receive and drop the servers' remaining results)."""
+        if self._active is not None:
+            self._active.close()
+            self._active = None
+
+    def iter_batches(self, batch_size: int, *, reduction: int = 1) -> Iterator[ImageBatch]:
+        """Yield the base set's batches, with the other ranks' results for their share."""
+        if not self.work.extractors and self.work.qa is None:
+            return self._base.iter_batches(batch_size, reduction=reduction)
+        self.close()
+        self._active = self._pass(batch_size, reduction)
+        return self._active
+
+    def _pass(self, batch_size: int, reduction: int) -> Generator[ImageBatch, None, None]:
+        _command(self._env, ("real", *self._source, batch_size, reduction, self.work))
+        world = self._env.world_size
+        n_batches = -(-len(self._base) // batch_size)
+        done = 0
+        try:
+            for b, batch in enumerate(self._base.iter_batches(batch_size, reduction=reduction)):
+                if b % world != 0:
+                    batch = ImageBatch(batch.images, batch.views, batch.ids, _receive_results(self._env, b % world))
+                done = b + 1
+                yield batch
+        finally:  # a consumer that stops early: drain the servers so they reach the next command
+            for b in range(done, n_batches):
+                if b % world != 0:
+                    _receive_results(self._env, b % world)
+
+
 @contextmanager
 def sharded_generation(env: DistEnv, checkpoint: Path) -> Iterator[None]:
     """Have the other ranks load `checkpoint` for the duration of the block (rank 0 only)."""
@@ -239,13 +322,16 @@ def finish(env: DistEnv, result: Any = None, error: BaseException | None = None)
         _command(env, ("done", result))
 
 
-def serve_generation(env: DistEnv, load_generator: Callable[..., Sampler], *, n_per_view: int, seed: int) -> Any:
+def serve_generation(env: DistEnv, load_generator: Callable[..., Sampler], *, n_per_view: int, seed: int,
+                     open_real: Callable[[Path], ImageSet] | None = None) -> Any:
     """Serve rank 0's generation passes (images and their `ShardWork`) until it is done; return rank 0's result.
 
     Args:
         env: this rank's place (rank > 0).
         load_generator: `mammoeval_train.generate.load_generator` or a stand-in.
         n_per_view, seed: the generated set's size and first seed (as on rank 0).
+        open_real: opens a real dataset as rank 0 does (`ScoreBackends.open_real`); needed when
+            rank 0 shards real-set work.
 
     Raises:
         RankZeroError: rank 0 failed; carries its message.
@@ -267,6 +353,8 @@ def serve_generation(env: DistEnv, load_generator: Callable[..., Sampler], *, n_
                     pre = worker.compute(batch, work)
                     dist.send(batch.images.to(comm).contiguous(), dst=0)
                     dist.send_object_list([pre], dst=0, device=comm)
+        elif cmd[0] == "real" and open_real is not None:
+            _serve_real(env, worker, open_real, *cmd[1:])
         elif cmd[0] == "close":
             fake = None
         elif cmd[0] == "done":
@@ -275,3 +363,16 @@ def serve_generation(env: DistEnv, load_generator: Callable[..., Sampler], *, n_
             raise RankZeroError(f"rank 0 failed: {cmd[1]}")
         else:
             raise RankZeroError(f"unexpected scoring command from rank 0: {cmd[0]!r}")
+
+
+def _serve_real(env: DistEnv, worker: _Worker, open_real: Callable[[Path], ImageSet], path: str, reduction: int,
+                batch_size: int, pass_reduction: int, work: ShardWork) -> None:
+    """Read rank 0's real pass too and send the results of `work` on this rank's batches."""
+    from mammoeval.score.imagesets import ReducedImageSet
+
+    real = open_real(Path(path))
+    if reduction > 1:
+        real = ReducedImageSet(real, reduction)
+    for b, batch in enumerate(real.iter_batches(batch_size, reduction=pass_reduction)):
+        if b % env.world_size == env.rank:
+            dist.send_object_list([worker.compute(batch, work)], dst=0, device=_comm_device(env))

@@ -16,7 +16,7 @@ import datetime as dt
 import os
 import time
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, ExitStack, nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -189,7 +189,7 @@ def score_images(real: ImageSet, fake: ImageSet, *, settings: ScoreSettings, bac
     gen_before = getattr(fake, "generate_s", 0.0)
     weights = Path(settings.inception_weights) if settings.inception_weights else None
     t0 = time.perf_counter()
-    with _sharded_work(fake, backends, metrics=metrics, inception_weights=weights, qa=False):
+    with _sharded_work((real, fake), backends, metrics=metrics, inception_weights=weights, qa=False):
         suite = backends.compute_suite(real, fake, metrics=list(metrics), seed=settings.seed, cache_dir=cache_dir,
                                        inception_weights=weights, device=settings.device,
                                        batch_size=settings.batch_size, n_bootstrap=settings.n_bootstrap,
@@ -199,9 +199,9 @@ def score_images(real: ImageSet, fake: ImageSet, *, settings: ScoreSettings, bac
     qa, qa_s = None, 0.0
     unavailable = dict(suite.get("unavailable") or {})
     if settings.qa and backends.scan_image_set is not None and backends.compare_scans is not None:
-        if real_scan is None:
-            real_scan = backends.scan_image_set(real, progress=progress)
-        with _sharded_work(fake, backends, metrics=(), inception_weights=None, qa=True):
+        with _sharded_work((real, fake), backends, metrics=(), inception_weights=None, qa=True):
+            if real_scan is None:
+                real_scan = backends.scan_image_set(real, progress=progress)
             fake_scan = backends.scan_image_set(fake, progress=progress)
         qa = backends.compare_scans(real_scan, fake_scan)
         qa_s = time.perf_counter() - t1
@@ -214,18 +214,24 @@ def score_images(real: ImageSet, fake: ImageSet, *, settings: ScoreSettings, bac
             "memorization": suite.get("memorization", {}), "qa": qa, "timing": timing}, real_scan
 
 
-def _sharded_work(fake: ImageSet, backends: ScoreBackends, *, metrics: Sequence[str],
-                  inception_weights: Path | None, qa: bool) -> AbstractContextManager[None]:
+def _sharded_work(sets: Sequence[ImageSet], backends: ScoreBackends, *, metrics: Sequence[str],
+                  inception_weights: Path | None, qa: bool) -> ExitStack:
     """Return a context in which the other torchrun ranks compute the per-image work of the next passes
-    over `fake`: the suite's features (qa=False) or the QA rows (qa=True); a no-op unless sharded."""
-    from mammoeval.score.distributed import ShardedGeneratedImageSet, ShardWork
+    over those of `sets` that are sharded: the suite's features (qa=False) or the QA rows (qa=True)."""
+    from mammoeval.score.distributed import ShardedGeneratedImageSet, ShardedRealImageSet, ShardWork
 
-    if not isinstance(fake, ShardedGeneratedImageSet):
-        return nullcontext()
+    stack = ExitStack()
+    sharded = [x for x in sets if isinstance(x, (ShardedGeneratedImageSet, ShardedRealImageSet))]
+    if not sharded:
+        return stack
     if qa:
-        return fake.doing(ShardWork(qa=backends.qa_config))
-    specs = backends.extractor_specs(metrics, inception_weights=inception_weights) if backends.extractor_specs else ()
-    return fake.doing(ShardWork(extractors=tuple(specs)))
+        work = ShardWork(qa=backends.qa_config)
+    else:
+        specs = backends.extractor_specs(metrics, inception_weights=inception_weights) if backends.extractor_specs else ()
+        work = ShardWork(extractors=tuple(specs))
+    for x in sharded:
+        stack.enter_context(x.doing(work))
+    return stack
 
 
 def score_checkpoint(ref: CheckpointRef, *, real: _RealSide, settings: ScoreSettings, backends: ScoreBackends,
@@ -248,12 +254,20 @@ def score_checkpoint(ref: CheckpointRef, *, real: _RealSide, settings: ScoreSett
                                   name=ref.name, device=settings.device, cache_max_bytes=settings.cache_max_mb << 20)
     with ExitStack() as stack:
         if env is not None and env.distributed:
-            from mammoeval.score.distributed import ShardedGeneratedImageSet, sharded_generation
+            from mammoeval.score.distributed import (
+                ShardedGeneratedImageSet,
+                ShardedRealImageSet,
+                sharded_generation,
+            )
 
             stack.enter_context(sharded_generation(env, ref.path))
             sharded = ShardedGeneratedImageSet(sampler, env=env, **kwargs)
             stack.callback(sharded.close)
             fake: ImageSet = sharded
+            real_sharded = ShardedRealImageSet(real_at, env=env, path=real.path,
+                                               reduction=real.base.size[0] // resolution[0])
+            stack.callback(real_sharded.close)
+            real_at = real_sharded
         else:
             fake = GeneratedImageSet(sampler, **kwargs)
         measured, scan = score_images(real_at, fake, settings=settings, backends=backends, metrics=metrics,
@@ -330,7 +344,8 @@ def run_on_ranks(settings: ScoreSettings, backends: ScoreBackends | None,
     try:
         b = backends or default_backends()
         if env.distributed and not env.is_main:
-            return serve_generation(env, b.load_generator, n_per_view=settings.n_per_view, seed=settings.seed)
+            return serve_generation(env, b.load_generator, n_per_view=settings.n_per_view, seed=settings.seed,
+                                    open_real=b.open_real)
         try:
             result = main(b, env)
         except BaseException as exc:

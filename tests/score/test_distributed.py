@@ -120,11 +120,14 @@ def test_two_ranks_score_exactly_like_one_process(tiny_run: Path, tmp_path: Path
 
     reports = _run_ranks(2, multi, tmp_path)
     assert reports[1]["writes"] == [] and len(reports[0]["writes"]) == 3  # 2 rows + best.json, rank 0 only
-    # 10 images per checkpoint. Suite pass, batches of 3: rank 1 generates batches 1 and 3 (images 3-5
-    # and 9) and extracts their features, 8 images over 2 checkpoints. QA pass, the scan's batches of 8:
-    # rank 1 generates and checks batch 1 (images 8-9), 4 images in all. Rank 0 does the rest.
-    assert reports[1]["counts"] == {"features": 8, "qa": 4}
-    assert reports[0]["counts"] == {"features": counts["features"] - 8, "qa": counts["qa"] - 4}
+    # Rank 1 does the per-image work of every odd batch; rank 0 does the rest.
+    # Generated, 10 images per checkpoint, 2 checkpoints. Suite pass, batches of 3: batches 1 and 3
+    # (images 3-5 and 9), 8 feature extractions. QA pass, the scan's batches of 8: batch 1 (images 8-9),
+    # 4 checks. Real, 16 phantoms at 20x16 (both checkpoints): features once (the first checkpoint
+    # fills RUN/.cache), batches of 3: batches 1, 3 and 5 (images 3-5, 9-11 and 15), 7 extractions;
+    # QA scan once per call and resolution, batches of 8: batch 1 (images 8-15), 8 checks.
+    assert reports[1]["counts"] == {"features": 8 + 7, "qa": 4 + 8}
+    assert reports[0]["counts"] == {"features": counts["features"] - 15, "qa": counts["qa"] - 12}
     assert reports[0]["new_rows"] == reports[1]["new_rows"] == [r["checkpoint"] for r in expected.new_rows]
     assert reports[1]["best"] == reports[0]["best"]  # the other rank returns rank 0's result
 

@@ -57,8 +57,24 @@ MIN_INSIDE: Final = 0.5
 """Share of a window's pixels that must lie in the breast interior for the window to count."""
 MIN_OVERLAP: Final = 0.3
 """Smallest number of overlapping region pixel pairs at a lag, as a share of the window area, for the lag to count."""
+N_CANDIDATES: Final = 32
+"""Lags per window (the largest coefficients) on which the ring test is run."""
 PEAK_LIMIT: Final = 0.3
 """Isolated autocorrelation peak that reaches the repeats threshold (see benchmarks/qa_repeats.py)."""
+N_VERIFIED_WINDOWS: Final = 4
+N_VERIFIED_LAGS: Final = 3
+"""Block verification runs on the lags with the strongest isolated peaks of the windows with the strongest peaks."""
+BLOCK_DIVISOR: Final = 8
+"""Verification blocks are window side / BLOCK_DIVISOR px square (8 px in a 64-px window)."""
+MATCH_NCC: Final = 0.9
+"""Local normalised cross-correlation at which a block counts as a copy of the block one lag away."""
+FLAT_SHARE: Final = 0.25
+"""Blocks with local variance under this share of the window's median are flat and never count."""
+MIN_TEXTURE_STD: Final = 0.002
+"""Blocks whose fine texture has a standard deviation under this (grey levels; half an 8-bit step) are
+flat and never count: smooth regions match themselves at any lag."""
+AREA_LIMIT: Final = 0.06
+"""Matched block positions, as a share of the window area, that reach the repeats threshold."""
 
 
 def detect_repeats(work: np.ndarray, anatomy: Anatomy, *, threshold: float = 1.0) -> Finding:
@@ -79,12 +95,54 @@ def detect_repeats(work: np.ndarray, anatomy: Anatomy, *, threshold: float = 1.0
     fine = _clipped_fine_texture(small, inner)
     stack = np.stack([fine[y:y + win, x:x + win] for y, x in corners])
     masks = np.stack([inner[y:y + win, x:x + win] for y, x in corners])
-    peaks = compute_isolated_peaks(stack, masks) / PEAK_LIMIT
+    isolated, lags = _isolated_peaks(stack, masks)
+    evidence = isolated.max(axis=1) / PEAK_LIMIT
+    for i in np.argsort(-evidence)[:N_VERIFIED_WINDOWS]:
+        for j in np.argsort(-isolated[i])[:N_VERIFIED_LAGS]:
+            area = compute_matched_area(stack[i], masks[i], (int(lags[i, j, 0]), int(lags[i, j, 1])))
+            evidence[i] = max(evidence[i], area / (AREA_LIMIT * win * win))
     scale = f / anatomy.factor  # analysis px -> coarse px
-    for v, (y, x) in zip(peaks, corners, strict=True):
+    for v, (y, x) in zip(evidence, corners, strict=True):
         sl = (slice(int(y * scale), int(np.ceil((y + win) * scale))), slice(int(x * scale), int(np.ceil((x + win) * scale))))
         heat[sl] = np.maximum(heat[sl], max(0.0, float(v)))
-    return _finding("repeats", float(peaks.max()), threshold, "repeated texture", heat)
+    return _finding("repeats", float(evidence.max()), threshold, "repeated texture", heat)
+
+
+def compute_matched_area(window: np.ndarray, mask: np.ndarray, lag: tuple[int, int]) -> int:
+    """Return the size of the largest connected set of block positions whose block matches the block `lag`
+    away (local NCC >= MATCH_NCC): a copy is one compact region, chance matches of clean texture are scattered.
+
+    Blocks are square, side window side / BLOCK_DIVISOR, lie fully in the mask at both ends and are
+    not flat at either end (local variance >= FLAT_SHARE x the window's median local variance and
+    >= MIN_TEXTURE_STD^2).
+
+    Args:
+        window: float [s, s] texture window.
+        mask: bool [s, s] region of interest.
+        lag: (dy, dx) displacement in px.
+    """
+    s = window.shape[0]
+    dy, dx = lag
+    ya, yb, xa, xb = max(0, -dy), max(0, dy), max(0, -dx), max(0, dx)
+    h, w = s - abs(dy), s - abs(dx)
+    a, b = window[ya:ya + h, xa:xa + w].astype(np.float32), window[yb:yb + h, xb:xb + w].astype(np.float32)
+    both = (mask[ya:ya + h, xa:xa + w] & mask[yb:yb + h, xb:xb + w]).astype(np.float32)
+    size = max(4, s // BLOCK_DIVISOR)
+    box = lambda v: ndi.uniform_filter(v, size=size, mode="constant")  # noqa: E731
+    ma, mb = box(a), box(b)
+    va, vb = box(a * a) - ma * ma, box(b * b) - mb * mb
+    cov = box(a * b) - ma * mb
+    inside = box(both) > 0.99
+    if not inside.any():
+        return 0
+    floor = max(FLAT_SHARE * float(np.median(np.concatenate([va[inside], vb[inside]]))), MIN_TEXTURE_STD ** 2)
+    ok = inside & (va > floor) & (vb > floor)
+    ncc = cov / np.sqrt(np.maximum(va * vb, 1e-20))
+    matched = ok & (ncc >= MATCH_NCC)
+    if not matched.any():
+        return 0
+    labels, _ = ndi.label(matched)
+    return int(np.bincount(labels.ravel())[1:].max())
 
 
 def compute_isolated_peaks(windows: np.ndarray, masks: np.ndarray) -> np.ndarray:
@@ -94,17 +152,29 @@ def compute_isolated_peaks(windows: np.ndarray, masks: np.ndarray) -> np.ndarray
         windows: float [n, s, s] texture windows.
         masks: bool [n, s, s] which pixels of each window belong to the region of interest.
     """
+    return _isolated_peaks(windows, masks)[0].max(axis=1)
+
+
+def _isolated_peaks(windows: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (float [n, k] isolated coefficients >= 0, int [n, k, 2] their lags (dy, dx)) of the k strongest lags."""
     n, s, _ = windows.shape
     half = s // 2
     coef = _lag_coefficients(windows, masks, half)
+    lag = np.abs(np.arange(-half, half + 1))
+    near = (lag[:, None] < MIN_LAG) & (lag[None, :] < MIN_LAG)
+    flat = np.where(np.isnan(coef) | near[None], -np.inf, coef).reshape(n, -1)
+    k = min(N_CANDIDATES, flat.shape[1])
+    cand = np.argpartition(flat, -k, axis=1)[:, -k:]  # the strongest lags; only they need the ring test
+    side = 2 * half + 1
     r = RING_OUTER
     padded = np.pad(np.nan_to_num(coef, nan=0.0), ((0, 0), (r, r), (r, r)))
-    around = ndi.maximum_filter(padded, footprint=_ring_footprint()[None], mode="constant", cval=0.0)[:, r:-r, r:-r]
-    isolated = np.nan_to_num(coef - np.maximum(around, 0.0), nan=-np.inf)
-    lag = np.arange(-half, half + 1)
-    near = (np.abs(lag)[:, None] < MIN_LAG) & (np.abs(lag)[None, :] < MIN_LAG)
-    isolated[:, near] = -np.inf
-    return np.maximum(isolated.reshape(n, -1).max(axis=1), 0.0)
+    cy, cx = cand // side + r, cand % side + r
+    rows = np.arange(n)[:, None]
+    around = np.zeros(cand.shape, np.float32)
+    for dy, dx in zip(*np.nonzero(_ring_footprint()), strict=True):
+        np.maximum(around, padded[rows, cy + dy - r, cx + dx - r], out=around)
+    isolated = np.maximum(np.take_along_axis(flat, cand, axis=1) - around, 0.0)
+    return isolated, np.stack([cand // side - half, cand % side - half], axis=-1)
 
 
 def _lag_coefficients(windows: np.ndarray, masks: np.ndarray, half: int) -> np.ndarray:
@@ -119,9 +189,13 @@ def _lag_coefficients(windows: np.ndarray, masks: np.ndarray, half: int) -> np.n
     m = masks.astype(np.float32)
     x = windows * m
     x -= m * (x.sum(axis=(1, 2), keepdims=True) / np.maximum(m.sum(axis=(1, 2), keepdims=True), 1.0))
-    shape = (2 * s, 2 * s)
+    shape = (s + half, s + half)  # enough zero padding that lags up to `half` do not wrap around
     auto = _autocorrelation(x, shape, half)
-    pairs = _autocorrelation(m, shape, half)
+    full = masks.all(axis=(1, 2))
+    pairs = np.empty_like(auto)
+    pairs[full] = _autocorrelation(np.ones((1, s, s), np.float32), shape, half)
+    if not full.all():
+        pairs[~full] = _autocorrelation(m[~full], shape, half)
     zero = auto[:, half, half][:, None, None]
     coef = auto / np.maximum(zero, 1e-12) * (pairs[:, half, half][:, None, None] / np.maximum(pairs, 1.0))
     return np.where(pairs >= MIN_OVERLAP * s * s, coef, np.nan).astype(np.float32)
@@ -159,11 +233,15 @@ def _ring_footprint() -> np.ndarray:
 
 
 def _interior(anatomy: Anatomy, shape: tuple[int, ...], factor: int) -> np.ndarray:
-    """Return bool [h, w] at the analysis resolution: the eroded breast without the chest-wall band."""
-    mask = _mask_at(anatomy.mask, shape, factor / anatomy.factor)
-    w = shape[1]
-    inner = ndi.binary_erosion(mask, iterations=max(2, int(0.02 * w)), border_value=0) if mask.any() else mask
-    inner[:, : max(2, int(0.05 * w))] = False
+    """Return bool [h, w] at the analysis resolution: the eroded breast without the chest-wall band and the pectoral muscle."""
+    coarse = anatomy.mask
+    if coarse.any():  # erode on the coarse grid (cheap), by about 2% of the width
+        coarse = ndi.binary_erosion(coarse, iterations=max(1, round(0.02 * coarse.shape[1])), border_value=0)
+    if anatomy.pectoral_present and anatomy.pectoral_mask.shape == coarse.shape:
+        # striated muscle: parallel fibres match themselves along their direction
+        coarse = coarse & ~ndi.binary_dilation(anatomy.pectoral_mask, iterations=2)
+    inner = _mask_at(coarse, shape, factor / anatomy.factor)
+    inner[:, : max(2, int(0.05 * shape[1]))] = False
     return inner
 
 

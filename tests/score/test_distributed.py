@@ -294,3 +294,80 @@ def test_rebuilt_inception_extractor_with_other_weights_is_refused(tmp_path: Pat
     weights.write_bytes(b"not a state dict")
     with pytest.raises(BadInputError, match="not-inception.pth"):
         build_extractor(ExtractorSpec("inception", str(weights), "0" * 64))
+
+
+def _real_pass_main(rank: int, world: int, init_file: str, phantoms: str, out_dir: str) -> None:
+    """One rank of the real-set sharding test: rank 0 stops a pass early, then reads one in full."""
+    import torch
+    import torch.distributed as dist
+
+    from mammoeval.data.imageset import TensorImageSet, open_image_set
+    from mammoeval.metrics.features import feature_key
+    from mammoeval.metrics.offline import OfflineExtractor
+    from mammoeval.metrics.suite import suite_extractor_specs
+    from mammoeval.qa.scan import QAConfig, qa_rows_key, scan_image_set
+    from mammoeval.score.distributed import (
+        ShardedRealImageSet,
+        ShardWork,
+        finish,
+        score_env,
+        serve_generation,
+    )
+    from mammoeval.score.imagesets import ReducedImageSet
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    report: dict[str, Any] = {}
+    try:
+        env = score_env("cpu")
+        if rank != 0:
+            report["result"] = serve_generation(env, lambda *a, **k: None, n_per_view=1, seed=0,
+                                                open_real=open_image_set)
+        else:
+            sharded = ShardedRealImageSet(ReducedImageSet(open_image_set(phantoms), 2), env=env, path=Path(phantoms),
+                                          reduction=2)
+            fkey, qkey = feature_key(OfflineExtractor()), qa_rows_key(QAConfig())
+            with sharded.doing(ShardWork(extractors=suite_extractor_specs(("fid_offline",)), qa=QAConfig())):
+                next(iter(sharded.iter_batches(5)))
+                sharded.close()  # stopped after one batch: the server's other results are drained (an
+                # undrained result of this pass, for 5 images, would be refused by the next pass's batches of 3)
+                batches = list(sharded.iter_batches(3))
+            report["keys"] = [sorted(b.precomputed) for b in batches]
+            report["plain_keys"] = [sorted(b.precomputed) for b in sharded.iter_batches(3)]  # no work: not sharded
+            report["features_equal"] = [torch.equal(b.precomputed[fkey], OfflineExtractor().extract(b.images))
+                                        for b in batches if b.precomputed]
+            report["rows_equal"] = [b.precomputed[qkey] == scan_image_set(TensorImageSet(
+                b.images, b.views, ids=b.ids), progress=False).rows for b in batches if b.precomputed]
+            report["ids"] = [i for b in batches for i in b.ids]
+            finish(env, "served")
+    except Exception as exc:  # reported to the test, which fails with the message
+        report["error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        dist.destroy_process_group()
+    Path(out_dir, f"real{rank}.json").write_text(json.dumps(report))
+
+
+def test_real_set_work_is_sharded_and_an_early_stop_is_drained(phantom_dir_80x64: Path, tmp_path: Path) -> None:
+    from mammoeval.data.imageset import open_image_set
+    from mammoeval.qa.scan import QAConfig, qa_rows_key
+
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_real_pass_main, args=(r, 2, str(tmp_path / "init"), str(phantom_dir_80x64),
+                                                       str(tmp_path))) for r in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    alive = [p for p in procs if p.is_alive()]
+    for p in alive:
+        p.kill()
+    assert not alive, "a rank hung"
+    r0, r1 = (json.loads((tmp_path / f"real{r}.json").read_text()) for r in range(2))
+    assert "error" not in r0 and "error" not in r1, (r0, r1)
+    assert r1["result"] == "served"
+    # 16 images in batches of 3: rank 1 computes the odd batches; rank 0 keeps the pixels of all.
+    shipped = sorted(["features/offline-texture-v1/offline-texture-v1", qa_rows_key(QAConfig())])
+    assert r0["keys"] == [[] if b % 2 == 0 else shipped for b in range(6)]
+    assert r0["plain_keys"] == [[]] * 6
+    assert r0["features_equal"] == [True] * 3 and r0["rows_equal"] == [True] * 3
+    assert r0["ids"] == [i for b in open_image_set(phantom_dir_80x64).iter_batches(16) for i in b.ids]

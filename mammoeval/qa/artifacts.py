@@ -356,15 +356,37 @@ A saturated blob stands out from the tissue around it; clipping that merely flat
 bright tissue (the grey level stays near white around it) does not count as a blob."""
 
 
+CIRCLE_RAYS = 32
+"""Rays cast from each candidate centre when testing for a crisp round edge."""
+CIRCLE_CANDIDATES = 16
+"""Strongest local maxima of the ring-filter step map tested for a crisp round edge."""
+CIRCLE_MIN_RADIUS = 0.016
+"""Smallest edge radius (fraction of the height) of a round dark blob: natural dark spots in
+CDD-CESM images (nipple shadows, vessels seen end-on) reach 1.4% and ring every ray."""
+CIRCLE_STEP_LIMIT = 0.25
+"""Round-edge log step (held by 7/8 of the rays) that reaches the blob threshold.
+
+Rule: no clean image of real-dev or the phantoms has a dark blob of radius >= CIRCLE_MIN_RADIUS
+whose edge steps up on 7/8 of the rays at one radius (all score 0); 0.25 (a 22% darkening behind
+a crisp round edge) keeps a margin for fat lobules ringed by ligaments in unseen images."""
+
+
 def detect_blobs(work: np.ndarray, anatomy: Anatomy, *, threshold: float = 1.0) -> Finding:
     """Return the blob finding: saturated flat plateaus, dark holes and dark halos inside the breast.
 
-    Two kinds of evidence, the score is the larger one:
+    Three kinds of evidence, the score is the largest one:
     - dark hole / halo: at BLOB_HEIGHT rows, on log(grey + offset), a ring filter at several radii
       compares an inner annulus (0.55-0.95 radius) with an outer one (1.1-1.45 radius) in each of
       HOLE_SECTORS sectors; the weakest sector's step is the evidence (a compact region darker than
       its surroundings all around: a hole, or the dark ring of a halo around a bright spot; dark fat
       that connects to other fat fails in some sector). Score: the largest step / HOLE_STEP_LIMIT.
+    - crisp round edge: from the CIRCLE_CANDIDATES strongest peaks of that step map, CIRCLE_RAYS
+      rays at ~512 rows find each ray's dominant edge: the largest outward log step (over 1.5 px)
+      out to 9% of the height; rays whose dominant edge lies within 15% of the median edge radius
+      (>= CIRCLE_MIN_RADIUS) count their step, the others 0, and the 1/8 quantile over rays is
+      the evidence: a dark region behind a round edge that dominates every direction (an
+      artifact); fat lobules, whose borders wander and meet brighter ligaments, do not give it.
+      Score: that step / CIRCLE_STEP_LIMIT.
     - saturated plateau: at ~512 rows, flat (3x3 range < 0.01) pixels >= SATURATION_LEVEL inside
       the eroded breast, away from the chest-wall band; per component, area / (PLATEAU_AREA x breast
       area) x clip(2 drop / PLATEAU_DROP - 1, 0, 1), drop = to the ring 2-8 px outside.
@@ -376,8 +398,9 @@ def detect_blobs(work: np.ndarray, anatomy: Anatomy, *, threshold: float = 1.0) 
     """
     hole, hole_map = _hole_evidence(work, anatomy)
     sat, sat_map = _plateau_evidence(work, anatomy)
-    score = max(hole / HOLE_STEP_LIMIT, sat)
-    reason = "saturated blob" if sat >= hole / HOLE_STEP_LIMIT else "dark hole or halo"
+    circle = _round_edge_evidence(work, anatomy, hole_map) / CIRCLE_STEP_LIMIT
+    score = max(hole / HOLE_STEP_LIMIT, sat, circle)
+    reason = "saturated blob" if sat >= max(hole / HOLE_STEP_LIMIT, circle) else "dark hole or halo"
     shape = anatomy.mask.shape
     heat = np.maximum(_fit(reduce_to_height(hole_map / HOLE_STEP_LIMIT, shape[0])[0], shape),
                       _fit(reduce_to_height(sat_map, shape[0])[0], shape))
@@ -423,6 +446,41 @@ def _hole_evidence(work: np.ndarray, anatomy: Anatomy) -> tuple[float, np.ndarra
         best = np.maximum(best, steps.min(axis=0))
     best = np.where(inner, np.maximum(best, 0.0), 0.0).astype(np.float32)
     return float(best.max()), best
+
+
+def _round_edge_evidence(work: np.ndarray, anatomy: Anatomy, step_map: np.ndarray) -> float:
+    """Return the largest round-edge log step around a peak of the ring-filter `step_map` (see detect_blobs).
+
+    Args:
+        work: float32 [H, W] working image, chest wall left.
+        anatomy: its anatomy.
+        step_map: float32 [h, w] sector-min step map at BLOB_HEIGHT rows (`_hole_evidence`).
+    """
+    peaks = (step_map == ndi.maximum_filter(step_map, 5)) & (step_map > 0.08)
+    ys, xs = np.nonzero(peaks)
+    if ys.size == 0:
+        return 0.0
+    mid, f = reduce_to_height(work, MID_HEIGHT)
+    mask = _mask_at(anatomy.mask, mid.shape, f / anatomy.factor)
+    lg = np.log(mid + HOLE_LOG_OFFSET * max(float(np.median(mid[mask])), 1e-3)).astype(np.float32)
+    h = mid.shape[0]
+    scale = h / step_map.shape[0]
+    radii = np.arange(2.0, 0.09 * h, 0.5)
+    angles = np.linspace(0.0, 2 * np.pi, CIRCLE_RAYS, endpoint=False)
+    best = 0.0
+    for i in np.argsort(-step_map[ys, xs])[:CIRCLE_CANDIDATES]:
+        cy, cx = (ys[i] + 0.5) * scale - 0.5, (xs[i] + 0.5) * scale - 0.5
+        coords = [cy + np.sin(angles)[:, None] * radii, cx + np.cos(angles)[:, None] * radii]
+        prof = ndi.map_coordinates(lg, coords, order=1, mode="nearest")
+        steps = prof[:, 3:] - prof[:, :-3]  # outward step over 1.5 px, centred on radii[1:-2]
+        edge_r = radii[steps.argmax(axis=1) + 1]  # each ray's dominant edge
+        r_med = float(np.median(edge_r))
+        if r_med < CIRCLE_MIN_RADIUS * h:
+            continue
+        held = np.abs(edge_r - r_med) <= max(1.5, 0.15 * r_med)
+        ray_steps = np.sort(np.where(held, np.maximum(steps.max(axis=1), 0.0), 0.0))
+        best = max(best, float(ray_steps[CIRCLE_RAYS // 8]))
+    return best
 
 
 def _plateau_evidence(work: np.ndarray, anatomy: Anatomy) -> tuple[float, np.ndarray]:

@@ -14,7 +14,7 @@ from typing import Final, Literal
 import numpy as np
 from scipy import ndimage as ndi
 
-ArtifactKind = Literal["checkerboard", "boundary", "background", "blobs", "broken"]
+ArtifactKind = Literal["checkerboard", "boundary", "background", "blobs", "broken", "repeats"]
 Injector = Callable[[np.ndarray, np.ndarray, float, np.random.Generator], np.ndarray]
 
 
@@ -288,9 +288,10 @@ INJECTORS: Final[dict[ArtifactKind, Injector]] = {
     "background": inject_background,
     "blobs": inject_blobs,
     "broken": inject_broken,
+    "repeats": inject_tiles,
 }
-"""Artifact kind -> injector; each kind is meant to be caught by the detector of the same name.
-`inject_tiles` has no detector yet and is not listed."""
+"""Artifact kind -> injector; each kind is meant to be caught by the detector of the same name
+("repeats" -> `inject_tiles`, caught by `mammoeval.qa.repeats.detect_repeats`)."""
 
 
 def inject(kind: ArtifactKind, image: np.ndarray, mask: np.ndarray, *, strength: float,
@@ -308,6 +309,7 @@ def inject(kind: ArtifactKind, image: np.ndarray, mask: np.ndarray, *, strength:
 
 
 VARIANTS: Final[dict[ArtifactKind, Injector]] = {"blobs": inject_blobs_variant,
-                                                 "background": inject_background_variant}
+                                                 "background": inject_background_variant,
+                                                 "repeats": inject_tiles_variant}
 """Evaluation-only variants of some injectors (other shapes, edges, levels): benchmarks/qa_detectors.py
 reports their recall separately; no threshold was tuned on them."""

@@ -30,6 +30,7 @@ from mammoeval.qa.artifacts import (
 )
 from mammoeval.qa.calcifications import Calc, CalcConfig, detect_calcifications, wasserstein_1
 from mammoeval.qa.ranking import compute_quality_score
+from mammoeval.qa.repeats import detect_repeats
 from mammoeval.qa.view import compute_view_agreement, predict_view
 
 QA_CSV = "qa.csv"
@@ -176,7 +177,8 @@ def check_image(image: np.ndarray, *, view: str | None = None, image_id: str = "
     findings = [broken, detect_checkerboard(work, anatomy, threshold=th.checkerboard),
                 detect_boundary(anatomy, threshold=th.boundary),
                 detect_background(work, anatomy, threshold=th.background),
-                detect_blobs(work, anatomy, threshold=th.blobs)]
+                detect_blobs(work, anatomy, threshold=th.blobs),
+                detect_repeats(work, anatomy, threshold=th.repeats)]
     calcs = detect_calcifications(work, anatomy, config=config.calcs)
     predicted = predict_view(anatomy)
     row = _row(image_id, given, predicted, anatomy, findings, calcs)

@@ -53,11 +53,11 @@ class ScoreBackends:
     scan_image_set: Callable[..., Any] | None = None
     compare_scans: Callable[[Any, Any], dict[str, Any]] | None = None
     extractor_specs: Callable[..., tuple[Any, ...]] | None = None
-    """Under torchrun: `(metrics, inception_weights=) -> ExtractorSpec`s whose features the generating
-    ranks compute for `compute_suite` (None = the suite extracts every feature on rank 0)."""
+    """Under torchrun: `(metrics, inception_weights=) -> ExtractorSpec`s whose features the other ranks
+    compute for `compute_suite` (None = the suite extracts every feature on rank 0)."""
     qa_config: Any = None
-    """Under torchrun: the `QAConfig` `scan_image_set` uses by default; the generating ranks check
-    their images with it (None = rank 0 checks every image)."""
+    """Under torchrun: the `QAConfig` `scan_image_set` uses by default; the other ranks check their
+    share of the images with it (None = rank 0 checks every image)."""
 
 
 def default_backends() -> ScoreBackends:
@@ -179,9 +179,10 @@ def score_images(real: ImageSet, fake: ImageSet, *, settings: ScoreSettings, bac
                  real_scan: Any = None) -> tuple[dict[str, Any], Any]:
     """Return (the row's measured part, the real QA scan) for one real and one fake set.
 
-    When `fake` is sharded across torchrun ranks, the other ranks compute the features of the
-    suite's extractors (`backends.extractor_specs`) and the QA rows (`backends.qa_config`) of the
-    batches they generate, and their time counts as generate_s on rank 0.
+    When the sets are sharded across torchrun ranks (`mammoeval.score.distributed`), the other ranks
+    compute the features of the suite's extractors (`backends.extractor_specs`) and the QA rows
+    (`backends.qa_config`) of their share of the batches; time spent waiting for them counts as
+    generate_s (generated set) or metrics_s / qa_s (real set) on rank 0.
 
     The measured part holds "metrics", "unavailable", "memorization", "qa" (None when QA is off or
     unavailable) and "timing" (metrics_s, qa_s, generate_s where the fake set records it).

@@ -245,17 +245,20 @@ class ShardedRealImageSet:
     batches, this is the base set unchanged.
 
     Args:
-        base: the set on rank 0 (`open_real(path)`, seen `reduction` times smaller).
+        base: the set on rank 0 (`open_real(path)`, or `open_image_set(path, size=size)` when `size`
+            is given, seen `reduction` times smaller).
         env: this rank's place (rank 0).
-        path: the dataset the other ranks open with the same `open_real`.
+        path: the dataset or folder the other ranks open the same way.
         reduction: the power of two `base` is reduced by (1 = none).
+        size: (height, width) a plain folder is fitted to (folder scoring); None = `open_real(path)`.
     """
 
-    def __init__(self, base: ImageSet, *, env: DistEnv, path: Path, reduction: int) -> None:
+    def __init__(self, base: ImageSet, *, env: DistEnv, path: Path, reduction: int,
+                 size: tuple[int, int] | None = None) -> None:
         self._base = base
         self.name = base.name
         self._env = env
-        self._source = (str(path), reduction)
+        self._source = (str(path), reduction, size)
         self.work = ShardWork()
         self._active: Generator[ImageBatch, None, None] | None = None
 
@@ -375,11 +378,12 @@ def serve_generation(env: DistEnv, load_generator: Callable[..., Sampler], *, n_
 
 
 def _serve_real(env: DistEnv, worker: _Worker, open_real: Callable[[Path], ImageSet], path: str, reduction: int,
-                batch_size: int, pass_reduction: int, work: ShardWork) -> None:
-    """Read rank 0's real pass too and send the results of `work` on this rank's batches."""
+                size: tuple[int, int] | None, batch_size: int, pass_reduction: int, work: ShardWork) -> None:
+    """Read rank 0's pass over a set of files too and send the results of `work` on this rank's batches."""
+    from mammoeval.data.imageset import open_image_set
     from mammoeval.score.imagesets import ReducedImageSet
 
-    real = open_real(Path(path))
+    real = open_real(Path(path)) if size is None else open_image_set(Path(path), size=size)
     if reduction > 1:
         real = ReducedImageSet(real, reduction)
     for b, batch in enumerate(real.iter_batches(batch_size, reduction=pass_reduction)):

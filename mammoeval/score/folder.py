@@ -9,6 +9,7 @@ read a run's rows.
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -49,29 +50,44 @@ def score_folders(real: str | Path, fake: str | Path, *, settings: ScoreSettings
         progress: show the suite's and QA's progress bars.
         backends: upstream functions (None = the real ones).
 
-    Under torchrun (WORLD_SIZE > 1) rank 0 scores and writes; the other ranks (nothing to
-    generate here) wait and return rank 0's row, or raise `RankZeroError` with its message.
+    Under torchrun (WORLD_SIZE > 1) rank 0 scores and writes; the other ranks read both sets too
+    and compute the features and QA rows of their share of the batches (see
+    `mammoeval.score.distributed`; the row is the same as in one process), then return rank 0's
+    row, or raise `RankZeroError` with its message. Both folders must be readable on every rank.
 
     Raises:
         BadInputError: a missing folder or one without readable images.
     """
-    return run_on_ranks(settings, backends, lambda b, _env: _score_folders_here(
-        real, fake, settings=settings, out=out, size=size, cache_dir=cache_dir, progress=progress, backends=b))
+    return run_on_ranks(settings, backends, lambda b, env: _score_folders_here(
+        real, fake, settings=settings, out=out, size=size, cache_dir=cache_dir, progress=progress, backends=b,
+        env=env))
 
 
 def _score_folders_here(real: str | Path, fake: str | Path, *, settings: ScoreSettings, out: str | Path | None,
                         size: tuple[int, int] | None, cache_dir: str | Path | None, progress: bool,
-                        backends: ScoreBackends) -> dict[str, Any]:
-    """Return `score_folders`' row, computed (and written) by this process."""
+                        backends: ScoreBackends, env: Any = None) -> dict[str, Any]:
+    """Return `score_folders`' row, computed (and written) by this process (rank 0 under torchrun)."""
     b = backends
     t0 = time.perf_counter()
     real_set = _open(real, size)
-    fake_set = _open(fake, real_set.size)
+    real_size = real_set.size
+    fake_set = _open(fake, real_size)
+    reduction = 1
     if fake_set.size != real_set.size:  # e.g. a prepared fake set at a lower resolution
-        real_set = ReducedImageSet(real_set, real_reduction(real_set.size, fake_set.size, Path(fake)))
+        reduction = real_reduction(real_set.size, fake_set.size, Path(fake))
+        real_set = ReducedImageSet(real_set, reduction)
+    if env is not None and env.distributed:  # the other ranks open both sets the same way
+        from mammoeval.score.distributed import ShardedRealImageSet
+
+        real_set = ShardedRealImageSet(real_set, env=env, path=Path(real), reduction=reduction, size=size)
+        fake_set = ShardedRealImageSet(fake_set, env=env, path=Path(fake), reduction=1, size=real_size)
     metrics = tuple(settings.metrics) if settings.metrics is not None else b.default_metrics
-    measured, _ = score_images(real_set, fake_set, settings=settings, backends=b, metrics=metrics,
-                               cache_dir=Path(cache_dir) if cache_dir is not None else None, progress=progress)
+    with ExitStack() as stack:
+        for x in (real_set, fake_set):
+            if hasattr(x, "close"):  # a sharded set: finish a pass an error interrupted
+                stack.callback(x.close)
+        measured, _ = score_images(real_set, fake_set, settings=settings, backends=b, metrics=metrics,
+                                   cache_dir=Path(cache_dir) if cache_dir is not None else None, progress=progress)
     measured["timing"]["total_s"] = round(time.perf_counter() - t0, 3)
     views = fake_set.view_labels()
     per_view = {"CC": int((views == 0).sum()), "MLO": int((views == 1).sum()), "all": len(fake_set)}

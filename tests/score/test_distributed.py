@@ -296,8 +296,18 @@ def test_rebuilt_inception_extractor_with_other_weights_is_refused(tmp_path: Pat
         build_extractor(ExtractorSpec("inception", str(weights), "0" * 64))
 
 
-def _real_pass_main(rank: int, world: int, init_file: str, phantoms: str, out_dir: str) -> None:
-    """One rank of the real-set sharding test: rank 0 stops a pass early, then reads one in full."""
+FOLDER_MEASURED = ("metrics", "unavailable", "memorization", "qa", "resolution", "n_per_view", "fake_hash")
+
+
+def _folder_settings() -> Any:
+    from mammoeval.score.settings import ScoreSettings
+
+    return ScoreSettings(metrics=("swd", "fid_offline", "prdc_offline", "memorization"), n_bootstrap=5, batch_size=3)
+
+
+def _real_pass_main(rank: int, world: int, init_file: str, phantoms: str, out_dir: str, real_folder: str) -> None:
+    """One rank of the file-set sharding test: rank 0 stops a pass over a real set early, then reads one
+    in full; then both ranks score two folders."""
     import torch
     import torch.distributed as dist
 
@@ -313,6 +323,7 @@ def _real_pass_main(rank: int, world: int, init_file: str, phantoms: str, out_di
         score_env,
         serve_generation,
     )
+    from mammoeval.score.folder import score_folders
     from mammoeval.score.imagesets import ReducedImageSet
 
     torch.set_num_threads(1)
@@ -340,6 +351,11 @@ def _real_pass_main(rank: int, world: int, init_file: str, phantoms: str, out_di
                 b.images, b.views, ids=b.ids), progress=False).rows for b in batches if b.precomputed]
             report["ids"] = [i for b in batches for i in b.ids]
             finish(env, "served")
+        counts, undo = _count_per_image_work()  # then both ranks score two folders
+        row = score_folders(real_folder, phantoms, settings=_folder_settings(), progress=False)
+        undo()
+        report["folder_counts"] = counts
+        report["folder_row"] = {k: row[k] for k in FOLDER_MEASURED}
     except Exception as exc:  # reported to the test, which fails with the message
         report["error"] = f"{type(exc).__name__}: {exc}"
     finally:
@@ -347,13 +363,27 @@ def _real_pass_main(rank: int, world: int, init_file: str, phantoms: str, out_di
     Path(out_dir, f"real{rank}.json").write_text(json.dumps(report))
 
 
-def test_real_set_work_is_sharded_and_an_early_stop_is_drained(phantom_dir_80x64: Path, tmp_path: Path) -> None:
+def test_file_set_work_is_sharded_and_an_early_stop_is_drained(phantom_dir_80x64: Path, phantom_dir_160x128: Path,
+                                                                tmp_path: Path) -> None:
+    """Two gloo ranks: rank 1 computes the per-image work of every other batch of a real set; then
+    folder scoring (real 160x128 seen at 80x64) gives the row of one process."""
+    import torch
+
     from mammoeval.data.imageset import open_image_set
     from mammoeval.qa.scan import QAConfig, qa_rows_key
+    from mammoeval.score.folder import score_folders
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    counts, undo = _count_per_image_work()
+    try:
+        want = score_folders(phantom_dir_160x128, phantom_dir_80x64, settings=_folder_settings(), progress=False)
+    finally:
+        torch.set_num_threads(threads)
+        undo()
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=_real_pass_main, args=(r, 2, str(tmp_path / "init"), str(phantom_dir_80x64),
-                                                       str(tmp_path))) for r in range(2)]
+                                                       str(tmp_path), str(phantom_dir_160x128))) for r in range(2)]
     for p in procs:
         p.start()
     for p in procs:
@@ -371,3 +401,10 @@ def test_real_set_work_is_sharded_and_an_early_stop_is_drained(phantom_dir_80x64
     assert r0["plain_keys"] == [[]] * 6
     assert r0["features_equal"] == [True] * 3 and r0["rows_equal"] == [True] * 3
     assert r0["ids"] == [i for b in open_image_set(phantom_dir_80x64).iter_batches(16) for i in b.ids]
+    for r in (r0, r1):
+        assert json.dumps(r["folder_row"], sort_keys=True) == json.dumps(
+            {k: want[k] for k in FOLDER_MEASURED}, sort_keys=True)
+    # 16 real and 16 fake images; features in batches of 3 (rank 1: batches 1, 3, 5 = 7 images per set),
+    # QA in the scan's batches of 8 (rank 1: batch 1 = 8 images per set).
+    assert r1["folder_counts"] == {"features": 7 + 7, "qa": 8 + 8}
+    assert r0["folder_counts"] == {"features": counts["features"] - 14, "qa": counts["qa"] - 16}

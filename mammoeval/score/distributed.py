@@ -2,8 +2,8 @@
 
 Rank 0 runs the whole scoring pass (metric suite, QA, every file write) as a single process
 does. The other ranks are servers: rank 0 broadcasts small commands ("open" a checkpoint, start a
-generation "pass" with a batch size and the per-image work to do, a "real" pass over the real
-set, "close" the checkpoint, and at the end "done" with the result or "fail" with the error).
+generation "pass" with a batch size and the per-image work to do, a "real" pass over a set of
+files, "close" the checkpoint, and at the end "done" with the result or "fail" with the error).
 
 Generated images. Batch b of each pass (images b*batch_size .. (b+1)*batch_size-1) is generated
 by rank b % world_size on its own device; rank 0 generates and processes its own share and
@@ -11,11 +11,13 @@ receives the others' batches in order, so it sees the same batches in the same o
 single process. Generated images are not kept between the suite pass and the QA pass: the QA
 pass is generated again (sharded as well), so that its per-image work is sharded too.
 
-Real images. In a real pass with per-image work, every rank opens the real dataset with the same
-`open_real` (the path travels in the command; it must be readable on every rank) and reads the
-same batches; rank b % world_size computes the work of batch b and sends only the results,
-rank 0 reads the pixels itself. Such passes are the suite's real pass when a metric's real
-statistics are not cached yet, and the real QA scan (once per call and resolution).
+Sets of files (the real dataset; both folders in folder scoring). In a pass with per-image work,
+every rank opens the set the same way (`ShardedFileImageSet`: the path, size and reduction
+travel in the command; the files must be readable on every rank) and reads the same batches;
+rank b % world_size computes the work of batch b and sends only the results, rank 0 reads the
+pixels itself. Such passes are the suite's real pass when a metric's real statistics are not
+cached yet, the real QA scan (once per call and resolution), and in folder scoring the
+generated folder's suite and QA passes.
 
 What is sharded. Per pass, rank 0 names the per-image work (`ShardWork`) its consumer needs:
 
@@ -36,7 +38,7 @@ and the per-image work is a pure function of the batch's pixels run by the same 
 they are identical to the byte (the 2-rank test compares the rows as JSON); across GPUs they are
 equal to float tolerance (another device's kernels may round differently). Memory stays
 bounded: a server holds one batch and its results at a time (its send waits for rank 0's
-receive), and rank 0 holds one batch at a time. Folder scoring (`score_folders`) is not sharded.
+receive), and rank 0 holds one batch at a time.
 
 If a server fails (e.g. cannot load a checkpoint, the real dataset or the weights on its
 device), rank 0 waits on its receive; torchrun then stops the whole job, as it does whenever a
@@ -66,7 +68,7 @@ if TYPE_CHECKING:
     from mammoeval.metrics.suite import ExtractorSpec
     from mammoeval.qa.scan import QAConfig
 
-__all__ = ["DistEnv", "RankZeroError", "ShardWork", "ShardedGeneratedImageSet", "ShardedRealImageSet",
+__all__ = ["DistEnv", "RankZeroError", "ShardWork", "ShardedGeneratedImageSet", "ShardedFileImageSet",
            "compute_shard_work", "finish", "is_rank_zero", "score_env", "serve_generation", "sharded_generation",
            "shutdown"]
 
@@ -236,8 +238,9 @@ def _receive_results(env: DistEnv, owner: int) -> dict[str, Any]:
     return dict(box[0] or {})
 
 
-class ShardedRealImageSet:
-    """`ImageSet` on rank 0 over a real dataset every rank can open, whose per-image work is sharded.
+class ShardedFileImageSet:
+    """`ImageSet` on rank 0 over files every rank can open (a real dataset, a folder), whose per-image
+    work is sharded.
 
     In a pass with `work` (set it with `doing`), every rank reads the same batches; rank
     b % world_size computes `work` on batch b and sends only the results (rank 0 reads the pixels

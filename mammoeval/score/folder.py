@@ -77,10 +77,10 @@ def _score_folders_here(real: str | Path, fake: str | Path, *, settings: ScoreSe
         reduction = real_reduction(real_set.size, fake_set.size, Path(fake))
         real_set = ReducedImageSet(real_set, reduction)
     if env is not None and env.distributed:  # the other ranks open both sets the same way
-        from mammoeval.score.distributed import ShardedRealImageSet
+        from mammoeval.score.distributed import ShardedFileImageSet
 
-        real_set = ShardedRealImageSet(real_set, env=env, path=Path(real), reduction=reduction, size=size)
-        fake_set = ShardedRealImageSet(fake_set, env=env, path=Path(fake), reduction=1, size=real_size)
+        real_set = ShardedFileImageSet(real_set, env=env, path=Path(real), reduction=reduction, size=size)
+        fake_set = ShardedFileImageSet(fake_set, env=env, path=Path(fake), reduction=1, size=real_size)
     metrics = tuple(settings.metrics) if settings.metrics is not None else b.default_metrics
     with ExitStack() as stack:
         for x in (real_set, fake_set):

@@ -219,10 +219,10 @@ def _sharded_work(sets: Sequence[ImageSet], backends: ScoreBackends, *, metrics:
                   inception_weights: Path | None, qa: bool) -> ExitStack:
     """Return a context in which the other torchrun ranks compute the per-image work of the next passes
     over those of `sets` that are sharded: the suite's features (qa=False) or the QA rows (qa=True)."""
-    from mammoeval.score.distributed import ShardedGeneratedImageSet, ShardedRealImageSet, ShardWork
+    from mammoeval.score.distributed import ShardedFileImageSet, ShardedGeneratedImageSet, ShardWork
 
     stack = ExitStack()
-    sharded = [x for x in sets if isinstance(x, (ShardedGeneratedImageSet, ShardedRealImageSet))]
+    sharded = [x for x in sets if isinstance(x, (ShardedGeneratedImageSet, ShardedFileImageSet))]
     if not sharded:
         return stack
     if qa:
@@ -256,8 +256,8 @@ def score_checkpoint(ref: CheckpointRef, *, real: _RealSide, settings: ScoreSett
     with ExitStack() as stack:
         if env is not None and env.distributed:
             from mammoeval.score.distributed import (
+                ShardedFileImageSet,
                 ShardedGeneratedImageSet,
-                ShardedRealImageSet,
                 sharded_generation,
             )
 
@@ -265,10 +265,10 @@ def score_checkpoint(ref: CheckpointRef, *, real: _RealSide, settings: ScoreSett
             sharded = ShardedGeneratedImageSet(sampler, env=env, **kwargs)
             stack.callback(sharded.close)
             fake: ImageSet = sharded
-            real_sharded = ShardedRealImageSet(real_at, env=env, path=real.path,
+            files_sharded = ShardedFileImageSet(real_at, env=env, path=real.path,
                                                reduction=real.base.size[0] // resolution[0])
-            stack.callback(real_sharded.close)
-            real_at = real_sharded
+            stack.callback(files_sharded.close)
+            real_at = files_sharded
         else:
             fake = GeneratedImageSet(sampler, **kwargs)
         measured, scan = score_images(real_at, fake, settings=settings, backends=backends, metrics=metrics,

@@ -317,7 +317,7 @@ def _real_pass_main(rank: int, world: int, init_file: str, phantoms: str, out_di
     from mammoeval.metrics.suite import suite_extractor_specs
     from mammoeval.qa.scan import QAConfig, qa_rows_key, scan_image_set
     from mammoeval.score.distributed import (
-        ShardedRealImageSet,
+        ShardedFileImageSet,
         ShardWork,
         finish,
         score_env,
@@ -335,7 +335,7 @@ def _real_pass_main(rank: int, world: int, init_file: str, phantoms: str, out_di
             report["result"] = serve_generation(env, lambda *a, **k: None, n_per_view=1, seed=0,
                                                 open_real=open_image_set)
         else:
-            sharded = ShardedRealImageSet(ReducedImageSet(open_image_set(phantoms), 2), env=env, path=Path(phantoms),
+            sharded = ShardedFileImageSet(ReducedImageSet(open_image_set(phantoms), 2), env=env, path=Path(phantoms),
                                           reduction=2)
             fkey, qkey = feature_key(OfflineExtractor()), qa_rows_key(QAConfig())
             with sharded.doing(ShardWork(extractors=suite_extractor_specs(("fid_offline",)), qa=QAConfig())):

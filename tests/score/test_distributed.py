@@ -335,8 +335,9 @@ def _real_pass_main(rank: int, world: int, init_file: str, phantoms: str, out_di
             report["result"] = serve_generation(env, lambda *a, **k: None, n_per_view=1, seed=0,
                                                 open_real=open_image_set)
         else:
-            sharded = ShardedFileImageSet(ReducedImageSet(open_image_set(phantoms), 2), env=env, path=Path(phantoms),
-                                          reduction=2)
+            # 160x128 seen at 80x64 (the QA's blob detector needs a working height of about 40 px or more)
+            sharded = ShardedFileImageSet(ReducedImageSet(open_image_set(real_folder), 2), env=env,
+                                          path=Path(real_folder), reduction=2)
             fkey, qkey = feature_key(OfflineExtractor()), qa_rows_key(QAConfig())
             with sharded.doing(ShardWork(extractors=suite_extractor_specs(("fid_offline",)), qa=QAConfig())):
                 next(iter(sharded.iter_batches(5)))
@@ -400,7 +401,7 @@ def test_file_set_work_is_sharded_and_an_early_stop_is_drained(phantom_dir_80x64
     assert r0["keys"] == [[] if b % 2 == 0 else shipped for b in range(6)]
     assert r0["plain_keys"] == [[]] * 6
     assert r0["features_equal"] == [True] * 3 and r0["rows_equal"] == [True] * 3
-    assert r0["ids"] == [i for b in open_image_set(phantom_dir_80x64).iter_batches(16) for i in b.ids]
+    assert r0["ids"] == [i for b in open_image_set(phantom_dir_160x128).iter_batches(16) for i in b.ids]
     for r in (r0, r1):
         assert json.dumps(r["folder_row"], sort_keys=True) == json.dumps(
             {k: want[k] for k in FOLDER_MEASURED}, sort_keys=True)

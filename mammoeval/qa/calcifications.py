@@ -74,9 +74,9 @@ class CalcConfig:
     """
 
     opening_px: int = 7
-    min_contrast: float = 0.08
+    min_contrast: float = 0.1
     noise_k: float = 6.0
-    max_diameter_px: float = 4.6
+    max_diameter_px: float = 6.0
     max_elongation: float = 2.5
     min_blobness: float = 0.35
     max_ring_fraction: float = 0.35
@@ -87,14 +87,18 @@ class CalcConfig:
     skin_margin_frac: float = 0.02
     cluster_distance_frac: float = 0.05
     min_cluster_size: int = 3
-    threshold: Literal["blob", "local", "global"] = "global"
+    threshold: Literal["blob", "global", "local"] = "blob"
     block_px: int = 16
     local_k: float = 10.0
-    blob_k: float = 8.0
-    blob_block_px: int = 0
-    support_frac: float = 0.25
-    blob_scales: int = 2
+    blob_k: float = 6.0
+    support_frac: float = 0.4
     edge_px: int = 2
+    one_sided: float = 0.85
+    min_strength: float = 0.01
+
+
+ROUND3 = CalcConfig(threshold="global", min_contrast=0.08, max_diameter_px=4.6)
+"""The round-3 detector (one top-hat bar per image), kept for comparison: misses most spots in dense texture."""
 
 
 @dataclass(frozen=True)
@@ -123,26 +127,45 @@ def detect_calcifications(work: np.ndarray, anatomy: Anatomy, *, config: CalcCon
         anatomy: its anatomy (breast mask).
         config: detector settings.
     """
+    inner = _search_mask(work.shape, anatomy, config)
+    if inner.sum() < 50:
+        return []
+    near_skin = _near_skin(anatomy, work.shape, config)
+    if config.threshold == "blob":
+        calcs = _detect_spots(work, inner, near_skin, config)
+    else:
+        calcs = _detect_tophat(work, inner, near_skin, config)
+    return assign_clusters(_dedupe(calcs), distance_px=config.cluster_distance_frac * work.shape[0],
+                           min_size=config.min_cluster_size)
+
+
+def _search_mask(shape: tuple[int, int], anatomy: Anatomy, config: CalcConfig) -> np.ndarray:
+    """Return bool [H, W]: the breast pixels searched (off the skin margin, the pectoral muscle and the image edge).
+
+    The coarse mask is eroded away from the skin line only (the chest wall, left, is not skin).
+    The pectoral muscle (its tip at the chest wall is a narrow bright wedge) is excluded, in the
+    "blob" test with one coarse pixel of slack more (its corner at the image edge looks round), and
+    so are `edge_px` rows and columns at the image edge (a spot cut by the edge cannot be measured).
+    """
     from mammoeval.qa.artifacts import _mask_at
 
-    h, w = work.shape
-    # Erode the coarse mask away from the skin line only (the chest wall, left, is not skin).
     cm = max(1, int(np.ceil(config.skin_margin_frac * anatomy.mask.shape[1])))
     padded = np.pad(anatomy.mask, ((cm + 1, cm + 1), (cm + 1, 0)), mode="edge")
     inner_coarse = ndi.binary_erosion(padded, iterations=cm, border_value=0)[cm + 1:-cm - 1, cm + 1:]
-    # Calcifications of the breast are not searched in the pectoral muscle (its tip at the chest
-    # wall is a narrow bright wedge).
-    inner_coarse &= ~anatomy.pectoral_mask
     if config.threshold == "blob":
         inner_coarse &= ~ndi.binary_dilation(anatomy.pectoral_mask, iterations=2)
-    inner = _mask_at(inner_coarse, work.shape, 1.0 / anatomy.factor)
-    if config.threshold == "blob":
-        # a spot cut by the image edge cannot be measured, and the muscle's corner there looks round
+    else:
+        inner_coarse &= ~anatomy.pectoral_mask
+    inner = _mask_at(inner_coarse, shape, 1.0 / anatomy.factor)
+    if config.threshold == "blob" and config.edge_px > 0:
         b = config.edge_px
         inner[:b] = inner[-b:] = False
         inner[:, :b] = inner[:, -b:] = False
-    if inner.sum() < 50:
-        return []
+    return inner
+
+
+def _detect_tophat(work: np.ndarray, inner: np.ndarray, near_skin: np.ndarray, config: CalcConfig) -> list[Calc]:
+    """Return the detections of the round-3/4 top-hat contrast test ("global" / "local"), before dedupe."""
     opened = _opening(work, config.opening_px)
     tophat = work - opened
     smooth = _binomial_blur(work)
@@ -152,10 +175,7 @@ def detect_calcifications(work: np.ndarray, anatomy: Anatomy, *, config: CalcCon
     resid = work[ys, xs] - smooth[ys, xs]
     noise = float(1.4826 * np.median(np.abs(resid - np.median(resid))))
     texture = float(np.percentile(tophat[ys, xs], 90))
-    near_skin = _near_skin(anatomy, work.shape, config)
     floor = max(config.min_contrast, config.noise_k * noise)
-    if config.threshold == "blob":
-        return _detect_blobs(work, opened, smooth, inner, near_skin, config)
     if config.threshold == "global":
         thr: float | np.ndarray = max(floor, config.texture_k * texture)
     else:
@@ -165,77 +185,86 @@ def detect_calcifications(work: np.ndarray, anatomy: Anatomy, *, config: CalcCon
     ys, xs = _local_maxima(tophat, ys, xs)
     # Round at either spot scale (sigma ~1 and ~1.4 px): a flat-topped (clipped) 4-px disc is only
     # peaked at the coarser one.
-    blob = np.maximum(np.maximum(_blobness_at(smooth, ys, xs), _blobness_at(_binomial_blur(smooth), ys, xs)), _blobness_at(work, ys, xs))
+    blob = np.maximum(np.maximum(_blobness_at(smooth, ys, xs), _blobness_at(_binomial_blur(smooth), ys, xs)),
+                      _blobness_at(work, ys, xs))
     keep = blob >= config.min_blobness
-    calcs = [c for c in (_measure(work, opened, y, x, bool(near_skin[y, x]), config) for y, x in zip(ys[keep], xs[keep], strict=True))
-             if c is not None]
-    calcs = _dedupe(calcs)
-    return assign_clusters(calcs, distance_px=config.cluster_distance_frac * h,
-                           min_size=config.min_cluster_size)
+    return [c for c in (_measure(work, opened, y, x, bool(near_skin[y, x]), config)
+                        for y, x in zip(ys[keep], xs[keep], strict=True)) if c is not None]
 
 
-def _detect_blobs(work, opened, smooth, inner, near_skin, config):
-    h = work.shape[0]
-    tophat = work - opened
+def _detect_spots(work: np.ndarray, inner: np.ndarray, near_skin: np.ndarray, config: CalcConfig) -> list[Calc]:
+    """Return the detections of the "blob" test (spot strength vs the breast's spread of it), before dedupe.
+
+    Works on the breast's bounding box (+ a margin for the filters) and shifts the results back.
+    """
+    rows, cols = np.nonzero(inner.any(axis=1))[0], np.nonzero(inner.any(axis=0))[0]
+    m = 3 * config.opening_px
+    y0, y1 = max(0, rows[0] - m), min(work.shape[0], rows[-1] + m + 1)
+    x0, x1 = max(0, cols[0] - m), min(work.shape[1], cols[-1] + m + 1)
+    crop, inner_c, skin_c = work[y0:y1, x0:x1], inner[y0:y1, x0:x1], near_skin[y0:y1, x0:x1]
+    opened = _opening(crop, config.opening_px)
+    tophat = crop - opened
+    smooth = _binomial_blur(crop)
     smooth2 = _binomial_blur(smooth)
-    blob = np.maximum(_spot_strength(smooth), 2.0 * _spot_strength(smooth2))
-    if config.blob_scales >= 3:
-        blob = np.maximum(blob, 4.0 * _spot_strength(_binomial_blur(_binomial_blur(smooth2))))
-    if config.blob_block_px:
-        bar = _local_threshold(blob, inner, CalcConfig(block_px=config.blob_block_px, local_k=config.blob_k))
-    else:
-        ys, xs = np.nonzero(inner)
-        step = max(1, ys.size // 50_000)
-        vals = blob[ys[::step], xs[::step]]
-        med = float(np.median(vals))
-        bar = med + config.blob_k * 1.4826 * float(np.median(np.abs(vals - med)))
-    # candidates: maxima of the top-hat (the spot's grey peak) or of the spot strength (splits
-    # touching spots), strong enough in both
-    cand = (tophat >= config.min_contrast) & inner
+    strength = np.maximum(_spot_strength(smooth), 2.0 * _spot_strength(smooth2))  # scale-normalised (sigma^2 = 1, 2)
+    ys, xs = np.nonzero(inner_c)
+    step = max(1, ys.size // 50_000)
+    vals = strength[ys[::step], xs[::step]]
+    med = float(np.median(vals))
+    bar = max(config.min_strength, med + config.blob_k * 1.4826 * float(np.median(np.abs(vals - med))))
+    # Candidates: maxima of the top-hat (the spot's grey peak) or of the spot strength (which splits
+    # touching spots), bright enough in grey levels and strong enough as spots.
+    cand = (tophat >= config.min_contrast) & inner_c
     ys1, xs1 = _local_maxima(tophat, *np.nonzero(cand))
-    ys1, xs1 = ys1[_max3x3_at(blob, ys1, xs1) >= _at(bar, ys1, xs1)], xs1[_max3x3_at(blob, ys1, xs1) >= _at(bar, ys1, xs1)]
-    ys2, xs2 = _local_maxima(blob, *np.nonzero(cand & (blob >= bar)))
-    flat = np.unique(np.concatenate([ys1 * work.shape[1] + xs1, ys2 * work.shape[1] + xs2]))
-    ys, xs = flat // work.shape[1], flat % work.shape[1]
-    ratio = np.maximum(np.maximum(_blobness_at(smooth, ys, xs), _blobness_at(smooth2, ys, xs)), _blobness_at(work, ys, xs))
+    ok = _max3x3_at(strength, ys1, xs1) >= bar
+    ys2, xs2 = _local_maxima(strength, *np.nonzero(cand & (strength >= bar)))
+    w = crop.shape[1]
+    flat = np.unique(np.concatenate([ys1[ok] * w + xs1[ok], ys2 * w + xs2]))
+    ys, xs = flat // w, flat % w
+    # round at either spot scale (not at the raw pixels, where a jagged slanted line looks round)
+    ratio = np.maximum(_blobness_at(smooth, ys, xs), _blobness_at(smooth2, ys, xs))
     keep = ratio >= config.min_blobness
-    calcs = [c for c in (_measure(work, opened, y, x, bool(near_skin[y, x]), config, blob)
-                         for y, x in zip(ys[keep], xs[keep], strict=True)) if c is not None]
-    calcs = _dedupe(calcs)
-    return assign_clusters(calcs, distance_px=config.cluster_distance_frac * h,
-                           min_size=config.min_cluster_size)
-
-
-def _peak_near(values: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return, for each (y, x), the position of the largest of `values` in its 3x3 neighbourhood."""
-    if ys.size == 0:
-        return ys, xs
-    p = np.pad(values, 1, mode="edge")
-    offs = [(dy, dx) for dy in range(3) for dx in range(3)]
-    best = np.argmax([p[ys + dy, xs + dx] for dy, dx in offs], axis=0)
-    d = np.array(offs)[best] - 1
-    h, w = values.shape
-    return np.clip(ys + d[:, 0], 0, h - 1), np.clip(xs + d[:, 1], 0, w - 1)
-
-
-def _at(bar: float | np.ndarray, ys: np.ndarray, xs: np.ndarray) -> float | np.ndarray:
-    """Return the bar at each (y, x): the scalar itself or the map's values."""
-    return bar if np.isscalar(bar) else bar[ys, xs]
+    found = (_measure(crop, opened, y, x, bool(skin_c[y, x]), config, strength)
+             for y, x in zip(ys[keep], xs[keep], strict=True))
+    return [Calc(c.x + x0, c.y + y0, c.diameter_px, c.contrast) for c in found if c is not None]
 
 
 def _max3x3_at(values: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    """Return the maximum of `values` over the 3x3 neighbourhood of each (y, x)."""
+    """Return the maximum of `values` over the 3x3 neighbourhood of each (y, x) (edges repeated)."""
+    if ys.size == 0:
+        return np.zeros(0, values.dtype)
     p = np.pad(values, 1, mode="edge")
-    return np.max([p[ys + dy, xs + dx] for dy in range(3) for dx in range(3)], axis=0) if ys.size else np.zeros(0)
+    return np.max([p[ys + dy, xs + dx] for dy in range(3) for dx in range(3)], axis=0)
 
 
 def _spot_strength(smooth: np.ndarray) -> np.ndarray:
+    """Return float32 [H, W]: the smaller eigenvalue of the negated Hessian of `smooth` (central differences).
+
+    Large only where the grey level peaks in every direction (a spot): a ridge (vessel, fibre,
+    text stroke) has one eigenvalue near 0, an edge or a flat area both near 0, a valley negative.
+    For a Gaussian spot of contrast c and width s blurred to width t, it is about c s^2 / t^4 at the
+    centre; multiplied by the blur's variance it is comparable across scales.
+    """
     p = np.pad(smooth, 1, mode="edge")
-    c = p[1:-1, 1:-1]
-    hyy = p[:-2, 1:-1] + p[2:, 1:-1] - 2 * c
-    hxx = p[1:-1, :-2] + p[1:-1, 2:] - 2 * c
-    hxy = (p[2:, 2:] + p[:-2, :-2] - p[2:, :-2] - p[:-2, 2:]) * np.float32(0.25)
-    return -(hxx + hyy) * np.float32(0.5) - np.sqrt(((hxx - hyy) * np.float32(0.5)) ** 2 + hxy**2)
+    twice = 2 * smooth
+    hyy = p[:-2, 1:-1] + p[2:, 1:-1]
+    hyy -= twice
+    hxx = p[1:-1, :-2] + p[1:-1, 2:]
+    hxx -= twice
+    hxy = p[2:, 2:] + p[:-2, :-2]
+    hxy -= p[2:, :-2]
+    hxy -= p[:-2, 2:]
+    hxy *= np.float32(0.25)
+    out = hxx + hyy
+    out *= np.float32(-0.5)
+    root = hxx
+    root -= hyy
+    root *= np.float32(0.5)
+    root *= root
+    hxy *= hxy
+    root += hxy
+    out -= np.sqrt(root, out=root)
+    return out
 
 
 def _local_threshold(tophat: np.ndarray, inner: np.ndarray, config: CalcConfig) -> np.ndarray:
@@ -308,7 +337,7 @@ def _opening(image: np.ndarray, size: int) -> np.ndarray:
 
 
 def _binomial_blur(image: np.ndarray) -> np.ndarray:
-    """Return `image` blurred by the separable 5-tap binomial kernel [1, 4, 6, 4, 1] / 16 (about sigma 1 px)."""
+    """Return float32 `image` blurred by the separable 5-tap binomial kernel [1, 4, 6, 4, 1] / 16 (variance 1 px^2), edges repeated."""
     out = image.astype(np.float32, copy=False)
     for axis in (0, 1):
         p = np.pad(out, [(2, 2) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
@@ -351,7 +380,7 @@ def _blobness_at(smooth: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarr
 
 
 def _measure(work: np.ndarray, opened: np.ndarray, y: int, x: int, near_skin: bool,
-             config: CalcConfig, blob: np.ndarray | None = None) -> Calc | None:
+             config: CalcConfig, strength: np.ndarray | None = None) -> Calc | None:
     """Return the Calc at peak (y, x), or None when the spot is too big, elongated or beside a bright object.
 
     Args:
@@ -360,18 +389,26 @@ def _measure(work: np.ndarray, opened: np.ndarray, y: int, x: int, near_skin: bo
         y, x: the candidate peak.
         near_skin: whether the peak lies within reach of a skin marker on the skin line.
         config: detector settings.
+        strength: float [H, W] spot strength ("blob" test) or None. When given (and away from the
+            skin line, where the full marker test stays), only pixels whose strength is at least
+            `support_frac` x the peak's count as part of the spot or of a bright object around it.
     """
     r = int(np.ceil(config.max_diameter_px)) + 3
     y0, x0 = max(0, y - r), max(0, x - r)
     win = work[y0:y + r + 1, x0:x + r + 1] - opened[y0:y + r + 1, x0:x + r + 1]
     peak = float(win[y - y0, x - x0])
     reach = config.max_diameter_px / 2 + config.run_on_px + (0.0 if near_skin else config.object_slack_px)
-    support = None if blob is None or near_skin else \
-        blob >= config.support_frac * float(blob[max(0, y - 1):y + 2, max(0, x - 1):x + 2].max())
+    support = None if strength is None or near_skin else \
+        (strength, config.support_frac * float(strength[max(0, y - 1):y + 2, max(0, x - 1):x + 2].max()))
     if _part_of_bright_object(work, opened, y, x, peak, reach, config, support):
         return None
     if support is not None:
-        win = np.where(support[y0:y + r + 1, x0:x + r + 1], win, 0.0)  # the rim of a skin marker or a similar wide bright object
+        if _runs_on_one_side(win, y - y0, x - x0, peak, config):
+            return None  # the end of a line or stroke
+        # only the spot's own support counts: texture ridges beside or under it do not merge with it
+        keep = support[0][y0:y + r + 1, x0:x + r + 1] >= support[1]
+        keep[y - y0, x - x0] = True
+        win = np.where(keep, win, 0.0)
     yy, xx = np.ogrid[y0 - y:y0 - y + win.shape[0], x0 - x:x0 - x + win.shape[1]]
     dist = np.sqrt(yy**2 + xx**2)
     above = (win >= 0.5 * peak) & _own_cell(win, y - y0, x - x0, dist, peak)
@@ -393,6 +430,29 @@ def _measure(work: np.ndarray, opened: np.ndarray, y: int, x: int, near_skin: bo
     return Calc(cx, cy, float(diameter), peak)
 
 
+def _runs_on_one_side(win: np.ndarray, py: int, px: int, peak: float, config: CalcConfig) -> bool:
+    """Return whether the bright part around the peak (py, px) of a top-hat window extends to one side only.
+
+    The part above half the peak (of the window blurred by the binomial kernel, so that a jagged,
+    slanted line is continuous) connected to it, within max_diameter_px / 2 + run_on_px + 2 px and
+    nearer the peak than any other clear peak of the unblurred window (a touching neighbour of a
+    cluster), has its centroid further from the peak than `one_sided` x its pixels' mean distance:
+    the end of a line or stroke. A spot has it at the peak, also when a ridge runs through it.
+    """
+    yy, xx = np.ogrid[-py:win.shape[0] - py, -px:win.shape[1] - px]
+    dist = np.sqrt(yy**2 + xx**2)
+    light = win
+    for axis in (0, 1):
+        light = ndi.correlate1d(light, [0.25, 0.5, 0.25], axis=axis, mode="nearest")
+    own = _own_cell(light, py, px, dist, float(light[py, px]))
+    blurred = _binomial_blur(win)
+    part = (blurred >= 0.5 * float(blurred[py, px])) & (dist <= config.max_diameter_px / 2 + config.run_on_px + 2)
+    labels, _ = ndi.label(part & own, structure=np.ones((3, 3), bool))
+    rows, cols = np.nonzero(labels == labels[py, px])
+    reach = float(np.hypot(rows - py, cols - px).mean())
+    return bool(np.hypot(rows.mean() - py, cols.mean() - px) > config.one_sided * max(reach, 1.0))
+
+
 def _near_skin(anatomy: Anatomy, shape: tuple[int, int], config: CalcConfig) -> np.ndarray:
     """Return bool [H, W]: breast pixels within reach of a skin marker (max diameter + 2 marker widths of the skin line).
 
@@ -408,7 +468,7 @@ def _near_skin(anatomy: Anatomy, shape: tuple[int, int], config: CalcConfig) -> 
 
 
 def _part_of_bright_object(work: np.ndarray, opened: np.ndarray, y: int, x: int, peak: float, reach: float,
-                           config: CalcConfig, support: np.ndarray | None = None) -> bool:
+                           config: CalcConfig, support: tuple[np.ndarray, float] | None = None) -> bool:
     """Return whether the spot is part of a larger bright object (a skin marker's disc or ring).
 
     The pixels brighter than the spot's half-maximum level (local background + half its contrast)
@@ -419,7 +479,8 @@ def _part_of_bright_object(work: np.ndarray, opened: np.ndarray, y: int, x: int,
     y0, x0 = max(0, y - r), max(0, x - r)
     win = work[y0:y + r + 1, x0:x + r + 1] >= float(opened[y, x]) + 0.5 * peak
     if support is not None:
-        win &= support[y0:y + r + 1, x0:x + r + 1]
+        win &= support[0][y0:y + r + 1, x0:x + r + 1] >= support[1]
+        win[y - y0, x - x0] = True
     labels, _ = ndi.label(win)
     comp = labels == labels[y - y0, x - x0]
     yy, xx = np.nonzero(comp)

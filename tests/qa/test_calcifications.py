@@ -5,6 +5,7 @@ import pytest
 
 from mammoeval.qa.anatomy import compute_anatomy
 from mammoeval.qa.calcifications import (
+    ROUND3,
     Calc,
     assign_clusters,
     detect_calcifications,
@@ -142,8 +143,9 @@ def test_local_threshold_finds_a_spot_in_fat_beside_dense_texture(make_breast):
     a = compute_anatomy(out)
     truth = [(x, y) for x, y, _ in spots]
     assert match_detections(detect_calcifications(out, a, config=CalcConfig(threshold="local")), truth)[0] == 2
-    # the default, one threshold for the whole breast, is raised by the texture and misses them
-    assert match_detections(detect_calcifications(out, a), truth)[0] == 0
+    assert match_detections(detect_calcifications(out, a), truth)[0] == 2  # the default spot-strength test
+    # round 3's one top-hat bar for the whole breast is raised by the texture and misses them
+    assert match_detections(detect_calcifications(out, a, config=ROUND3), truth)[0] == 0
 
 
 def test_local_threshold_is_block_median_plus_k_mad():
@@ -165,3 +167,74 @@ def test_local_threshold_is_block_median_plus_k_mad():
     inner[:, 36:] = False  # under a quarter of the right blocks is breast
     thr2 = _local_threshold(tophat, inner, cfg)
     assert thr2[0, 63] == pytest.approx(thr2[0, 0], rel=1e-5)
+
+
+def _gaussian_spots(img: np.ndarray, spots, contrast: float) -> np.ndarray:
+    """Return img + Gaussian spots (x, y, FWHM px) of the given contrast, clipped to [0, 1]."""
+    yy, xx = np.mgrid[: img.shape[0], : img.shape[1]]
+    out = img.astype(np.float64).copy()
+    for x, y, fwhm in spots:
+        out += contrast * np.exp(-0.5 * ((xx - x) ** 2 + (yy - y) ** 2) / (fwhm / 2.355) ** 2)
+    return np.clip(out, 0, 1).astype(np.float32)
+
+
+def _fibres(img: np.ndarray, mask: np.ndarray, amplitude: float, n: int = 60, seed: int = 5) -> np.ndarray:
+    """Return img + a mesh of n thin bright fibres (seeded 1.5-3 px wide ridges in random directions) in the breast."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[: img.shape[0], : img.shape[1]]
+    tex = np.zeros(img.shape)
+    for _ in range(n):
+        y0, x0, ang, width = rng.uniform(0, img.shape[0]), rng.uniform(0, img.shape[1]), rng.uniform(0, np.pi), \
+            rng.uniform(1.5, 3.0)
+        d = (xx - x0) * np.sin(ang) - (yy - y0) * np.cos(ang)
+        tex = np.maximum(tex, np.exp(-0.5 * (d / (width / 2.355)) ** 2))
+    return np.clip(img + amplitude * np.where(mask, tex, 0.0), 0, 1).astype(np.float32)
+
+
+def test_gaussian_spots_in_dense_fibre_texture_are_found(make_breast):
+    img, mask = make_breast(320, 256)
+    textured = _fibres(img, mask, 0.2, n=40)
+    spots = [(60, 110, 3.0), (100, 170, 3.0), (70, 230, 2.5), (130, 140, 3.5)]
+    out = _gaussian_spots(textured, spots, 0.2)
+    a = compute_anatomy(out)
+    truth = [(x, y) for x, y, _ in spots]
+    assert match_detections(detect_calcifications(out, a), truth) == (4, 0, 0)
+    # fibres as bright as the spots cover the breast: round 3's top-hat bar rises above them
+    assert match_detections(detect_calcifications(out, a, config=ROUND3), truth)[0] == 0
+    # and the fibres alone (ridges, their ends at the skin, crossings of two) give no detection
+    assert detect_calcifications(textured, compute_anatomy(textured)) == []
+
+
+def test_thin_lines_and_their_ends_are_not_calcifications(make_breast):
+    img, _ = make_breast(320, 256)
+    out = img.copy()
+    out[150, 40:90] += 0.3  # a 1-px-wide line segment: two ends and a body
+    yy, xx = np.mgrid[:320, :256]
+    d = np.abs((xx - 60) * np.sin(0.6) - (yy - 220) * np.cos(0.6))
+    out += 0.3 * np.clip(1 - d, 0, 1) * (np.hypot(xx - 60, yy - 220) <= 25)  # a slanted 1-px segment, antialiased
+    out = np.clip(out, 0, 1).astype(np.float32)
+    assert detect_calcifications(out, compute_anatomy(out)) == []
+
+
+def test_spot_on_a_vessel_is_found_once(make_breast):
+    img, _ = make_breast(320, 256)
+    out = img.copy()
+    out[199:202, 30:150] += 0.15  # a 3-px vessel
+    out = _gaussian_spots(out, [(90, 200, 3.0)], 0.25)
+    found = detect_calcifications(out, compute_anatomy(out))
+    assert match_detections(found, [(90.0, 200.0)]) == (1, 0, 0)
+
+
+def test_spot_strength_is_the_smaller_curvature():
+    from mammoeval.qa.calcifications import _spot_strength
+
+    yy, xx = np.mgrid[-10:11, -10:11].astype(np.float32)
+    # f = 1 - a x^2 - b y^2: negated Hessian eigenvalues 2a and 2b; the smaller one is the strength
+    bowl = 1 - 0.01 * xx**2 - 0.03 * yy**2
+    assert _spot_strength(bowl)[10, 10] == pytest.approx(0.02, abs=1e-5)
+    # rotated by 45 degrees: same eigenvalues
+    u, v = (xx + yy) / np.sqrt(2), (xx - yy) / np.sqrt(2)
+    assert _spot_strength(1 - 0.01 * u**2 - 0.03 * v**2)[10, 10] == pytest.approx(0.02, abs=1e-5)
+    # a ridge (curved across only) and a valley have no spot strength
+    assert _spot_strength(1 - 0.03 * xx**2)[10, 10] == pytest.approx(0.0, abs=1e-6)
+    assert _spot_strength(0.03 * xx**2 + 0.03 * yy**2)[10, 10] < 0

@@ -1,31 +1,36 @@
 """Calcification detection in one mammogram, and per-set statistics compared real vs generated.
 
-A calcification is a small bright spot inside the breast (1-4 px at the working resolution).
-Detection, each step a physical symptom rather than a template:
+A calcification is a small bright spot inside the breast (1-6 px at the working resolution).
+Detection (default `threshold="blob"`, round 5), each step a physical symptom rather than a template:
 
-1. white top-hat: grey level minus a grey opening by a 7x7 square (the local background without
-   anything narrower than 7 px); separable running min/max in numpy, a few ms per megapixel;
-2. contrast threshold: the top-hat peak must exceed an absolute floor, the breast's fine-scale
-   noise and its texture (4x the 90th percentile of the top-hat over the whole breast: dense fibrous
-   tissue has knots of its own). Opt-in `threshold="local"` lowers the texture bar where the tissue
-   is quiet: median + 10 x robust spread (1.4826 x MAD) of the top-hat over 16-px blocks
-   (interpolated bilinearly), capped at the global bar. It did NOT beat the global bar on held-out
-   real images (round 4, reports/qa_calcs.md: same variant-spot recall, 2.5x the detections on clean
-   images), so it is not the default;
-3. round: a 3x3 maximum whose Hessian eigenvalue ratio at one of three scales (0, ~1, ~1.4 px) says
-   "spot", not "ridge" (vessels, text strokes, fibres);
-4. small and isolated: the part above half the peak (split from neighbouring spots of a cluster
-   where a dip separates them) must be at most `max_diameter_px` across and must not run on
-   (line ends, strokes); bright texture must not surround it;
+1. spot strength: the smaller eigenvalue of the negated Hessian of the image blurred by the
+   binomial kernel once and twice (variance 1 and 2 px^2), scale-normalised (x variance), the larger
+   of the two. Both curvatures must be high: a spot is strong, a ridge (vessel, fibre, text stroke)
+   or an edge is near 0. Dense fibrous texture, which made round 3's top-hat bar rise above
+   blatant spots, hardly registers;
+2. strength bar: median + `blob_k` x robust spread (1.4826 x MAD) of the strength over the breast
+   (at least `min_strength`); the white top-hat (grey level minus a 7x7 grey opening) at the peak
+   must also reach `min_contrast`. Candidates are maxima of the top-hat or of the strength;
+3. round: Hessian eigenvalue ratio at either blur says "spot", not "ridge";
+4. small and isolated, measured on the spot's own support (pixels whose strength is at least
+   `support_frac` x its peak, so ridges under or beside it do not count): the part above half the
+   peak (split from neighbouring spots of a cluster where a dip separates them) must be at most
+   `max_diameter_px` across, must not run on, and bright texture must not surround it; the bright
+   part must not extend to one side only (the end of a line or stroke);
 5. not part of a larger bright object: pixels brighter than the spot's half-maximum level that
-   connect to it must stay within its radius (+ slack away from the skin line). This rejects the
-   rim cusps of skin markers (discs, rings) and text, which connect to the whole marker;
-6. inside the breast, off the pectoral muscle, at least 2% of the width from the skin line.
+   connect to it must stay within its radius (+ slack away from the skin line). Near the skin line
+   this looks at all pixels (rim cusps of skin markers connect to the whole marker);
+6. inside the breast, off the pectoral muscle (+ 2 coarse pixels: its corner at the image edge is
+   round), at least 2% of the width from the skin line and `edge_px` from the image edge.
+
+The round-3 test (`threshold="global"`, one top-hat bar per image: 4 x the breast's 90th top-hat
+percentile) is kept as `ROUND3` for comparison, and round 4's opt-in `threshold="local"` (a block
+z-score of the top-hat). Both miss most spots in dense texture (reports/qa_calcs.md).
 
 Clusters are groups of at least 3 detections linked within `cluster_distance_frac` x height
-(single linkage). Settings were tuned on phantom seeds 0-39 (the local option also on the
-even-indexed real-dev files: detections on the clean images, disc spots added), and are reported on
-seeds 1000-1059 and an evaluation-only spot injector on the odd-indexed files (benchmarks/qa_calcs.py).
+(single linkage). Settings were tuned on phantom seeds 0-39 and the even-indexed real-dev files
+(evaluation-only spots added at 640 rows; detections on the clean images), and are reported on seeds
+1000-1059 and the odd-indexed files (benchmarks/qa_calcs.py).
 """
 
 from __future__ import annotations
@@ -48,12 +53,13 @@ class CalcConfig:
         opening_px: side of the square grey opening; spots narrower than this pass the top-hat.
         min_contrast: smallest top-hat peak counted, in grey levels of [0, 1].
         noise_k: the peak must also exceed noise_k x the local noise (robust std of the fine residual).
-        max_diameter_px: largest half-maximum diameter kept (bigger = marker or mass).
+        max_diameter_px: largest half-maximum diameter kept (bigger = marker or mass); 6 px lets
+            Gaussian spots of FWHM 4.5 px (axis ratio 1.6) through; ROUND3 used 4.6.
         max_elongation: kept for configuration compatibility; elongation is judged by `min_blobness`
             and `run_on_px`.
         texture_k: the global bar: texture_k x the 90th percentile of the top-hat in the whole
             breast (with threshold="local", the local bar is capped at it).
-        min_blobness: smallest ratio of the Hessian eigenvalues at the peak (best of three scales):
+        min_blobness: smallest ratio of the Hessian eigenvalues at the peak (best of the scales):
             round spots are near 1, ridges (vessels, strokes, texture fibres) near 0.
         max_ring_fraction: largest share of a ring just outside the spot that other bright
             top-hat pixels may cover (more = dense texture, text or a mass edge).
@@ -64,13 +70,23 @@ class CalcConfig:
         skin_margin_frac: detections closer to the skin line than this fraction of the width are dropped.
         cluster_distance_frac: linking distance for clusters, as a fraction of the image height.
         min_cluster_size: members needed for a cluster.
-        threshold: "global" (default) uses texture_k x the breast's 90th top-hat percentile;
-            "local" compares the top-hat with its own statistics in `block_px` blocks around each
-            pixel (a local z-score), capped at the global bar (not better on held-out real images).
+        threshold: "blob" (default): the spot-strength test (module docstring); "global" (round
+            3) uses texture_k x the breast's 90th top-hat percentile; "local" (round 4) compares
+            the top-hat with its own statistics in `block_px` blocks around each pixel (a local
+            z-score), capped at the global bar. noise_k, texture_k, block_px and local_k apply to
+            "global" / "local" only.
         block_px: side of the blocks (working pixels) over which the local top-hat median and spread
             are taken; the block values are interpolated bilinearly back to every pixel.
         local_k: local test: the peak must exceed the local median + local_k x the local spread
             (1.4826 x median absolute deviation of the top-hat).
+        blob_k: "blob" bar: median + blob_k x 1.4826 x MAD of the spot strength over the breast.
+        support_frac: "blob": pixels whose strength is at least this share of the peak's belong to
+            the spot (size, ring, run-on and bright-object tests away from the skin line).
+        edge_px: "blob": rows and columns this close to the image edge are not searched.
+        one_sided: "blob": line-end test: the bright part's centroid may lie at most this share of
+            its pixels' mean distance from the peak.
+        min_strength: "blob": lowest strength bar (grey levels / px^2; a Gaussian spot of contrast
+            0.1 has about 0.02), for images with no texture at all.
     """
 
     opening_px: int = 7

@@ -235,22 +235,15 @@ def _count_extra_components(labels: np.ndarray, sizes: np.ndarray, main: int) ->
     touching the border of at least 25% (film edges and label areas of scanned films are smaller).
     """
     w = labels.shape[1]
-    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    body = labels == main
-    dist = ndi.distance_transform_edt(~body)
-    depth = ndi.distance_transform_edt(labels > 0)
+    border = set(np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])).tolist())
     index = np.arange(1, len(sizes) + 1)
-    gap = ndi.minimum(dist, labels, index=index)
-    thick = ndi.maximum(depth, labels, index=index)
-    extra = 0
-    for i, s in enumerate(sizes, start=1):
-        if i == main:
-            continue
-        if i in border:
-            extra += int(s >= 0.25 * sizes[main - 1])
-        elif s >= 0.006 * sizes[main - 1]:
-            extra += int(gap[i - 1] <= 0.1 * w or (gap[i - 1] <= 0.3 * w and thick[i - 1] >= 0.025 * w))
-    return extra
+    extra = int(sum(1 for i in border if i not in (0, main) and sizes[i - 1] >= 0.25 * sizes[main - 1]))
+    cand = [int(i) for i in index[sizes >= 0.006 * sizes[main - 1]] if i != main and i not in border]
+    if not cand:  # the usual case: skip the distance transforms
+        return extra
+    gap = ndi.minimum(ndi.distance_transform_edt(labels != main), labels, index=cand)
+    thick = ndi.maximum(ndi.distance_transform_edt(np.isin(labels, cand)), labels, index=cand)
+    return extra + sum(int(g <= 0.1 * w or (g <= 0.3 * w and t >= 0.025 * w)) for g, t in zip(gap, thick, strict=True))
 
 
 def _holes(holes: np.ndarray, breast_area: int, min_fraction: float) -> tuple[int, float]:

@@ -394,8 +394,9 @@ def detect_blobs(work: np.ndarray, anatomy: Anatomy, *, threshold: float = 1.0) 
         threshold: flag threshold on the score.
     """
     hole, hole_map = _hole_evidence(work, anatomy)
-    sat, sat_map = _plateau_evidence(work, anatomy)
-    circle = _round_edge_evidence(work, anatomy, hole_map) / CIRCLE_STEP_LIMIT
+    mid, f = reduce_to_height(work, MID_HEIGHT)
+    sat, sat_map = _plateau_evidence(mid, f, anatomy)
+    circle = _round_edge_evidence(mid, f, anatomy, hole_map) / CIRCLE_STEP_LIMIT
     score = max(hole / HOLE_STEP_LIMIT, sat, circle)
     reason = "saturated blob" if sat >= max(hole / HOLE_STEP_LIMIT, circle) else "dark hole or halo"
     shape = anatomy.mask.shape
@@ -445,19 +446,19 @@ def _hole_evidence(work: np.ndarray, anatomy: Anatomy) -> tuple[float, np.ndarra
     return float(best.max()), best
 
 
-def _round_edge_evidence(work: np.ndarray, anatomy: Anatomy, step_map: np.ndarray) -> float:
+def _round_edge_evidence(mid: np.ndarray, f: int, anatomy: Anatomy, step_map: np.ndarray) -> float:
     """Return the largest round-edge log step around a peak of the ring-filter `step_map` (see detect_blobs).
 
     Args:
-        work: float32 [H, W] working image, chest wall left.
+        mid: float32 [h, w] working image box-reduced by `f` to ~MID_HEIGHT rows, chest wall left.
+        f: that reduction factor.
         anatomy: its anatomy.
-        step_map: float32 [h, w] sector-min step map at BLOB_HEIGHT rows (`_hole_evidence`).
+        step_map: float32 [h', w'] sector-min step map at BLOB_HEIGHT rows (`_hole_evidence`).
     """
     peaks = (step_map == ndi.maximum_filter(step_map, 5)) & (step_map > 0.08)
     ys, xs = np.nonzero(peaks)
     if ys.size == 0:
         return 0.0
-    mid, f = reduce_to_height(work, MID_HEIGHT)
     mask = _mask_at(anatomy.mask, mid.shape, f / anatomy.factor)
     lg = np.log(mid + HOLE_LOG_OFFSET * max(float(np.median(mid[mask])), 1e-3)).astype(np.float32)
     h = mid.shape[0]
@@ -480,9 +481,14 @@ def _round_edge_evidence(work: np.ndarray, anatomy: Anatomy, step_map: np.ndarra
     return best
 
 
-def _plateau_evidence(work: np.ndarray, anatomy: Anatomy) -> tuple[float, np.ndarray]:
-    """Return (largest saturated-plateau score, float32 plateau-score map at ~512 rows); see detect_blobs."""
-    mid, f = reduce_to_height(work, MID_HEIGHT)
+def _plateau_evidence(mid: np.ndarray, f: int, anatomy: Anatomy) -> tuple[float, np.ndarray]:
+    """Return (largest saturated-plateau score, float32 plateau-score map at ~512 rows); see detect_blobs.
+
+    Args:
+        mid: float32 [h, w] working image box-reduced by `f` to ~MID_HEIGHT rows, chest wall left.
+        f: that reduction factor.
+        anatomy: its anatomy.
+    """
     mask = _mask_at(anatomy.mask, mid.shape, f / anatomy.factor)
     w = mid.shape[1]
     inner = ndi.binary_erosion(mask, iterations=max(2, int(0.02 * w)), border_value=0)

@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from mammoeval.qa.anatomy import compute_anatomy
-from mammoeval.qa.artifacts import CIRCLE_STEP_LIMIT, _hole_evidence, _round_edge_evidence, detect_blobs
+from mammoeval.qa.anatomy import compute_anatomy, reduce_to_height
+from mammoeval.qa.artifacts import (
+    CIRCLE_STEP_LIMIT,
+    MID_HEIGHT,
+    _hole_evidence,
+    _round_edge_evidence,
+    detect_blobs,
+)
 
 
 def _darkened(img: np.ndarray, center: tuple[int, int], radius: float, factor: float, blur: float = 0.0) -> np.ndarray:
@@ -20,7 +26,8 @@ def _darkened(img: np.ndarray, center: tuple[int, int], radius: float, factor: f
 
 def _round_edge(img: np.ndarray) -> float:
     an = compute_anatomy(img)
-    return _round_edge_evidence(img, an, _hole_evidence(img, an)[1])
+    mid, f = reduce_to_height(img, MID_HEIGHT)
+    return _round_edge_evidence(mid, f, an, _hole_evidence(img, an)[1])
 
 
 def test_half_darkened_disk_is_flagged_as_dark_hole(phantoms):

@@ -9,12 +9,14 @@ Detectors:
     broken        NaN/inf pixels, constant image, nearly empty image.
     checkerboard  spectral peaks at the upsampling frequencies k/2, k/4, k/8 cycles/pixel (Welch
                   average of Hann-windowed tiles inside the breast).
-    boundary      implausible breast outline: extra breast-sized components, enclosed holes, jagged
-                  skin line.
+    boundary      implausible breast outline: extra breast-sized components (or solid lumps of
+                  tissue floating beside the breast), enclosed holes, a jagged skin line, or one
+                  notched all along (concave turning of the skin-line contour).
     background    texture, noise or tissue outside the breast: absolute band-pass texture of the
                   background away from the skin line, labels and image edges.
-    blobs         hard-edged saturated plateaus, and dark holes / dark halos (sector ring filter
-                  on the log grey level) inside the breast.
+    blobs         hard-edged saturated plateaus, and dark holes / dark halos inside the breast
+                  (sector ring filter on the log grey level, and a round edge that dominates every
+                  ray cast from the blob's centre).
     repeats       repeated tiles / copy-pasted texture: isolated off-origin peaks of the windowed
                   autocorrelation of the fine texture, verified by block NCC (`mammoeval.qa.repeats`;
                   an earlier attempt with 32 sampled 16x16 patches found only ~40% of tiled images).

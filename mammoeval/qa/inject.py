@@ -51,7 +51,9 @@ def inject_boundary(image: np.ndarray, mask: np.ndarray, strength: float, rng: n
 
     strength scales the size: extra island radius 3-7% of the height (detached from the breast by
     at least 2% of the width), hole radius 2-6% of the height, or 80 bites up to 3% of the width
-    deep along the skin line.
+    deep along the skin line. Gap and bites are placed against the visible tissue (`_skin_line`),
+    not the given mask: a mask upsampled from the analysis size may reach a few pixels past faint
+    skin, where bites would fall into the background and a "detached" island could touch tissue.
     """
     h, w = image.shape
     kind = int(rng.integers(3))

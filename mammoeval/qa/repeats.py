@@ -15,10 +15,18 @@ Method, on the working image reduced to at most ANALYSIS_HEIGHT rows:
 4. peak isolation: at each lag, the coefficient minus the largest coefficient on a ring of radius
    RING_INNER..RING_OUTER px around that lag. A ridge from a 1-D structure crosses the ring and
    cancels itself; the isolated peak of a repeat does not;
-5. window evidence = the largest isolated peak at lags from MIN_LAG to WINDOW / 2 px (Chebyshev).
+5. window evidence = the largest isolated peak at lags from MIN_LAG to WINDOW / 2 px (Chebyshev),
+   / PEAK_LIMIT;
+6. verification: for the N_VERIFIED_LAGS strongest lags of the N_VERIFIED_WINDOWS strongest windows,
+   block NCC between the texture and itself one lag away (`compute_matched_area`); a compact
+   matched region of AREA_LIMIT x the window area also reaches 1 (a copy-paste that fills only
+   part of a window gives a weak peak but a clean matched region).
 
-Score = the largest window evidence / PEAK_LIMIT (>= 1 flags); heatmap = window evidence /
-PEAK_LIMIT painted over each window on the anatomy's coarse grid (maximum where windows overlap).
+Score = the largest window evidence (>= 1 flags); heatmap = window evidence painted over each
+window on the anatomy's coarse grid (maximum where windows overlap).
+
+Thresholds were set on the even-indexed real-dev files and the phantoms (benchmarks/qa_repeats.py,
+reports/qa_repeats.md): clean scores stay at about half the threshold or below.
 
 Limits: repeats further apart than WINDOW / 2 px at the analysis resolution (copy-pastes to distant
 places, tiles with a period over about a quarter of the height) are not seen, nor repeats in
@@ -44,7 +52,7 @@ WINDOW: Final = 128
 under SMALL_HEIGHT rows."""
 SMALL_HEIGHT: Final = 448
 """Analysis images under this height use windows of WINDOW / 2 px."""
-FINE_SIGMA: Final = 2.0
+FINE_SIGMA: Final = 1.0
 """Gaussian sigma (px) of the blur removed to keep the fine texture."""
 CLIP_SPREAD: Final = 2.5
 """The fine texture is clipped to its median +- this many robust spreads (see _clipped_fine_texture)."""
@@ -59,7 +67,7 @@ MIN_OVERLAP: Final = 0.3
 """Smallest number of overlapping region pixel pairs at a lag, as a share of the window area, for the lag to count."""
 N_CANDIDATES: Final = 32
 """Lags per window (the largest coefficients) on which the ring test is run."""
-PEAK_LIMIT: Final = 0.3
+PEAK_LIMIT: Final = 0.25
 """Isolated autocorrelation peak that reaches the repeats threshold (see benchmarks/qa_repeats.py)."""
 N_VERIFIED_WINDOWS: Final = 4
 N_VERIFIED_LAGS: Final = 3

@@ -7,11 +7,13 @@ except along straight 1-D structures (vessels, ligaments, skin line, film edges)
 a ridge along the structure's direction.
 
 Method, on the working image reduced to at most ANALYSIS_HEIGHT rows:
-1. fine texture = image minus its Gaussian blur (sigma FINE_SIGMA px);
-2. square windows of WINDOW px (stride WINDOW / 2) lying inside the breast interior, away from
-   the chest-wall band (film edge, pectoral edge);
+1. fine texture = image minus its Gaussian blur (sigma FINE_SIGMA px), clipped to +-CLIP_SPREAD
+   robust spreads (calcification clusters and markers must not dominate);
+2. square windows of WINDOW px (stride WINDOW / 2) with >= MIN_INSIDE of their pixels in the
+   eroded breast, without the chest-wall band (film edge) and the pectoral muscle (striated);
 3. per window, the autocorrelation via FFT (zero-padded, no wrap-around), normalised to a
-   correlation coefficient per lag: A(d) / A(0) x (window area / overlap area at lag d);
+   correlation coefficient per lag: A(d) / A(0) x pairs(0) / pairs(d), pairs = overlapping
+   breast pixel pairs (lags with fewer than MIN_OVERLAP x the window area are skipped);
 4. peak isolation: at each lag, the coefficient minus the largest coefficient on a ring of radius
    RING_INNER..RING_OUTER px around that lag. A ridge from a 1-D structure crosses the ring and
    cancels itself; the isolated peak of a repeat does not;

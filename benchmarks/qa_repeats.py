@@ -100,7 +100,7 @@ def render_md(report: dict[str, Any]) -> str:
     flagged = {n: t["flagged_clean"] for n, t in report["sets"].items() if t["flagged_clean"]}
     lines += ["", f"Clean images flagged: {flagged or 'none'}", "",
               "Limits: repeats further apart than half a window (64 px at the analysis resolution of <= 640 rows, "
-              "32 px under 448 rows) are not seen, so copy-pastes to distant places in the breast (most of the "
+              "32 px under 384 rows) are not seen, so copy-pastes to distant places in the breast (most of the "
               "variant's) are missed; regions smaller than about half a window are weak.", ""]
     return "\n".join(lines)
 

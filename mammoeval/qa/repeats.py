@@ -52,7 +52,7 @@ integer factor to at most this height)."""
 WINDOW: Final = 128
 """Side (px at the analysis resolution) of the autocorrelation windows; 64 when the analysis image is
 under SMALL_HEIGHT rows."""
-SMALL_HEIGHT: Final = 448
+SMALL_HEIGHT: Final = 384
 """Analysis images under this height use windows of WINDOW / 2 px."""
 FINE_SIGMA: Final = 1.0
 """Gaussian sigma (px) of the blur removed to keep the fine texture."""

@@ -462,10 +462,12 @@ def _round_edge_evidence(mid: np.ndarray, f: int, anatomy: Anatomy, step_map: np
     if ys.size == 0:
         return 0.0
     mask = _mask_at(anatomy.mask, mid.shape, f / anatomy.factor)
-    lg = np.log(mid + HOLE_LOG_OFFSET * max(float(np.median(mid[mask])), 1e-3)).astype(np.float32)
     h = mid.shape[0]
-    scale = h / step_map.shape[0]
     radii = np.arange(2.0, 0.09 * h, 0.5)
+    if radii.size < 4 or not mask.any():  # too small an image for a 1.5-px step along a ray
+        return 0.0
+    lg = np.log(mid + HOLE_LOG_OFFSET * max(float(np.median(mid[mask])), 1e-3)).astype(np.float32)
+    scale = h / step_map.shape[0]
     angles = np.linspace(0.0, 2 * np.pi, CIRCLE_RAYS, endpoint=False)
     best = 0.0
     for i in np.argsort(-step_map[ys, xs])[:CIRCLE_CANDIDATES]:

@@ -21,7 +21,8 @@ Detection (default `threshold="blob"`, round 5), each step a physical symptom ra
    connect to it must stay within its radius (+ slack away from the skin line). Near the skin line
    this looks at all pixels (rim cusps of skin markers connect to the whole marker);
 6. inside the breast, off the pectoral muscle (+ 2 coarse pixels: its corner at the image edge is
-   round), at least 2% of the width from the skin line and `edge_px` from the image edge.
+   round), at least 2% of the width from the skin line and `edge_px` from the image edge (at the
+   chest wall only beside the muscle).
 
 The round-3 test (`threshold="global"`, one top-hat bar per image: 4 x the breast's 90th top-hat
 percentile) is kept as `ROUND3` for comparison, and round 4's opt-in `threshold="local"` (a block
@@ -82,7 +83,8 @@ class CalcConfig:
         blob_k: "blob" bar: median + blob_k x 1.4826 x MAD of the spot strength over the breast.
         support_frac: "blob": pixels whose strength is at least this share of the peak's belong to
             the spot (size, ring, run-on and bright-object tests away from the skin line).
-        edge_px: "blob": rows and columns this close to the image edge are not searched.
+        edge_px: "blob": rows and columns this close to the image edge are not searched (at the
+            chest wall, left, only in the rows of the pectoral muscle: its corner there looks round).
         one_sided: "blob": line-end test: the bright part's centroid may lie at most this share of
             its pixels' mean distance from the peak.
         min_strength: "blob": lowest strength bar (grey levels / px^2; a Gaussian spot of contrast
@@ -161,7 +163,8 @@ def _search_mask(shape: tuple[int, int], anatomy: Anatomy, config: CalcConfig) -
     The coarse mask is eroded away from the skin line only (the chest wall, left, is not skin).
     The pectoral muscle (its tip at the chest wall is a narrow bright wedge) is excluded, in the
     "blob" test with one coarse pixel of slack more (its corner at the image edge looks round), and
-    so are `edge_px` rows and columns at the image edge (a spot cut by the edge cannot be measured).
+    so are `edge_px` rows and columns at the top, bottom and right image edge (a spot cut by the
+    edge cannot be measured) and at the chest wall in the rows of the muscle (+ 8 coarse rows).
     """
     from mammoeval.qa.artifacts import _mask_at
 
@@ -176,7 +179,11 @@ def _search_mask(shape: tuple[int, int], anatomy: Anatomy, config: CalcConfig) -
     if config.threshold == "blob" and config.edge_px > 0:
         b = config.edge_px
         inner[:b] = inner[-b:] = False
-        inner[:, :b] = inner[:, -b:] = False
+        inner[:, -b:] = False
+        # at the chest wall only in the rows of the muscle (+ 8 coarse rows): its corner there looks round
+        rows = ndi.binary_dilation(anatomy.pectoral_mask.any(axis=1), iterations=8)
+        rows = np.repeat(rows, anatomy.factor)[:shape[0]]
+        inner[:rows.size, :b] &= ~rows[:, None]
     return inner
 
 

@@ -93,7 +93,8 @@ def detect_repeats(work: np.ndarray, anatomy: Anatomy, *, threshold: float = 1.0
     Args:
         work: float32 [H, W] working image in [0, 1], chest wall left.
         anatomy: its anatomy (breast mask on the coarse grid).
-        threshold: flag threshold on the score (score = peak / PEAK_LIMIT).
+        threshold: flag threshold on the score (score = the largest window evidence: isolated peak /
+            PEAK_LIMIT, or verified matched area / (AREA_LIMIT x window area), whichever is larger).
     """
     small, f = reduce_to_height(work, ANALYSIS_HEIGHT)
     win = WINDOW if small.shape[0] >= SMALL_HEIGHT else WINDOW // 2
@@ -105,17 +106,24 @@ def detect_repeats(work: np.ndarray, anatomy: Anatomy, *, threshold: float = 1.0
     fine = _clipped_fine_texture(small, inner)
     stack = np.stack([fine[y:y + win, x:x + win] for y, x in corners])
     masks = np.stack([inner[y:y + win, x:x + win] for y, x in corners])
-    isolated, lags = _isolated_peaks(stack, masks)
-    evidence = isolated.max(axis=1) / PEAK_LIMIT
-    for i in np.argsort(-evidence)[:N_VERIFIED_WINDOWS]:
-        for j in np.argsort(-isolated[i])[:N_VERIFIED_LAGS]:
-            area = compute_matched_area(stack[i], masks[i], (int(lags[i, j, 0]), int(lags[i, j, 1])))
-            evidence[i] = max(evidence[i], area / (AREA_LIMIT * win * win))
+    evidence = _window_evidence(stack, masks)
     scale = f / anatomy.factor  # analysis px -> coarse px
     for v, (y, x) in zip(evidence, corners, strict=True):
         sl = (slice(int(y * scale), int(np.ceil((y + win) * scale))), slice(int(x * scale), int(np.ceil((x + win) * scale))))
         heat[sl] = np.maximum(heat[sl], max(0.0, float(v)))
     return _finding("repeats", float(evidence.max()), threshold, "repeated texture", heat)
+
+
+def _window_evidence(stack: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Return float [n]: per window, max(isolated peak / PEAK_LIMIT, verified matched area / (AREA_LIMIT s^2))."""
+    s = stack.shape[-1]
+    isolated, lags = _isolated_peaks(stack, masks)
+    evidence = isolated.max(axis=1) / PEAK_LIMIT
+    for i in np.argsort(-evidence)[:N_VERIFIED_WINDOWS]:
+        for j in np.argsort(-isolated[i])[:N_VERIFIED_LAGS]:
+            area = compute_matched_area(stack[i], masks[i], (int(lags[i, j, 0]), int(lags[i, j, 1])))
+            evidence[i] = max(evidence[i], area / (AREA_LIMIT * s * s))
+    return evidence
 
 
 def compute_matched_area(window: np.ndarray, mask: np.ndarray, lag: tuple[int, int]) -> int:

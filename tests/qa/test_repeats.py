@@ -127,3 +127,17 @@ def test_real_images_clean_pass_and_tiled_are_flagged():
         assert not detect_repeats(img, an).flag, name
         mask = _mask_at(an.mask, img.shape, 1.0 / an.factor)
         assert detect_repeats(inject_tiles(img, mask, 1.0, np.random.default_rng(0)), an).flag, name
+
+
+def test_matched_area_counts_the_copied_blocks_only():
+    from mammoeval.qa.repeats import compute_matched_area
+
+    rng = np.random.default_rng(3)
+    win = (0.01 * rng.standard_normal((64, 64))).astype(np.float32)
+    win[10:34, 30:54] = win[10:34, 4:28]  # a 24 x 24 copy, 26 px to the right of its source
+    full = np.ones((64, 64), bool)
+    # 8x8 blocks fully inside the copy: (24 - 8 + 1)^2 = 289 positions, give or take the box edges
+    assert 250 <= compute_matched_area(win, full, (0, 26)) <= 330
+    assert compute_matched_area(win, full, (0, 13)) < 10
+    flat = np.zeros((64, 64), np.float32)
+    assert compute_matched_area(flat, full, (0, 26)) == 0

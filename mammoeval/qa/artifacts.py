@@ -196,13 +196,15 @@ Rule: 1.3 x the largest clean value on real-dev (0.113, a noisy film skin line) 
 (0.03), measured at 512 rows."""
 
 
-CONCAVITY_LIMIT = 3.6
+CONCAVITY_LIMIT = 4.4
 """Skin-line concavity (half turns, see anatomy.compute_skin_concavity) that alone reaches the
 boundary threshold.
 
-Rule: 1.3 x the largest clean value on the tuning half of real-dev (2.75, the noisy skin line of a
-mini-MIAS film scan; digital images <= 0.9, phantoms <= 1.5), measured at 512 rows. A notch bitten
-into the skin line adds about one half turn, so ~5 clear notches flag an otherwise smooth outline."""
+Rule: 1.3 x the largest clean value on the tuning half of real-dev and the phantoms (3.39, the noisy
+skin line of the NEMA digitised film; mini-MIAS films <= 2.3, digital images <= 1.8, phantoms
+<= 1.5), rounded. Measured at >= 512 rows (anatomy.CONCAVITY_MIN_HEIGHT: a 583-row image is not
+halved). A notch bitten into the skin line adds about half a turn, so ~9 clear notches flag an
+otherwise smooth outline."""
 
 
 def detect_boundary(anatomy: Anatomy, *, threshold: float = 1.0) -> Finding:

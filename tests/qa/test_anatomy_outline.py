@@ -6,7 +6,7 @@ import copy
 
 import numpy as np
 
-from mammoeval.qa.anatomy import compute_anatomy
+from mammoeval.qa.anatomy import compute_anatomy, reduce_to_height
 from mammoeval.qa.artifacts import detect_boundary
 from mammoeval.qa.inject import inject_boundary
 
@@ -67,3 +67,15 @@ def test_ragged_skin_injection_is_flagged_on_phantoms(phantoms):
         bad = inject_boundary(img, mask, 0.5, rng)
         hits.append(detect_boundary(compute_anatomy(bad)).flag)
     assert np.mean(hits) >= 5 / 6
+
+
+def test_concavity_keeps_notches_of_images_just_over_512_rows(make_breast):
+    """A 600-row image is measured at 600 rows, not halved to 300: 4-px notches stay 4 px deep."""
+    img, _ = make_breast(600, 480)
+    bitten = _bitten(img, 16, 4.0)
+    full = compute_anatomy(bitten)
+    halved = compute_anatomy(reduce_to_height(bitten, 300)[0])
+    assert compute_anatomy(img).skin_concavity < 0.5
+    assert full.skin_concavity > 1.5 * halved.skin_concavity
+    assert detect_boundary(full).flag and not detect_boundary(halved).flag
+

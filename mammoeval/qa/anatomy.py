@@ -39,6 +39,8 @@ class Anatomy:
         skin_jaggedness: relative excess length of the skin line over a smoothed skin line (0 = smooth).
         skin_concavity: concave turning of the skin line in half turns (see compute_skin_concavity;
             about 0-3 for a clean breast, one per notch bitten into the skin line).
+        skin_concavity_fine: the same measured on >= CONCAVITY_MIN_HEIGHT rows when the outline
+            image is coarser (an input of 513-1023 rows), with MIN_NOTCH_TURN_FINE; 0 otherwise.
         pectoral_present, pectoral_area_fraction, pectoral_angle_deg, pectoral_mask: see
             `mammoeval.qa.pectoral.detect_pectoral`.
     """
@@ -59,6 +61,7 @@ class Anatomy:
     pectoral_angle_deg: float
     pectoral_mask: np.ndarray
     skin_concavity: float = 0.0
+    skin_concavity_fine: float = 0.0
 
     @property
     def skin_smoothness(self) -> float:
@@ -156,7 +159,7 @@ def compute_anatomy(image: np.ndarray, *, min_hole_fraction: float = 0.002) -> A
     canon_img = coarse if side == "left" else coarse[:, ::-1]
     outside = ~ndi.binary_dilation(filled, iterations=3)
     bg_level = float(np.median(coarse[outside])) if outside.any() else 0.0
-    n_components, jaggedness, concavity = _outline_measures(image, threshold)
+    n_components, jaggedness, concavity, fine_concavity = _outline_measures(image, threshold)
     pect = detect_pectoral(canon_img, canon)
     return Anatomy(
         factor=factor, coarse=np.ascontiguousarray(canon_img), mask=np.ascontiguousarray(canon),
@@ -165,6 +168,7 @@ def compute_anatomy(image: np.ndarray, *, min_hole_fraction: float = 0.002) -> A
         hole_fraction=hole_fraction, skin_jaggedness=jaggedness,
         pectoral_present=pect.present, pectoral_area_fraction=pect.area_fraction,
         pectoral_angle_deg=pect.angle_deg, pectoral_mask=pect.mask, skin_concavity=concavity,
+        skin_concavity_fine=fine_concavity,
     )
 
 
@@ -175,15 +179,16 @@ CONCAVITY_MIN_HEIGHT = 512
 is not halved: notches 2-4 px deep would shrink to 1-2 px at OUTLINE_HEIGHT)."""
 
 
-def _outline_measures(image: np.ndarray, threshold: float) -> tuple[int, float, float]:
+def _outline_measures(image: np.ndarray, threshold: float) -> tuple[int, float, float, float]:
     """Return (tissue components counted as breast parts, skin-line jaggedness, skin-line concavity)
-    at OUTLINE_HEIGHT rows.
+    at OUTLINE_HEIGHT rows, and the fine skin-line concavity (0 when the image is no taller).
 
     Components: the 3x3-median-filtered image above the breast threshold, opened once (drops
     isolated noise pixels; a median keeps narrow gaps open), counted by `_count_extra_components`.
     Jaggedness: `compute_skin_jaggedness` of the main component (holes filled) of the image
     blurred by a 1-px Gaussian above the threshold (film and quantum noise would roughen the line).
-    Concavity: `compute_skin_concavity` of that blurred image.
+    Concavity: `compute_skin_concavity` of that blurred image. Fine concavity: the same at
+    CONCAVITY_MIN_HEIGHT rows or more (MIN_NOTCH_TURN_FINE) when the outline image is coarser.
     """
     mid, _ = reduce_to_height(image, OUTLINE_HEIGHT)
     blurred = ndi.gaussian_filter(mid, 1.0)
@@ -192,29 +197,36 @@ def _outline_measures(image: np.ndarray, threshold: float) -> tuple[int, float, 
         tissue = ndi.binary_opening(tissue)
         labels, n = ndi.label(tissue)
         if n == 0:
-            return 0, 0.0, 0.0
+            return 0, 0.0, 0.0, 0.0
         sizes = ndi.sum_labels(tissue, labels, index=np.arange(1, n + 1))
         main = int(np.argmax(sizes)) + 1
         if k == 0:
             n_components = 1 + _count_extra_components(labels, sizes, main)
     body = ndi.binary_fill_holes(labels == main)
-    fine, fine_blurred, fine_body = _concavity_image(image, mid, blurred, body)
-    del fine
-    return n_components, compute_skin_jaggedness(body), compute_skin_concavity(fine_blurred, fine_body, threshold)
+    concavity = compute_skin_concavity(blurred, body, threshold)
+    fine = _concavity_image(image, mid, body)
+    fine_concavity = 0.0 if fine is None else compute_skin_concavity(
+        fine[0], fine[1], threshold, min_turn=MIN_NOTCH_TURN_FINE)
+    return n_components, compute_skin_jaggedness(body), concavity, fine_concavity
 
 
-def _concavity_image(image: np.ndarray, mid: np.ndarray, blurred: np.ndarray,
-                     body: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return (image, its 1-px blur, main-component mask) at the smallest integer reduction of `image`
-    keeping at least CONCAVITY_MIN_HEIGHT rows (the outline image itself when that is the same)."""
+def _concavity_image(image: np.ndarray, mid: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Return (1-px-blurred image, main-component mask) at the smallest integer reduction of `image`
+    keeping at least CONCAVITY_MIN_HEIGHT rows, or None when that is no finer than the outline image `mid`.
+
+    Args:
+        image: float [H, W] input image.
+        mid: float32 [h, w] the outline image (OUTLINE_HEIGHT rows at most).
+        body: bool [h, w] main breast component on `mid`.
+    """
     factor = max(1, image.shape[0] // CONCAVITY_MIN_HEIGHT)
     if image.shape[0] // factor <= mid.shape[0]:
-        return mid, blurred, body
+        return None
     fine, _ = reduce_to_height(image, image.shape[0] // factor)
     pixel = mid.shape[0] / fine.shape[0]
     rows = np.minimum(((np.arange(fine.shape[0]) + 0.5) * pixel).astype(int), body.shape[0] - 1)
     cols = np.minimum(((np.arange(fine.shape[1]) + 0.5) * pixel).astype(int), body.shape[1] - 1)
-    return fine, ndi.gaussian_filter(fine, 1.0), body[np.ix_(rows, cols)]
+    return ndi.gaussian_filter(fine, 1.0), body[np.ix_(rows, cols)]
 
 
 def _fill_holes_with_edges(mask: np.ndarray) -> np.ndarray:
@@ -318,16 +330,19 @@ def _interior_boundary_length(mask: np.ndarray) -> float:
 
 CONCAVITY_SIGMA = 0.006
 """Gaussian smoothing of the skin-line contour before its turning is measured (fraction of the width)."""
-MIN_NOTCH_TURN = 0.1
-"""Smallest concave run counted (half turns, i.e. 18 degrees): drops the pixel staircase of the contour
-and the small wiggles of a noisy film skin line (0.05 counted them: the NEMA film reached 4.1 at 583
-rows), while a notch turns by about half a turn."""
+MIN_NOTCH_TURN = 0.05
+"""Smallest concave run counted (half turns, i.e. 9 degrees): drops the pixel staircase of the contour."""
+MIN_NOTCH_TURN_FINE = 0.1
+"""MIN_NOTCH_TURN of the fine concavity (18 degrees): at more rows the small wiggles of a noisy film
+skin line turn more (with 0.05 the NEMA film reached 4.1 at 583 rows), while a notch still turns by
+about half a turn."""
 CONCAVITY_LEVELS = (0.0, 0.2)
 """Iso-levels of the skin-line contours, as fractions of the way from the breast threshold to the
 median breast grey level; the concavity is the smaller of theirs."""
 
 
-def compute_skin_concavity(blurred: np.ndarray, body: np.ndarray, threshold: float) -> float:
+def compute_skin_concavity(blurred: np.ndarray, body: np.ndarray, threshold: float, *,
+                           min_turn: float = MIN_NOTCH_TURN) -> float:
     """Return the concave turning of the skin line in half turns (0 for a convex outline).
 
     A healthy skin line is nearly convex: walking along it the direction turns one way, except
@@ -343,19 +358,20 @@ def compute_skin_concavity(blurred: np.ndarray, body: np.ndarray, threshold: flo
         blurred: float32 [h, w] outline image (chest wall on either side), Gaussian-blurred.
         body: bool [h, w] main breast component, holes filled.
         threshold: breast/background grey level.
+        min_turn: smallest concave run counted (half turns).
     """
     if body.sum() < 50:
         return 0.0
     median = float(np.median(blurred[body]))
     best = np.inf
     for f in CONCAVITY_LEVELS:  # lazily: a smooth first contour settles it
-        best = min(best, _concave_turning(blurred, threshold + f * (median - threshold)))
+        best = min(best, _concave_turning(blurred, threshold + f * (median - threshold), min_turn))
         if best < 1.0:
             break
     return float(best)
 
 
-def _concave_turning(blurred: np.ndarray, level: float) -> float:
+def _concave_turning(blurred: np.ndarray, level: float, min_turn: float = MIN_NOTCH_TURN) -> float:
     """Return the turning (half turns) against the main sense of the longest iso-contour at `level`."""
     from skimage.measure import find_contours
 
@@ -381,4 +397,4 @@ def _concave_turning(blurred: np.ndarray, level: float) -> float:
     if n == 0:
         return 0.0
     runs = -ndi.sum_labels(turn, labels, index=np.arange(1, n + 1)) / np.pi
-    return float(runs[runs >= MIN_NOTCH_TURN].sum())
+    return float(runs[runs >= min_turn].sum())

@@ -69,13 +69,36 @@ def test_ragged_skin_injection_is_flagged_on_phantoms(phantoms):
     assert np.mean(hits) >= 5 / 6
 
 
-def test_concavity_keeps_notches_of_images_just_over_512_rows(make_breast):
-    """A 600-row image is measured at 600 rows, not halved to 300: 4-px notches stay 4 px deep."""
+def test_fine_concavity_keeps_notches_of_images_just_over_512_rows(make_breast):
+    """A 600-row image (halved to 300 rows for the outline) is also measured at 600 rows: 4-px notches
+    stay 4 px deep there and flag the boundary, whereas at 300 rows they turn too little."""
     img, _ = make_breast(600, 480)
-    bitten = _bitten(img, 16, 4.0)
-    full = compute_anatomy(bitten)
-    halved = compute_anatomy(reduce_to_height(bitten, 300)[0])
-    assert compute_anatomy(img).skin_concavity < 0.5
-    assert full.skin_concavity > 1.5 * halved.skin_concavity
-    assert detect_boundary(full).flag and not detect_boundary(halved).flag
+    clean = compute_anatomy(img)
+    assert clean.skin_concavity_fine < 0.5 and not detect_boundary(clean).flag
+    bitten = compute_anatomy(_bitten(img, 16, 4.0))
+    assert bitten.skin_concavity_fine > 1.5 * bitten.skin_concavity
+    f = detect_boundary(bitten)
+    assert f.flag and "notched" in f.reason
+    halved = compute_anatomy(reduce_to_height(_bitten(img, 16, 4.0), 300)[0])
+    assert halved.skin_concavity_fine == 0.0  # 300 rows: no finer image than the outline one
+    assert not detect_boundary(halved).flag
 
+
+def test_fine_minimum_turn_drops_small_wiggles_but_keeps_larger_ones():
+    """A skin line wiggling by 0.8 px (about 60 ripples) turns concave by runs of 0.05-0.1 half turn:
+    counted with the outline minimum (0.05), not with MIN_NOTCH_TURN_FINE (0.1); 1.2-px ripples count with both."""
+    from scipy import ndimage as ndi
+
+    from mammoeval.qa.anatomy import MIN_NOTCH_TURN, MIN_NOTCH_TURN_FINE, compute_skin_concavity
+
+    h, w = 600, 480
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    ripple = np.sin(60 * np.arctan2(yy - h / 2, xx))
+    values = {}
+    for amp in (0.8, 1.2):
+        r = np.hypot((yy - h / 2) / (0.45 * h), xx / (0.7 * w)) * (1 + amp / 300 * ripple)
+        blurred = ndi.gaussian_filter(np.where(r <= 1, 0.6, 0.0).astype(np.float32), 1.0)
+        values[amp] = [compute_skin_concavity(blurred, blurred > 0.1, 0.1, min_turn=t)
+                       for t in (MIN_NOTCH_TURN, MIN_NOTCH_TURN_FINE)]
+    assert values[0.8][0] > 1.0 and values[0.8][1] < 0.2
+    assert values[1.2][1] > 2.0

@@ -40,7 +40,8 @@ class Anatomy:
         skin_concavity: concave turning of the skin line in half turns (see compute_skin_concavity;
             about 0-3 for a clean breast, one per notch bitten into the skin line).
         skin_concavity_fine: the same measured on >= CONCAVITY_MIN_HEIGHT rows when the outline
-            image is coarser (an input of 513-1023 rows), with MIN_NOTCH_TURN_FINE; 0 otherwise.
+            image is coarser (e.g. an input of 513-1023 or 1025-1535 rows), with
+            MIN_NOTCH_TURN_FINE; 0 otherwise.
         pectoral_present, pectoral_area_fraction, pectoral_angle_deg, pectoral_mask: see
             `mammoeval.qa.pectoral.detect_pectoral`.
     """
@@ -132,7 +133,9 @@ def compute_anatomy(image: np.ndarray, *, min_hole_fraction: float = 0.002) -> A
     The mask, holes and pectoral muscle are measured on the coarse image (about 256 rows); the
     outline measures that need finer detail (separate components, skin-line jaggedness) on the
     outline image (about 512 rows), where a gap of a few pixels between the breast and a floating
-    island of tissue survives the reduction.
+    island of tissue survives the reduction; an input whose outline image falls well below 512
+    rows (513-1023 rows are halved, 1025-1535 divided by 3) also gets its skin-line concavity
+    measured on >= 512 rows (`skin_concavity_fine`).
 
     Args:
         image: float [H, W] in [0, 1], finite; background dark, tissue bright; either chest-wall side.

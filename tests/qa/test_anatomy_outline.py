@@ -102,3 +102,18 @@ def test_fine_minimum_turn_drops_small_wiggles_but_keeps_larger_ones():
                        for t in (MIN_NOTCH_TURN, MIN_NOTCH_TURN_FINE)]
     assert values[0.8][0] > 1.0 and values[0.8][1] < 0.2
     assert values[1.2][1] > 2.0
+
+
+def test_island_behind_a_narrow_gap_counts_at_fine_size(make_breast):
+    """A solid island 3 px beside the skin line of a 600-row image: the gap closes when the image is
+    halved to 300 outline rows, but the components are also counted at 600 rows."""
+    img, _ = make_breast(600, 480)
+    yy, xx = np.mgrid[:600, :480]
+    island = img.copy()
+    island[(yy - 300) ** 2 + (xx - (0.7 * 480 + 3 + 30)) ** 2 <= 30**2] = 0.45
+    assert compute_anatomy(img).n_components == 1
+    assert compute_anatomy(reduce_to_height(island, 300)[0]).n_components == 1
+    an = compute_anatomy(island)
+    assert an.n_components == 2
+    f = detect_boundary(an)
+    assert f.flag and "extra component" in f.reason

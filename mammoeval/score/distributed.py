@@ -162,7 +162,29 @@ def compute_shard_work(batch: ImageBatch, work: ShardWork, *, device: str | torc
     return _Worker(torch.device(device)).compute(batch, work)
 
 
-class ShardedGeneratedImageSet(GeneratedImageSet):
+class _ShardedPasses:
+    """What both sharded sets share: the work the other ranks do per batch, and the pass in progress."""
+
+    work: ShardWork
+    _active: Generator[ImageBatch, None, None] | None
+
+    @contextmanager
+    def doing(self, work: ShardWork) -> Iterator[None]:
+        """Have the other ranks do `work` on their batches for the passes inside the block."""
+        before, self.work = self.work, work
+        try:
+            yield
+        finally:
+            self.work = before
+
+    def close(self) -> None:
+        """Finish an unfinished pass (receive and drop the other ranks' remaining batches or results)."""
+        if self._active is not None:
+            self._active.close()
+            self._active = None
+
+
+class ShardedGeneratedImageSet(_ShardedPasses, GeneratedImageSet):
     """`GeneratedImageSet` on rank 0 whose batches are generated round-robin by all ranks.
 
     Batch b of a pass comes from rank b % world_size (rank 0 generates its own share); the
@@ -178,21 +200,6 @@ class ShardedGeneratedImageSet(GeneratedImageSet):
         self._cacheable = False
         self.work = ShardWork()
         self._active: Generator[ImageBatch, None, None] | None = None
-
-    @contextmanager
-    def doing(self, work: ShardWork) -> Iterator[None]:
-        """Have the other ranks do `work` on their batches for the passes inside the block."""
-        before, self.work = self.work, work
-        try:
-            yield
-        finally:
-            self.work = before
-
-    def close(self) -> None:
-        """Finish an unfinished pass (receive and drop the servers' remaining batches)."""
-        if self._active is not None:
-            self._active.close()
-            self._active = None
 
     def _generated_batches(self, batch_size: int) -> Iterator[ImageBatch]:
         self.close()
@@ -238,7 +245,7 @@ def _receive_results(env: DistEnv, owner: int) -> dict[str, Any]:
     return dict(box[0] or {})
 
 
-class ShardedFileImageSet:
+class ShardedFileImageSet(_ShardedPasses):
     """`ImageSet` on rank 0 over files every rank can open (a real dataset, a folder), whose per-image
     work is sharded.
 
@@ -278,21 +285,6 @@ class ShardedFileImageSet:
 
     def view_labels(self) -> torch.Tensor:
         return self._base.view_labels()
-
-    @contextmanager
-    def doing(self, work: ShardWork) -> Iterator[None]:
-        """Have the other ranks do `work` on their batches for the passes inside the block."""
-        before, self.work = self.work, work
-        try:
-            yield
-        finally:
-            self.work = before
-
-    def close(self) -> None:
-        """Finish an unfinished pass (receive and drop the servers' remaining results)."""
-        if self._active is not None:
-            self._active.close()
-            self._active = None
 
     def iter_batches(self, batch_size: int, *, reduction: int = 1) -> Iterator[ImageBatch]:
         """Yield the base set's batches, with the other ranks' results for their share."""

@@ -14,6 +14,19 @@ def smooth_breast(h: int = 160, w: int = 128, *, level: float = 0.45) -> tuple[n
     return img, mask
 
 
+def canonical_real(path: object, max_height: int) -> tuple[np.ndarray, object]:
+    """Return (image box-reduced to <= max_height rows with the chest wall LEFT, its Anatomy) of a real file."""
+    from mammoeval.data.readers import read_image
+    from mammoeval.qa.anatomy import compute_anatomy, reduce_to_height
+
+    img = reduce_to_height(read_image(path).pixels, max_height)[0]  # type: ignore[arg-type]
+    an = compute_anatomy(img)
+    if an.chest_wall_side == "right":
+        img = np.ascontiguousarray(img[:, ::-1])
+        an = compute_anatomy(img)
+    return img, an
+
+
 @pytest.fixture(scope="session")
 def phantoms() -> list[tuple[str, np.ndarray, np.ndarray]]:
     """Return clean 320x256 phantoms as (view, image, breast mask), 3 seeds x 2 views."""

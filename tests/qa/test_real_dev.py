@@ -33,19 +33,14 @@ def test_false_positive_rate_on_real_dev_is_at_most_10_percent():
 @pytest.mark.skipif(not (REAL_DEV / "labels.csv").exists(), reason="real-dev data not present")
 @pytest.mark.parametrize("kind", ["blobs", "background"])
 def test_blatant_injections_into_real_images_are_flagged(kind):
-    from mammoeval.data.readers import read_image
-    from mammoeval.qa.anatomy import compute_anatomy
     from mammoeval.qa.artifacts import _mask_at
     from mammoeval.qa.inject import inject
+    from tests.qa.conftest import canonical_real
 
     files = ["cddcesm_IM0046.jpg", "mias_mdb003.pgm", "nyu_density_L-CC.png", "nyu_gmic_0_R-MLO.png"]
     rng = np.random.default_rng(7)
     for name in files:
-        img = reduce_to_height(read_image(REAL_DEV / name).pixels, 320)[0]
-        an = compute_anatomy(img)
-        if an.chest_wall_side == "right":
-            img = np.ascontiguousarray(img[:, ::-1])
-            an = compute_anatomy(img)
+        img, an = canonical_real(REAL_DEV / name, 320)
         mask = _mask_at(an.mask, img.shape, 1.0 / an.factor)
         bad = inject(kind, img, mask, strength=1.0, rng=rng)
         assert check_image(bad)[0].flag(kind), (kind, name)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from mammoeval.qa.anatomy import compute_anatomy, reduce_to_height
+from mammoeval.qa.anatomy import compute_anatomy
 from mammoeval.qa.inject import inject_tiles
 from mammoeval.qa.repeats import compute_isolated_peaks, detect_repeats
 
@@ -113,17 +113,13 @@ def test_partial_window_mask_keeps_the_coefficient_scale():
 
 @pytest.mark.skipif(not (REAL_DEV / "labels.csv").exists(), reason="real-dev data not present")
 def test_real_images_clean_pass_and_tiled_are_flagged():
-    from mammoeval.data.readers import read_image
     from mammoeval.qa.artifacts import _mask_at
+    from tests.qa.conftest import canonical_real
 
     with open(REAL_DEV / "labels.csv", newline="") as f:
         files = sorted(r["file"] for r in csv.DictReader(f))[1::7]  # a few odd (held-out) files of each source
     for name in files:
-        img = reduce_to_height(read_image(REAL_DEV / name).pixels, 640)[0]
-        an = compute_anatomy(img)
-        if an.chest_wall_side == "right":
-            img = np.ascontiguousarray(img[:, ::-1])
-            an = compute_anatomy(img)
+        img, an = canonical_real(REAL_DEV / name, 640)
         assert not detect_repeats(img, an).flag, name
         mask = _mask_at(an.mask, img.shape, 1.0 / an.factor)
         assert detect_repeats(inject_tiles(img, mask, 1.0, np.random.default_rng(0)), an).flag, name

@@ -82,10 +82,10 @@ def _rank_main(rank: int, world: int, init_file: str, run_dir: str, out_dir: str
     Path(out_dir, f"rank{rank}.json").write_text(json.dumps(report))
 
 
-def _run_ranks(world: int, run_dir: Path, tmp: Path) -> list[dict[str, Any]]:
+def _spawn_ranks(target: Any, world: int, *args: str) -> None:
+    """Run `target(rank, world, *args)` in `world` spawned processes; fail if one hangs past 120 s."""
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_rank_main, args=(r, world, str(tmp / "init"), str(run_dir), str(tmp)))
-             for r in range(world)]
+    procs = [ctx.Process(target=target, args=(r, world, *args)) for r in range(world)]
     for p in procs:
         p.start()
     for p in procs:
@@ -94,6 +94,10 @@ def _run_ranks(world: int, run_dir: Path, tmp: Path) -> list[dict[str, Any]]:
     for p in alive:
         p.kill()
     assert not alive, "a rank hung"
+
+
+def _run_ranks(world: int, run_dir: Path, tmp: Path) -> list[dict[str, Any]]:
+    _spawn_ranks(_rank_main, world, str(tmp / "init"), str(run_dir), str(tmp))
     reports = [json.loads((tmp / f"rank{r}.json").read_text()) for r in range(world)]
     assert all("error" not in r for r in reports), reports
     return reports
@@ -382,17 +386,8 @@ def test_file_set_work_is_sharded_and_an_early_stop_is_drained(phantom_dir_80x64
     finally:
         torch.set_num_threads(threads)
         undo()
-    ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_real_pass_main, args=(r, 2, str(tmp_path / "init"), str(phantom_dir_80x64),
-                                                       str(tmp_path), str(phantom_dir_160x128))) for r in range(2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=120)
-    alive = [p for p in procs if p.is_alive()]
-    for p in alive:
-        p.kill()
-    assert not alive, "a rank hung"
+    _spawn_ranks(_real_pass_main, 2, str(tmp_path / "init"), str(phantom_dir_80x64), str(tmp_path),
+                 str(phantom_dir_160x128))
     r0, r1 = (json.loads((tmp_path / f"real{r}.json").read_text()) for r in range(2))
     assert "error" not in r0 and "error" not in r1, (r0, r1)
     assert r1["result"] == "served"

@@ -255,6 +255,10 @@ coarse test for texture covering only part of the background; clean real-dev max
 rounded up well above it because the p90 also sees film labels' halos)."""
 
 
+BAND_REACH_PX = 10
+"""Pixels (at the mid resolution) over which the sigma-4 band of a bright edge still reads as texture."""
+
+
 def detect_background(work: np.ndarray, anatomy: Anatomy, *, threshold: float = 1.0) -> Finding:
     """Return the background finding: texture, noise or tissue leaking outside the breast.
 
@@ -281,8 +285,10 @@ def detect_background(work: np.ndarray, anatomy: Anatomy, *, threshold: float = 
     finest = mid - ndi.gaussian_filter(mid, 1.0)
     w = mid.shape[1]
     near = max(2, int(0.01 * w))
-    grown = ndi.binary_dilation(mask, iterations=max(3, int(0.03 * w)))
-    objects = ndi.binary_dilation(mid > anatomy.threshold, iterations=near) & ~mask
+    # The sigma-4 band of the skin line and of labels spreads ~2.5 sigma px whatever the image size: on
+    # small images (e.g. a 80x64 training resolution) 3% of the width would not cover it.
+    grown = ndi.binary_dilation(mask, iterations=max(BAND_REACH_PX, int(0.03 * w)))
+    objects = ndi.binary_dilation(mid > anatomy.threshold, iterations=max(near, BAND_REACH_PX // 2)) & ~mask
     e = max(2, int(0.03 * w))
     far = ~grown & ~objects
     far[:e], far[-e:], far[:, :e], far[:, -e:] = False, False, False, False

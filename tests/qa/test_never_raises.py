@@ -40,3 +40,15 @@ def test_check_image_never_raises_on_odd_content(seed: int) -> None:
         row, _ = check_image(img, view="CC", image_id=f"odd{seed}")
         assert len(row.flags) == len(DETECTORS)
         assert all(np.isfinite(s) for s in row.scores)
+
+
+def test_clean_phantom_background_is_not_flagged_at_a_training_resolution() -> None:
+    """At 80x64 (the demo's final resolution) the band-pass halo of the skin line is not background texture."""
+    from mammoeval.data.phantom import render_phantom
+    from mammoeval.qa.anatomy import reduce_to_height
+
+    for seed in range(6):
+        for view in ("CC", "MLO"):
+            img = reduce_to_height(render_phantom(seed, size=(320, 256), view=view).image, 80)[0]
+            row, _ = check_image(img, view=view)
+            assert not row.flags[DETECTORS.index("background")], (seed, view)

@@ -57,8 +57,6 @@ class CalcConfig:
         noise_k: the peak must also exceed noise_k x the local noise (robust std of the fine residual).
         max_diameter_px: largest half-maximum diameter kept (bigger = marker or mass); 6 px lets
             Gaussian spots of FWHM 4.5 px (axis ratio 1.6) through; ROUND3 used 4.6.
-        max_elongation: kept for configuration compatibility; elongation is judged by `min_blobness`
-            and `run_on_px`.
         texture_k: the global bar: texture_k x the 90th percentile of the top-hat in the whole
             breast (with threshold="local", the local bar is capped at it).
         min_blobness: smallest ratio of the Hessian eigenvalues at the peak (best of the scales):
@@ -96,7 +94,6 @@ class CalcConfig:
     min_contrast: float = 0.09
     noise_k: float = 6.0
     max_diameter_px: float = 6.0
-    max_elongation: float = 2.5
     min_blobness: float = 0.35
     max_ring_fraction: float = 0.35
     run_on_px: float = 2.0

@@ -78,13 +78,9 @@ def reduce_to_height(image: np.ndarray, max_height: int) -> tuple[np.ndarray, in
         max_height: target maximum height in pixels.
     """
     factor = max(1, int(np.ceil(image.shape[0] / max_height)))
-    if factor == 1:
+    if factor == 1 or image.shape[0] < factor or image.shape[1] < factor:
         return image.astype(np.float32, copy=False), 1
-    h, w = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
-    if h == 0 or w == 0:
-        return image.astype(np.float32, copy=False), 1
-    view = image[:h, :w].reshape(h // factor, factor, w // factor, factor)
-    return view.mean(axis=(1, 3), dtype=np.float32), factor
+    return box_reduce(image, factor), factor
 
 
 def compute_threshold(coarse: np.ndarray) -> float:
@@ -242,16 +238,16 @@ def _concavity_image(image: np.ndarray, mid: np.ndarray,
     factor = max(1, image.shape[0] // CONCAVITY_MIN_HEIGHT)
     if image.shape[0] // factor <= mid.shape[0]:
         return None
-    fine = _box_reduce(image, factor)
+    fine = box_reduce(image, factor)
     pixel = mid.shape[0] / fine.shape[0]
     rows = np.minimum(((np.arange(fine.shape[0]) + 0.5) * pixel).astype(int), body.shape[0] - 1)
     cols = np.minimum(((np.arange(fine.shape[1]) + 0.5) * pixel).astype(int), body.shape[1] - 1)
     return fine, ndi.gaussian_filter(fine, 1.0), body[np.ix_(rows, cols)]
 
 
-def _box_reduce(image: np.ndarray, factor: int) -> np.ndarray:
-    """Return float32 [H // factor, W // factor]: means of factor x factor blocks (as `reduce_to_height`,
-    summing strided slices, which is several times faster than a reshaped mean)."""
+def box_reduce(image: np.ndarray, factor: int) -> np.ndarray:
+    """Return float32 [H // factor, W // factor]: the means of factor x factor blocks (trailing rows and
+    columns dropped), by summing strided slices: several times faster than a reshaped mean."""
     h, w = image.shape[0] // factor, image.shape[1] // factor
     out = np.zeros((h, w), np.float32)
     for dy in range(factor):

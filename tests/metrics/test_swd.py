@@ -94,6 +94,26 @@ def test_streaming_equals_in_memory_and_seeds() -> None:
     assert _swd(real, fake, seed=1)["swd_avg"] != one["swd_avg"]
 
 
+def test_patches_equal_the_reference_laplacian_levels_at_odd_sizes() -> None:
+    """Each level's descriptors (patches of fine - pyr_up(coarse), computed only at the patches) equal
+    the NumPy reference pyramid's patches, at both parities of the patch corner and at odd sizes."""
+    from mammoeval.metrics.swd import gaussian_pyramid, laplacian_patches
+
+    x = breast_images(2, height=75, width=61, seed=4)
+    n_levels = len(level_sizes(75, 61))
+    gauss = gaussian_pyramid(x, n_levels)
+    g = torch.Generator().manual_seed(9)
+    for i in range(2):
+        pyr = ref.pyramid(x[i, 0].double().numpy(), n_levels)
+        for li, level in enumerate(pyr):
+            ys, xs = sample_patch_centers(*level.shape, 40, patch_size=7, generator=g)
+            coarse = gauss[li + 1][i:i + 1] if li + 1 < n_levels else None
+            got = laplacian_patches(gauss[li][i:i + 1], coarse, ys[None], xs[None], patch_size=7)[0]
+            expected = ref.descriptors(level, ys.numpy(), xs.numpy(), 1)
+            assert {int(v) % 2 for v in ys} == {0, 1} and {int(v) % 2 for v in xs} == {0, 1}
+            np.testing.assert_allclose(got.double().numpy(), expected, atol=2e-6)
+
+
 def test_sizes_that_do_not_halve_evenly() -> None:
     assert level_sizes(100, 70) == [(100, 70), (50, 35), (25, 18)]
     assert level_sizes(1280, 1024) == [(1280 // 2 ** i, 1024 // 2 ** i) for i in range(7)]
@@ -170,9 +190,10 @@ def test_sliced_wasserstein_is_exact_and_independent_of_chunking_and_threads() -
 
 def test_accelerator_branch_matches_the_cpu_branch() -> None:
     """The torch.sort path used on CUDA gives the NumPy path's per-direction sums (run here on CPU tensors)."""
-    from mammoeval.metrics.swd import _sorted_abs_diff_numpy, _sorted_abs_diff_torch
+    from mammoeval.metrics.swd import _project_sorted_abs_diff, _sorted_abs_diff_torch
 
     g = torch.Generator().manual_seed(5)
-    pa, pb = torch.randn(6, 300, generator=g), torch.randn(6, 300, generator=g) * 2
-    expected = _sorted_abs_diff_numpy(pa.numpy().copy(), pb.numpy().copy())
-    assert _sorted_abs_diff_torch(pa, pb).numpy() == pytest.approx(expected, rel=1e-6)
+    a, b = torch.randn(300, 9, generator=g), torch.randn(300, 9, generator=g) * 2
+    rows = torch.nn.functional.normalize(torch.randn(6, 9, generator=g), dim=1)
+    expected = _project_sorted_abs_diff(rows.numpy(), a.numpy(), b.numpy())
+    assert _sorted_abs_diff_torch(rows @ a.T, rows @ b.T).numpy() == pytest.approx(expected, rel=1e-6)

@@ -80,7 +80,7 @@ class ExtractorSpec:
         space: "offline" (no weights) or "inception".
         weights: the Inception weights file (None for offline).
         weights_hash: the extractor's `weights_hash` (the file's SHA-256 for Inception); a rebuilt
-            extractor must report the same.
+            extractor must report the same ("" = not checked: the extractor hashes the file itself).
     """
 
     space: FeatureSpace
@@ -89,7 +89,7 @@ class ExtractorSpec:
 
 
 def suite_extractor_specs(metrics: Sequence[str], *, inception_weights: Path | None = None) -> tuple[ExtractorSpec, ...]:
-    """Return the feature extractors `compute_suite(metrics=...)` feeds generated images to (as in `_build`).
+    """Return the feature extractors `compute_suite(metrics=...)` feeds images to, in the order it builds them.
 
     The offline extractor serves the offline feature metrics and memorization; Inception is listed
     only when its weights are found (else the suite reports it unavailable).
@@ -98,10 +98,20 @@ def suite_extractor_specs(metrics: Sequence[str], *, inception_weights: Path | N
         ConfigError: unknown metric name.
         BadInputError: an explicitly given Inception weights file does not exist.
     """
+    return _plan_extractors(resolve_metrics(tuple(metrics)), inception_weights, hash_weights=True)[0]
+
+
+def _plan_extractors(specs: Sequence[MetricSpec], inception_weights: Path | None, *,
+                     hash_weights: bool) -> tuple[tuple[ExtractorSpec, ...], str | None]:
+    """Return the extractors `specs` need and, when Inception is needed but its weights are absent, the fix.
+
+    The one place that decides which extractors a suite uses (`_build` on rank 0 and, through
+    `suite_extractor_specs`, the other torchrun ranks). `hash_weights` False leaves the Inception
+    spec's hash empty (the extractor built from it hashes the file itself).
+    """
     from mammoeval.fsutil import sha256_file
     from mammoeval.metrics.offline import OFFLINE_NAME
 
-    specs = resolve_metrics(tuple(metrics))
     out: list[ExtractorSpec] = []
     if any(s.kind == "memorization" or (s.kind == "features" and s.space == "offline") for s in specs):
         out.append(ExtractorSpec("offline", None, OFFLINE_NAME))
@@ -110,10 +120,10 @@ def suite_extractor_specs(metrics: Sequence[str], *, inception_weights: Path | N
 
         try:
             path = find_inception_weights(inception_weights)
-        except MissingWeightsError:
-            return tuple(out)
-        out.append(ExtractorSpec("inception", str(path), sha256_file(path)))
-    return tuple(out)
+        except MissingWeightsError as e:
+            return tuple(out), e.fix
+        out.append(ExtractorSpec("inception", str(path), sha256_file(path) if hash_weights else ""))
+    return tuple(out), None
 
 
 def build_extractor(spec: ExtractorSpec, *, device: str | torch.device = "cpu") -> FeatureExtractor:
@@ -130,7 +140,7 @@ def build_extractor(spec: ExtractorSpec, *, device: str | torch.device = "cpu") 
     from mammoeval.metrics.inception import InceptionExtractor
 
     extractor = InceptionExtractor(Path(str(spec.weights)), device=device)
-    if extractor.weights_hash != spec.weights_hash:
+    if spec.weights_hash and extractor.weights_hash != spec.weights_hash:
         raise BadInputError(Path(str(spec.weights)), f"SHA-256 {extractor.weights_hash[:8]}... differs from "
                                                      f"rank 0's {spec.weights_hash[:8]}...: same weights needed on every rank")
     return extractor
@@ -139,8 +149,6 @@ def build_extractor(spec: ExtractorSpec, *, device: str | torch.device = "cpu") 
 def _build(specs: Sequence[MetricSpec], *, seed: int, n_bootstrap: int, device: str | torch.device,
            inception_weights: Path | None, unavailable: dict[str, str]) -> tuple[list[Metric], MemorizationMetric | None]:
     """Return the metric objects for `specs` (feature outputs merged per space) and the memorization metric."""
-    from mammoeval.metrics.offline import OfflineExtractor
-
     metrics: list[Metric] = []
     kinds = {s.kind for s in specs}
     if "swd" in kinds:
@@ -148,28 +156,18 @@ def _build(specs: Sequence[MetricSpec], *, seed: int, n_bootstrap: int, device: 
         metrics.append(SWDMetric(SWDSettings(seed=seed, n_bootstrap=min(n_bootstrap, SWD_MAX_BOOTSTRAP)), device=device))
     if "msssim" in kinds:
         metrics.append(MSSSIMDiversity(MSSSIMSettings(seed=seed, n_bootstrap=n_bootstrap), device=device))
-    offline = MemoExtractor(OfflineExtractor(device=device))
+    planned, missing_fix = _plan_extractors(specs, inception_weights, hash_weights=False)
+    extractors = {e.space: MemoExtractor(build_extractor(e, device=device)) for e in planned}
+    if missing_fix is not None:
+        unavailable.update({s.name: missing_fix for s in specs if s.kind == "features" and s.space == "inception"})
     fcfg = FeatureSettings(seed=seed, n_bootstrap=n_bootstrap)
     for space in ("inception", "offline"):
         outputs = tuple(s.output for s in specs if s.kind == "features" and s.space == space and s.output)
-        if not outputs:
-            continue
-        if space == "offline":
-            metrics.append(FeatureMetric(offline, space="offline", outputs=outputs, settings=fcfg))
-            continue
-        try:
-            from mammoeval.metrics.inception import InceptionExtractor, find_inception_weights
-
-            extractor = MemoExtractor(InceptionExtractor(find_inception_weights(inception_weights), device=device))
-        except MissingWeightsError as e:
-            for s in specs:
-                if s.kind == "features" and s.space == "inception":
-                    unavailable[s.name] = e.fix
-            continue
-        metrics.append(FeatureMetric(extractor, space="inception", outputs=outputs, settings=fcfg))
+        if outputs and space in extractors:
+            metrics.append(FeatureMetric(extractors[space], space=space, outputs=outputs, settings=fcfg))
     memo = None
     if "memorization" in kinds:
-        memo = MemorizationMetric(offline, MemorizationSettings(seed=seed, n_bootstrap=n_bootstrap))
+        memo = MemorizationMetric(extractors["offline"], MemorizationSettings(seed=seed, n_bootstrap=n_bootstrap))
         metrics.append(memo)
     return metrics, memo
 

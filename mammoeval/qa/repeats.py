@@ -43,7 +43,7 @@ import numpy as np
 import scipy.fft
 from scipy import ndimage as ndi
 
-from mammoeval.qa.anatomy import Anatomy, reduce_to_height
+from mammoeval.qa.anatomy import Anatomy, box_reduce, reduce_to_height
 from mammoeval.qa.artifacts import Finding, _finding, _mask_at
 
 ANALYSIS_HEIGHT: Final = 640
@@ -85,6 +85,22 @@ MIN_TEXTURE_STD: Final = 0.002
 flat and never count: smooth regions match themselves at any lag."""
 AREA_LIMIT: Final = 0.06
 """Matched block positions, as a share of the window area, that reach the repeats threshold."""
+GLOBAL_FLATTEN: Final = 24
+"""Spectral flattening: the power spectrum is divided by its moving average over (padded size / this) bins per axis."""
+GLOBAL_MIN_LAG: Final = 12
+"""Smallest displacement (px, Chebyshev) the global search considers (shorter ones are the windows' job)."""
+GLOBAL_MIN_PAIRS: Final = 0.05
+"""Displacements at which fewer pixel pairs of the interior overlap than this share of its size are skipped."""
+GLOBAL_MIN_PIXELS: Final = 2000
+"""Interiors with fewer pixels than this skip the global search."""
+N_GLOBAL: Final = 16
+"""Global autocorrelation peaks verified per image."""
+GLOBAL_MIN_Z: Final = 3.0
+"""Global peaks under this many noise units are not verified."""
+LOCATE_DIVISOR: Final = 4
+"""The copy of a global candidate is located with blocks of window side / this px."""
+GLOBAL_AREA_LIMIT: Final = 0.03
+"""Matched block positions of a global candidate, as a share of the window area, that reach the repeats threshold."""
 
 
 def detect_repeats(work: np.ndarray, anatomy: Anatomy, *, threshold: float = 1.0) -> Finding:
@@ -101,17 +117,29 @@ def detect_repeats(work: np.ndarray, anatomy: Anatomy, *, threshold: float = 1.0
     inner = _interior(anatomy, small.shape, f)
     corners = _window_corners(inner, win)
     heat = np.zeros(anatomy.mask.shape, np.float32)
-    if not corners:
-        return _finding("repeats", 0.0, threshold, "", heat)
     fine = _clipped_fine_texture(small, inner)
-    stack = np.stack([fine[y:y + win, x:x + win] for y, x in corners])
-    masks = np.stack([inner[y:y + win, x:x + win] for y, x in corners])
-    evidence = _window_evidence(stack, masks)
     scale = f / anatomy.factor  # analysis px -> coarse px
-    for v, (y, x) in zip(evidence, corners, strict=True):
-        sl = (slice(int(y * scale), int(np.ceil((y + win) * scale))), slice(int(x * scale), int(np.ceil((x + win) * scale))))
-        heat[sl] = np.maximum(heat[sl], max(0.0, float(v)))
-    return _finding("repeats", float(evidence.max()), threshold, "repeated texture", heat)
+    score = 0.0
+    if corners:
+        stack = np.stack([fine[y:y + win, x:x + win] for y, x in corners])
+        masks = np.stack([inner[y:y + win, x:x + win] for y, x in corners])
+        evidence = _window_evidence(stack, masks)
+        for v, (y, x) in zip(evidence, corners, strict=True):
+            _paint(heat, (y, x), win, scale, float(v))
+        score = float(evidence.max())
+    distant, (y, x, dy, dx) = _global_evidence(fine, inner, win)
+    if distant > 0:
+        _paint(heat, (y, x), win, scale, distant)
+        _paint(heat, (y + dy, x + dx), win, scale, distant)
+    return _finding("repeats", max(score, distant), threshold, "repeated texture", heat)
+
+
+def _paint(heat: np.ndarray, corner: tuple[int, int], win: int, scale: float, value: float) -> None:
+    """Raise the coarse heatmap to `value` over the win x win window at `corner` (analysis px; scale: coarse px per
+    analysis px)."""
+    y, x = corner
+    sl = (slice(int(y * scale), int(np.ceil((y + win) * scale))), slice(int(x * scale), int(np.ceil((x + win) * scale))))
+    heat[sl] = np.maximum(heat[sl], max(0.0, value))
 
 
 def _window_evidence(stack: np.ndarray, masks: np.ndarray) -> np.ndarray:
@@ -143,14 +171,19 @@ def compute_matched_area(window: np.ndarray, mask: np.ndarray, lag: tuple[int, i
     dy, dx = lag
     ya, yb, xa, xb = max(0, -dy), max(0, dy), max(0, -dx), max(0, dx)
     h, w = s - abs(dy), s - abs(dx)
-    a, b = window[ya:ya + h, xa:xa + w].astype(np.float32), window[yb:yb + h, xb:xb + w].astype(np.float32)
-    both = (mask[ya:ya + h, xa:xa + w] & mask[yb:yb + h, xb:xb + w]).astype(np.float32)
-    size = max(4, s // BLOCK_DIVISOR)
+    both = mask[ya:ya + h, xa:xa + w] & mask[yb:yb + h, xb:xb + w]
+    return _matched_area(window[ya:ya + h, xa:xa + w], window[yb:yb + h, xb:xb + w], both, max(4, s // BLOCK_DIVISOR))
+
+
+def _matched_area(a: np.ndarray, b: np.ndarray, both: np.ndarray, size: int) -> int:
+    """Return the largest connected set of block positions (blocks of size x size px, fully inside `both`, not flat)
+    where the local NCC of a and b reaches MATCH_NCC (a, b: float [h, w] texture crops; both: bool [h, w])."""
+    a, b = a.astype(np.float32), b.astype(np.float32)
     box = lambda v: ndi.uniform_filter(v, size=size, mode="constant")  # noqa: E731
     ma, mb = box(a), box(b)
     va, vb = box(a * a) - ma * ma, box(b * b) - mb * mb
     cov = box(a * b) - ma * mb
-    inside = box(both) > 0.99
+    inside = box(both.astype(np.float32)) > 0.99
     if not inside.any():
         return 0
     floor = max(FLAT_SHARE * float(np.median(np.concatenate([va[inside], vb[inside]]))), MIN_TEXTURE_STD ** 2)
@@ -271,3 +304,127 @@ def _window_corners(inner: np.ndarray, win: int) -> list[tuple[int, int]]:
     step = win // 2
     return [(y, x) for y in range(0, h - win + 1, step) for x in range(0, w - win + 1, step)
             if inner[y:y + win, x:x + win].mean() >= MIN_INSIDE]
+
+
+def _global_evidence(fine: np.ndarray, inner: np.ndarray, win: int) -> tuple[float, tuple[int, int, int, int]]:
+    """Return (evidence of a distant repeat, (y, x, dy, dx): top-left corner of its win x win verification window at
+    the analysis resolution and the displacement to its copy); evidence = verified matched area / (GLOBAL_AREA_LIMIT
+    x win^2), 0 when no candidate verifies.
+
+    Candidates are the strongest isolated peaks of the whole interior's spectrally flattened autocorrelation
+    (`_global_candidates`); each is located (`_locate`) and verified by block NCC like the window lags.
+    """
+    ys, xs = np.nonzero(inner)
+    if ys.size < GLOBAL_MIN_PIXELS:
+        return 0.0, (0, 0, 0, 0)
+    y0, x0 = int(ys.min()), int(xs.min())
+    crop = (slice(y0, int(ys.max()) + 1), slice(x0, int(xs.max()) + 1))
+    tex, m = fine[crop], inner[crop]
+    norm = _contrast_normalised(tex, m, win // BLOCK_DIVISOR)
+    best, where = 0.0, (0, 0, 0, 0)
+    size, side = max(4, win // BLOCK_DIVISOR), win // 2
+    for dy, dx in _global_candidates(norm, m):
+        y, x = _locate(norm, (dy, dx), win // LOCATE_DIVISOR)
+        y, x = _window_pair(tex.shape, (y, x), (dy, dx), side)
+        eh = min(side, tex.shape[0] - y, tex.shape[0] - y - dy)
+        ew = min(side, tex.shape[1] - x, tex.shape[1] - x - dx)
+        if eh < 2 * size or ew < 2 * size or min(y, x, y + dy, x + dx) < 0:
+            continue
+        a, b = tex[y:y + eh, x:x + ew], tex[y + dy:y + dy + eh, x + dx:x + dx + ew]
+        both = m[y:y + eh, x:x + ew] & m[y + dy:y + dy + eh, x + dx:x + dx + ew]
+        area = _matched_area(a, b, both, size) / (GLOBAL_AREA_LIMIT * win * win)
+        if area > best:
+            best, where = area, (y + y0, x + x0, dy, dx)
+    return best, where
+
+
+def _contrast_normalised(tex: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
+    """Return float32 [h, w]: the texture minus its interior mean, divided by its local RMS (box of 2 size + 1 px),
+    0 outside the interior: unit local variance, so dense and fatty tissue weigh alike."""
+    mf = m.astype(np.float32)
+    t = (tex - float(tex[m].mean())) * mf
+    energy = ndi.uniform_filter(t * t, 2 * size + 1) / np.maximum(ndi.uniform_filter(mf, 2 * size + 1), 1e-3)
+    floor = 0.05 * float(np.median(energy[m]))
+    return (t / np.sqrt(np.maximum(energy, max(floor, 1e-12)))).astype(np.float32)
+
+
+def _global_candidates(norm: np.ndarray, m: np.ndarray) -> list[tuple[int, int]]:
+    """Return up to N_GLOBAL displacements (dy, dx), strongest first: peaks of the whole region's spectrally
+    flattened autocorrelation over GLOBAL_MIN_Z noise units (peak / sqrt(overlapping pairs) / robust spread).
+
+    Flattening (the power spectrum divided by its moving average over 1 / GLOBAL_FLATTEN of each axis's
+    band) makes the correlation of clean texture fall to noise one pixel from the origin, so a copy of A pixels
+    in a region of N gives a one-pixel peak of about A / sqrt(N) noise units at its displacement.
+    """
+    h, w = norm.shape
+    shape = (scipy.fft.next_fast_len(2 * h - 1, real=True), scipy.fft.next_fast_len(2 * w - 1, real=True))
+    spec = scipy.fft.rfft2(norm, s=shape, workers=1)
+    power = spec.real ** 2 + spec.imag ** 2
+    box = (max(3, shape[0] // GLOBAL_FLATTEN) | 1, max(3, shape[1] // GLOBAL_FLATTEN) | 1)
+    power /= np.maximum(ndi.uniform_filter(power, box, mode=("wrap", "mirror")), 1e-12 * float(power.max()))
+    auto = _half_plane(scipy.fft.irfft2(power, s=shape, workers=1), h, w)
+    pairs = _pair_counts(m, h, w)
+    lag_y, lag_x = np.arange(h)[:, None], np.arange(-(w - 1), w)[None, :]
+    valid = pairs >= GLOBAL_MIN_PAIRS * float(m.sum())
+    valid &= ((lag_y > 0) | (lag_x > 0)) & (np.maximum(lag_y, np.abs(lag_x)) >= GLOBAL_MIN_LAG)
+    z = np.where(valid, auto / np.sqrt(np.maximum(pairs, 1.0)), 0.0).astype(np.float32)
+    sample = z[::3, ::3][valid[::3, ::3]]
+    if sample.size < 100:
+        return []
+    z /= max(1.4826 * float(np.median(np.abs(sample))), 1e-12)
+    top = np.flatnonzero(z >= GLOBAL_MIN_Z)
+    out: list[tuple[int, int]] = []
+    for i in top[np.argsort(-z.ravel()[top])]:
+        dy, dx = int(i // z.shape[1]), int(i % z.shape[1]) - (w - 1)
+        if any(max(abs(dy - a), abs(dx - b)) <= 2 for a, b in out):
+            continue
+        out.append((dy, dx))
+        if len(out) == N_GLOBAL:
+            break
+    return out
+
+
+def _pair_counts(m: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Return float [h, 2w - 1]: pixel pairs of the region `m` [h, w] overlapping at lags dy = 0..h-1, dx = -(w-1)..w-1,
+    computed on the region reduced 4x (pair counts vary slowly with the lag)."""
+    r = 4
+    small = box_reduce(np.pad(m.astype(np.float32), ((0, -h % r), (0, -w % r))), r)
+    sh, sw = small.shape
+    shape = (scipy.fft.next_fast_len(2 * sh - 1, real=True), scipy.fft.next_fast_len(2 * sw - 1, real=True))
+    spec = scipy.fft.rfft2(small, s=shape, workers=1)
+    coarse = _half_plane(scipy.fft.irfft2(spec.real ** 2 + spec.imag ** 2, s=shape, workers=1), sh, sw) * (r * r)
+    iy = np.minimum(np.rint(np.arange(h) / r).astype(int), sh - 1)
+    ix = np.clip(np.rint(np.arange(-(w - 1), w) / r).astype(int) + sw - 1, 0, 2 * sw - 2)
+    return coarse[np.ix_(iy, ix)]
+
+
+def _half_plane(full: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Return [h, 2w - 1]: a circular correlation's lags dy = 0..h-1 (rows), dx = -(w-1)..w-1 (columns)."""
+    return np.concatenate([full[:h, full.shape[1] - w + 1:], full[:h, :w]], axis=1)
+
+
+def _locate(norm: np.ndarray, lag: tuple[int, int], block: int) -> tuple[int, int]:
+    """Return the (y, x) centre of the block (side `block`, stride block / 2) where norm(p) x norm(p + lag) sums
+    highest: where the copy at that displacement lies."""
+    dy, dx = lag
+    h, w = norm.shape
+    ya, xa, xb = 0, max(0, -dx), max(0, dx)
+    hh, ww = h - dy, w - abs(dx)
+    prod = norm[ya:ya + hh, xa:xa + ww] * norm[dy:dy + hh, xb:xb + ww]
+    step = max(1, block // 2)
+    ny, nx = hh // step, ww // step
+    if ny < 2 or nx < 2:
+        return hh // 2, xa + ww // 2
+    cells = prod[:ny * step, :nx * step].reshape(ny, step, nx, step).sum(axis=(1, 3))
+    sums = cells[:-1, :-1] + cells[1:, :-1] + cells[:-1, 1:] + cells[1:, 1:]
+    iy, ix = np.unravel_index(int(np.argmax(sums)), sums.shape)
+    return int(iy * step + step), int(xa + ix * step + step)
+
+
+def _window_pair(shape: tuple[int, int], centre: tuple[int, int], lag: tuple[int, int], win: int) -> tuple[int, int]:
+    """Return the top-left corner of a win x win window near `centre` such that it and the window `lag` away
+    both lie inside an image of `shape` (as far as they fit)."""
+    (h, w), (cy, cx), (dy, dx) = shape, centre, lag
+    y = min(max(cy - win // 2, max(0, -dy)), max(0, h - win - max(0, dy)))
+    x = min(max(cx - win // 2, max(0, -dx)), max(0, w - win - max(0, dx)))
+    return y, x

@@ -210,7 +210,29 @@ def _outline_measures(image: np.ndarray, threshold: float) -> tuple[int, float, 
     if fine is not None:
         fine_concavity = compute_skin_concavity(fine[1], fine[2], threshold, min_turn=MIN_NOTCH_TURN_FINE)
         n_components = max(n_components, _component_count(fine[0], threshold))
-    return n_components, compute_skin_jaggedness(body), concavity, fine_concavity
+    return n_components, _jaggedness(mid, threshold, body), concavity, fine_concavity
+
+
+
+JAGGEDNESS_ROWS = 320
+"""Rows per pixel of noise blur for the jaggedness outline: the image is blurred by a Gaussian of
+max(1, rows / JAGGEDNESS_ROWS) px before thresholding, so the skin line is judged at one scale
+whatever the outline image's size (with a fixed 1-px blur, clean NYU MLOs read 0.02 at 303 rows but
+0.21 at 455 rows, above the limit)."""
+
+
+def _jaggedness(mid: np.ndarray, threshold: float, body: np.ndarray) -> float:
+    """Return `compute_skin_jaggedness` of the main breast component of `mid` blurred at the
+    JAGGEDNESS_ROWS scale (`body`, the main component after a 1-px blur, when that is the same scale)."""
+    sigma = mid.shape[0] / JAGGEDNESS_ROWS
+    if sigma <= 1.0:
+        return compute_skin_jaggedness(body)
+    tissue = ndi.binary_opening(ndi.gaussian_filter(mid, sigma) > threshold)
+    labels, n = ndi.label(tissue)
+    if n == 0:
+        return 0.0
+    sizes = ndi.sum_labels(tissue, labels, index=np.arange(1, n + 1))
+    return compute_skin_jaggedness(ndi.binary_fill_holes(labels == int(np.argmax(sizes)) + 1))
 
 
 def _component_count(image: np.ndarray, threshold: float) -> int:

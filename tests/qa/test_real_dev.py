@@ -44,3 +44,21 @@ def test_blatant_injections_into_real_images_are_flagged(kind):
         mask = _mask_at(an.mask, img.shape, 1.0 / an.factor)
         bad = inject(kind, img, mask, strength=1.0, rng=rng)
         assert check_image(bad)[0].flag(kind), (kind, name)
+
+
+@pytest.mark.skipif(not (REAL_DEV / "labels.csv").exists(), reason="real-dev data not present")
+def test_skin_jaggedness_does_not_depend_on_the_working_resolution():
+    """The same clean mammogram at 640 and at 1280 rows reads about the same jaggedness (well under a
+    third of the limit apart): the outline's noise blur follows the image size. With a fixed 1-px
+    blur the NYU MLOs read 0.02 at 640 rows but 0.21 at 1280, above the 0.15 limit."""
+    from mammoeval.data.readers import read_image
+    from mammoeval.qa.anatomy import compute_anatomy
+    from mammoeval.qa.artifacts import JAGGEDNESS_LIMIT
+
+    with open(REAL_DEV / "labels.csv", newline="") as f:
+        files = [lab["file"] for lab in csv.DictReader(f)]
+    for name in files:
+        pixels = read_image(REAL_DEV / name).pixels
+        j640, j1280 = (compute_anatomy(reduce_to_height(pixels, h)[0]).skin_jaggedness for h in (640, 1280))
+        assert abs(j1280 - j640) < JAGGEDNESS_LIMIT / 3, (name, j640, j1280)
+        assert j1280 < JAGGEDNESS_LIMIT, (name, j1280)

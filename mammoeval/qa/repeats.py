@@ -83,7 +83,10 @@ never count."""
 MAX_COHERENCE: Final = 0.6
 """Blocks whose gradient structure tensor is more coherent than this are dominated by one edge or line (the
 pectoral edge, the skin line, a vessel) and never count: such a block matches itself anywhere along it."""
-MATCH_NCC: Final = 0.9
+MAX_CLIPPED: Final = 0.15
+"""Blocks with more than this share of their pixels at the fine texture's clip limits are dominated by a strong
+edge or bright details and never count (clean texture has about 1-4%)."""
+MATCH_NCC: Final = 0.85
 """Local normalised cross-correlation at which a block counts as a copy of the block one displacement away."""
 FLAT_SHARE: Final = 0.25
 """Blocks with local variance under this share of the windows' median are flat and never count."""
@@ -135,6 +138,8 @@ def _copy_evidence(fine: np.ndarray, inner: np.ndarray, side: int) -> tuple[floa
     tex, m = fine[crop], inner[crop]
     size = BLOCK
     norm = _contrast_normalised(tex, m, side // 4)
+    hi, lo = float(tex[m].max()), float(tex[m].min())
+    clipped = ((tex >= hi) | (tex <= lo)).astype(np.float32)  # at the clip limits of _clipped_fine_texture
     best, where = 0.0, (0, 0, 0, 0)
     located = [(*_locate(norm, lag, side // LOCATE_BLOCK, 2), lag) for lag in compute_candidates(norm, m)]
     for _, centre, lag in sorted(located, key=lambda t: -t[0])[:N_VERIFIED]:
@@ -144,7 +149,7 @@ def _copy_evidence(fine: np.ndarray, inner: np.ndarray, side: int) -> tuple[floa
         ew = min(side, tex.shape[1] - x, tex.shape[1] - x - dx)
         if eh < 2 * size or ew < 2 * size or min(y, x, y + dy, x + dx) < 0:
             continue
-        area = _verified_area(tex, m, (y, x, eh, ew), (dy, dx), size) / (MATCH_AREA * side * side)
+        area = _verified_area(tex, m, (y, x, eh, ew), (dy, dx), size, clipped) / (MATCH_AREA * side * side)
         if area > best:
             best, where = area, (y + y0, x + x0, dy, dx)
     return best, where
@@ -331,12 +336,22 @@ def compute_matched_area(window: np.ndarray, mask: np.ndarray, lag: tuple[int, i
     return _matched_area(window[ya:ya + hh, xa:xa + ww], window[yb:yb + hh, xb:xb + ww], both, block)
 
 
-def _verified_area(tex: np.ndarray, m: np.ndarray, box: tuple[int, int, int, int], lag: tuple[int, int], size: int) -> int:
+def _verified_area(tex: np.ndarray, m: np.ndarray, box: tuple[int, int, int, int], lag: tuple[int, int], size: int,
+                   clipped: np.ndarray | None = None) -> int:
     """Return the largest connected set of block positions in the window `box` = (y, x, height, width) that match
-    their block `lag` away but not the block ALONG px further along the same direction.
+    their block `lag` away, are not dominated by one edge and do not also match ALONG px further along the lag.
 
-    A copy matches at its displacement only; a straight structure (the pectoral edge, a vessel, a film
-    edge) matches itself at every displacement along its direction and is not counted.
+    A copy matches at its displacement only; a straight or gently curved structure (the pectoral edge,
+    a vessel, a film edge) matches itself along its direction: its blocks are coherent (one gradient
+    direction), saturated (over MAX_CLIPPED of their pixels at the texture's clip limits) or match
+    further along too, and are not counted.
+
+    Args:
+        tex: float [h, w] texture; m: bool [h, w] region of interest.
+        box: the window in tex (y, x, height, width); the window `lag` away must lie inside tex.
+        lag: (dy, dx) displacement (px).
+        size: block side (px).
+        clipped: optional float [h, w], 1 where tex sits at its clip limits.
     """
     y, x, eh, ew = box
     dy, dx = lag
@@ -346,6 +361,8 @@ def _verified_area(tex: np.ndarray, m: np.ndarray, box: tuple[int, int, int, int
     near = _matched_map(a, tex[y + dy:y + dy + eh, x + dx:x + dx + ew],
                         m[y:y + eh, x:x + ew] & m[y + dy:y + dy + eh, x + dx:x + dx + ew], size)
     near &= _coherence(a, size) < MAX_COHERENCE
+    if clipped is not None and near.any():
+        near &= ndi.uniform_filter(clipped[y:y + eh, x:x + ew], size=size, mode="constant") <= MAX_CLIPPED
     if not near.any():
         return 0
     pad = ALONG + 1

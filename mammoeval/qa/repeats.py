@@ -93,7 +93,7 @@ FLAT_SHARE: Final = 0.25
 MIN_TEXTURE_STD: Final = 0.002
 """Blocks whose fine texture has a standard deviation under this (grey levels; half an 8-bit step) are
 flat and never count: smooth regions match themselves at any displacement."""
-MATCH_AREA: Final = 0.03
+MATCH_AREA: Final = 0.02
 """Matched block positions, as a share of the verification window's area, that reach the repeats threshold
 (123 positions, an 11 x 11 set, at the 640-row analysis); clean images match at most a few."""
 

@@ -187,10 +187,13 @@ def qa_command(
     from rich.console import Console
 
     from mammoeval.data.imageset import open_image_set
-    from mammoeval.qa import DETECTORS, scan_image_set, write_qa
+    from mammoeval.data.prepared import is_prepared_dataset
+    from mammoeval.qa import DETECTORS, scan_folder, scan_image_set, write_qa
 
-    images = open_image_set(directory)
-    scan = scan_image_set(images, progress=not no_progress)
+    if is_prepared_dataset(directory):
+        scan = scan_image_set(open_image_set(directory), progress=not no_progress)
+    else:  # a plain folder: each image at its own size
+        scan = scan_folder(directory, progress=not no_progress)
     out_dir = out if out is not None else Path("qa")
     write_qa(scan, out_dir)
     summary = scan.summary()["views"]["all"]
@@ -210,6 +213,8 @@ def score_command(
     real: Path | None = typer.Option(None, "--real", help="Folder mode: real images (folder or prepared dataset)."),
     fake: Path | None = typer.Option(None, "--fake", help="Folder mode: generated images (any generator)."),
     out: Path | None = typer.Option(None, "--out", help="Folder mode: a .json file or a folder (-> scores.json)."),
+    size: str | None = typer.Option(None, "--size", help="Folder mode: HEIGHTxWIDTH a plain --real folder is fitted "
+                                                         "to (default: the generated images' size)."),
     last: int | None = typer.Option(None, "--last", min=1, help="Only the newest K checkpoints."),
     every: int | None = typer.Option(None, "--every", min=1, help="Every N-th checkpoint, counted back from the newest."),
     n: int = typer.Option(256, "--n", "--n-per-view", min=1,
@@ -238,6 +243,8 @@ def score_command(
 
     if (run_dir is None) == (real is None and fake is None) or (run_dir is None and (real is None or fake is None)):
         raise ConfigError("give either RUN_DIR or both --real DIR and --fake DIR")
+    if run_dir is not None and size is not None:
+        raise ConfigError("--size is for folder mode (--real/--fake); a run is scored at its checkpoints' resolution")
     settings = ScoreSettings(n_per_view=n, seed=seed, n_bootstrap=n_bootstrap, qa=qa, device=device,
                              batch_size=batch_size, inception_weights=str(inception_weights) if inception_weights else None,
                              metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()) if metrics else None)
@@ -246,7 +253,8 @@ def score_command(
         from mammoeval.score.folder import folder_scores_path, score_folders
 
         target = out if out is not None else Path("scores.json")
-        row = score_folders(real, fake, settings=settings, out=target, progress=progress and not as_json)  # type: ignore[arg-type]
+        row = score_folders(real, fake, settings=settings, out=target, progress=progress and not as_json,  # type: ignore[arg-type]
+                            size=_parse_size(size) if size else None)
         if not is_rank_zero():  # torchrun: rank 0 prints
             return
         if as_json:

@@ -1,7 +1,7 @@
 """Mammography QA: anatomy and view checks, artifact detectors, calcification statistics, ranking.
 
 Per-image checks are pure functions of a numpy image (`check_image`); `scan_image_set` streams a
-whole `ImageSet`; `write_qa` writes qa.csv + qa.json; `compare_scans` compares real vs generated.
+whole `ImageSet`, `scan_folder` a plain folder of images of any sizes; `write_qa` writes qa.csv + qa.json; `compare_scans` compares real vs generated.
 """
 
 from mammoeval.qa.artifacts import DETECTORS, Finding, Thresholds
@@ -13,6 +13,7 @@ from mammoeval.qa.scan import (
     QAScan,
     check_image,
     compare_scans,
+    scan_folder,
     scan_image_set,
     write_qa,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "Thresholds",
     "check_image",
     "compare_scans",
+    "scan_folder",
     "scan_image_set",
     "write_qa",
 ]

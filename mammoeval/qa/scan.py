@@ -302,30 +302,78 @@ def scan_image_set(images: Any, *, progress: bool = True, keep_details: int = 0,
     """
     from mammoeval.views import label_to_view
 
-    rows: list[ImageQA] = []
-    worst: list[tuple[float, int, str, ImageDetails]] = []
+    name = getattr(images, "name", "")
+    acc = _Accumulator(keep_details)
     key = qa_rows_key(config)
-    with _progress(progress, total=len(images), name=getattr(images, "name", "")) as advance:
+    with _progress(progress, total=len(images), name=name) as advance:
         for batch in images.iter_batches(batch_size):
             shipped = getattr(batch, "precomputed", {}).get(key)
             if shipped is not None and keep_details == 0:
-                rows.extend(shipped)
+                acc.rows.extend(shipped)
                 advance(len(shipped))
                 continue
             arr = batch.images.detach().cpu().numpy()
             for k in range(arr.shape[0]):
                 view = label_to_view(int(batch.views[k]))
-                row, det = check_image(arr[k, 0], view=view, image_id=batch.ids[k], config=config)
-                rows.append(row)
-                if keep_details > 0:
-                    item = (-row.quality_score, len(rows), row.id, det)
-                    if len(worst) < keep_details:
-                        heapq.heappush(worst, item)
-                    else:
-                        heapq.heappushpop(worst, item)
+                acc.add(*check_image(arr[k, 0], view=view, image_id=batch.ids[k], config=config))
                 advance(1)
-    details = {rid: det for _, _, rid, det in sorted(worst, key=lambda t: t[0], reverse=True)}
-    return QAScan(rows, details, name=getattr(images, "name", ""))
+    return acc.scan(name)
+
+
+def scan_folder(path: str | Path, *, progress: bool = True, keep_details: int = 0,
+                config: QAConfig = QAConfig()) -> QAScan:
+    """Return the QA scan of a plain folder of mammograms, each checked at its own size.
+
+    Unlike `scan_image_set` over a `FolderImageSet`, the images need not share one size (real
+    mammograms from several sources rarely do); `check_image` reduces each to the working height.
+    Ids are the paths relative to the folder without suffix, views come from the file names.
+
+    Raises:
+        BadInputError: the folder is missing or holds no image, or a file cannot be decoded.
+    """
+    from mammoeval.data.folder import list_image_files
+    from mammoeval.data.labels import labels_from_name
+    from mammoeval.data.readers import read_image
+    from mammoeval.errors import BadInputError
+
+    root = Path(path)
+    if not root.is_dir():
+        raise BadInputError(root, "not a folder of images")
+    files = list_image_files(root)
+    if not files:
+        raise BadInputError(root, "no images found")
+    acc = _Accumulator(keep_details)
+    with _progress(progress, total=len(files), name=root.name) as advance:
+        for rel in files:
+            pixels = read_image(root / rel).pixels
+            image_id = str(Path(rel).with_suffix(""))
+            acc.add(*check_image(pixels, view=labels_from_name(rel)[0] or None, image_id=image_id, config=config))
+            advance(1)
+    return acc.scan(root.name)
+
+
+class _Accumulator:
+    """Collects QA rows in order and the details of the `keep` lowest-quality images (a bounded heap)."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self.rows: list[ImageQA] = []
+        self._worst: list[tuple[float, int, str, ImageDetails]] = []
+
+    def add(self, row: ImageQA, details: ImageDetails) -> None:
+        """Append a row; keep its details while it is among the `keep` worst so far."""
+        self.rows.append(row)
+        if self.keep > 0:
+            item = (-row.quality_score, len(self.rows), row.id, details)
+            if len(self._worst) < self.keep:
+                heapq.heappush(self._worst, item)
+            else:
+                heapq.heappushpop(self._worst, item)
+
+    def scan(self, name: str) -> QAScan:
+        """Return the QAScan of everything added, details worst first."""
+        details = {rid: det for _, _, rid, det in sorted(self._worst, key=lambda t: t[0], reverse=True)}
+        return QAScan(self.rows, details, name=name)
 
 
 class _progress:

@@ -13,6 +13,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from mammoeval.data.prepared import is_prepared_dataset
 from mammoeval.fsutil import write_json_atomic
 from mammoeval.score.imagesets import ReducedImageSet
 from mammoeval.score.run import (
@@ -45,7 +46,8 @@ def score_folders(real: str | Path, fake: str | Path, *, settings: ScoreSettings
         fake: prepared dataset or plain image folder of generated images; fitted to the real size.
         settings: metric settings (`n_per_view` is ignored: every fake image is used).
         out: a .json file or a folder (then folder/scores.json); None = do not write.
-        size: (height, width) for a plain real folder (None = its first image's size).
+        size: (height, width) a plain real folder is fitted to (None = the generated images' size;
+            real images smaller than it in both dimensions are an error, never enlarged).
         cache_dir: where real-set statistics are cached (None = no cache).
         progress: show the suite's and QA's progress bars.
         backends: upstream functions (None = the real ones).
@@ -69,6 +71,9 @@ def _score_folders_here(real: str | Path, fake: str | Path, *, settings: ScoreSe
     """Return `score_folders`' row, computed (and written) by this process (rank 0 under torchrun)."""
     b = backends
     t0 = time.perf_counter()
+    if size is None and Path(real).is_dir() and not is_prepared_dataset(Path(real)):
+        # A plain real folder (often of mixed sizes) is fitted to the generated images' one size.
+        size = _open(fake, None).size
     real_set = _open(real, size)
     real_size = real_set.size
     fake_set = _open(fake, real_size)

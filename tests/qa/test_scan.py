@@ -105,3 +105,35 @@ def test_cli_qa_on_folder(tmp_path, phantoms):
     empty.mkdir()
     res = CliRunner().invoke(app, ["qa", str(empty), "--out", str(out)])
     assert res.exit_code == 2 and "Traceback" not in res.output
+
+
+def test_scan_folder_checks_images_of_any_size_at_their_own_size(phantoms, tmp_path):
+    """A plain folder of mammograms of several sizes (and a subfolder) is scanned image by image:
+    the same rows as `check_image` on each decoded file, ids from the relative paths, views from the
+    names; a corrupt file is a one-line error naming it; the `qa` command uses it for plain folders."""
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from mammoeval.cli import app
+    from mammoeval.data.readers import read_image
+    from mammoeval.errors import BadInputError
+    from mammoeval.qa import scan_folder
+
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    files = {"a_L_CC.png": phantoms[0][1], "sub/b_R_MLO.png": phantoms[1][1][::2, ::2][:150],
+             "c.png": np.pad(phantoms[2][1], ((0, 40), (0, 0)))}
+    for rel, img in files.items():
+        Image.fromarray((np.clip(img, 0, 1) * 65535).astype(np.uint16)).save(tmp_path / "in" / rel)
+    scan = scan_folder(tmp_path / "in", progress=False, keep_details=1)
+    assert [r.id for r in scan.rows] == ["a_L_CC", "c", "sub/b_R_MLO"]
+    assert [r.view for r in scan.rows] == ["CC", "unknown", "MLO"]
+    for row, rel in zip(scan.rows, ["a_L_CC.png", "c.png", "sub/b_R_MLO.png"], strict=True):
+        expected, _ = check_image(read_image(tmp_path / "in" / rel).pixels, view=row.view, image_id=row.id)
+        assert row == expected
+    assert len(scan.details) == 1
+    result = CliRunner().invoke(app, ["qa", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert len(read_qa_csv(tmp_path / "out" / QA_CSV)) == 3
+    (tmp_path / "in" / "d_L_CC.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    with pytest.raises(BadInputError, match="d_L_CC.png"):
+        scan_folder(tmp_path / "in", progress=False)

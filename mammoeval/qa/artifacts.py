@@ -618,9 +618,9 @@ def _round_edge_evidence(mid: np.ndarray, f: int, anatomy: Anatomy, step_map: np
 def _crisp_edge_steps(img: np.ndarray, offset: float, cy: np.ndarray, cx: np.ndarray, r: np.ndarray, *,
                       reach: int, min_radius: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Return (steps, rows, cols, radii), each [n]: per candidate circle, the largest crisp step
-    (`_crisp_search`) and its circle, over circles whose centre lies within `reach` px of (cy, cx)
-    and whose radius within `reach` px of r (and >= min_radius): first on a 2-px grid of centres,
-    then on a 1-px grid around the best one.
+    (`_crisp_search`) and its circle, over circles whose centre lies within reach + 1 px of (cy, cx)
+    and whose radius within reach + 1 px of r (and >= min_radius): first on a 2-px grid of centres
+    (radii +- reach), then on a 1-px grid around the best one (radii +- 1).
 
     Args:
         img: float32 [H, W] working image (full resolution: a pasted edge is one pixel wide there).
@@ -660,10 +660,11 @@ def _crisp_search(img: np.ndarray, offset: float, cy: np.ndarray, cx: np.ndarray
 
 
 def _edge_textures(img: np.ndarray, offset: float, cy: np.ndarray, cx: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """Return float [n]: per circle, the median |1-px step of log(grey + offset)| along CIRCLE_RAYS rays
-    inside (0.4-0.8 r) and outside (1.25-1.8 r) it: the local texture its edge must stand out of."""
+    """Return float [n]: per circle, the median |step of log(grey + offset) across CRISP_SPAN px| along
+    CIRCLE_RAYS rays inside (0.4-0.8 r) and outside (1.25-1.8 r) it: the local texture its edge
+    must stand out of, measured at the same scale as the edge."""
     t = np.concatenate([np.linspace(0.4, 0.8, 8), np.linspace(1.25, 1.8, 8)])
-    near = r[:, None] * t - 0.5  # [n, 16] sample pairs 1 px apart
+    near = r[:, None] * t - 0.5  # [n, 16] inner samples of pairs CRISP_SPAN px apart
     a = np.log(_sample_rays(img, cy, cx, near) + offset)
     b = np.log(_sample_rays(img, cy, cx, near + CRISP_SPAN) + offset)
     return np.median(np.abs(b - a).reshape(len(r), -1), axis=1)

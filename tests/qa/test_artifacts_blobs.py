@@ -134,9 +134,9 @@ def test_half_darkened_holes_in_dense_real_tissue_are_mostly_flagged(name):
     rng = np.random.default_rng(0)
     r = 0.03 * img.shape[0]
     hits = []
-    for _ in range(4):
+    for _ in range(6):
         cy, cx = _interior_point(mask, rng, 3 * r)
         bad = _darkened(img, (cy, cx), r, 0.5)
         f = detect_blobs(bad, compute_anatomy(bad))
         hits.append(f.flag and "dark" in f.reason)
-    assert sum(hits) >= 3, hits
+    assert sum(hits) >= 4, hits  # 5 of 6 here (recall ~0.9, reports/qa_detectors.md); 0-1 before the crisp edge

@@ -123,6 +123,11 @@ def _background_mode(coarse: np.ndarray) -> float:
     return float(0.5 * (edges[k] + edges[k + 1]))
 
 
+HOLE_LEVEL = 0.5
+"""A hole's pixels are darker than this fraction of the way from the background level to the breast
+threshold (enclosed regions between it and the threshold are dark tissue, not holes)."""
+
+
 def compute_anatomy(image: np.ndarray, *, min_hole_fraction: float = 0.002) -> Anatomy:
     """Return the breast anatomy of one mammogram.
 
@@ -151,7 +156,7 @@ def compute_anatomy(image: np.ndarray, *, min_hole_fraction: float = 0.002) -> A
     body = labels == main
     filled = _fill_holes_with_edges(body)
     bg_mode = threshold - _threshold_margin(smooth)
-    dark_holes = filled & ~body & (smooth < bg_mode + 0.5 * (threshold - bg_mode))
+    dark_holes = filled & ~body & (smooth < bg_mode + HOLE_LEVEL * (threshold - bg_mode))
     n_holes, hole_fraction = _holes(dark_holes, filled.sum(), min_hole_fraction)
     side = detect_chest_wall_side(filled)
     canon = filled if side == "left" else filled[:, ::-1]

@@ -177,14 +177,18 @@ def compute_candidates(norm: np.ndarray, m: np.ndarray) -> list[tuple[int, int]]
             if int(m[region].sum()) < MIN_PIXELS // (GRID[0] * GRID[1]):
                 continue
             corr = scipy.fft.irfft2(np.conj(scipy.fft.rfft2(norm[region], s=shape, workers=1)) * spec, s=shape, workers=1)
-            peaks += _region_peaks(_lag_surface(corr, (h, w), (rh, rw)), pairs.at(oy, ox), (oy, ox), (rh, rw), int(m[region].sum()))
+            weights = pairs.weights(oy, ox, MIN_PAIRS * int(m[region].sum()))
+            peaks += _region_peaks(_lag_surface(corr, (h, w), (rh, rw)) * weights, (oy, ox), (rh, rw))
     out: list[tuple[int, int]] = []
+    taken: set[tuple[int, int]] = set()  # displacements within 2 px of one already kept
     for _, dy, dx in sorted(peaks, reverse=True):
         if dy < 0 or (dy == 0 and dx < 0):
             dy, dx = -dy, -dx
-        if any(max(abs(dy - a), abs(dx - b)) <= 2 for a, b in out):
+        if (dy, dx) in taken:
             continue
         out.append((dy, dx))
+        taken.update((dy + a, dx + b) for a in range(-2, 3) for b in range(-2, 3))
+        taken.update((-dy - a, -dx - b) for a in range(-2, 3) for b in range(-2, 3))
         if len(out) == N_CANDIDATES:
             break
     return out
@@ -219,32 +223,30 @@ def _lag_surface(corr: np.ndarray, full: tuple[int, int], region: tuple[int, int
     return corr[rows][:, cols]
 
 
-def _region_peaks(corr: np.ndarray, pairs: np.ndarray, offset: tuple[int, int], region: tuple[int, int],
-                  n_pixels: int) -> list[tuple[float, int, int]]:
-    """Return (z, dy, dx) of the displacements where a region's correlation / sqrt(pairs), in robust spreads,
-    reaches MIN_Z (at most 4 N_CANDIDATES of them, strongest first)."""
-    (oy, ox), (rh, rw) = offset, region
-    lag_y = np.arange(corr.shape[0])[:, None] - (rh - 1) - oy
-    lag_x = np.arange(corr.shape[1])[None, :] - (rw - 1) - ox
-    valid = (pairs >= MIN_PAIRS * n_pixels) & (np.maximum(np.abs(lag_y), np.abs(lag_x)) >= MIN_LAG)
-    z = np.where(valid, corr / np.sqrt(np.maximum(pairs, 1.0)), 0.0).astype(np.float32)
-    sample = z[::3, ::3][valid[::3, ::3]]
+def _region_peaks(z: np.ndarray, offset: tuple[int, int], region: tuple[int, int]) -> list[tuple[float, int, int]]:
+    """Return (z, dy, dx) of the displacements where a region's correlation / sqrt(pairs) (`z`, laid out like
+    `_lag_surface`, 0 where skipped), in robust spreads, reaches MIN_Z (at most 4 N_CANDIDATES, strongest first)."""
+    cy, cx = region[0] - 1 + offset[0], region[1] - 1 + offset[1]  # row, column of displacement 0
+    z[max(0, cy - MIN_LAG + 1):cy + MIN_LAG, max(0, cx - MIN_LAG + 1):cx + MIN_LAG] = 0.0
+    sample = z[::3, ::3]
+    sample = sample[sample != 0.0]
     if sample.size < 100:
         return []
-    z /= max(1.4826 * float(np.median(np.abs(sample))), 1e-12)
-    top = np.flatnonzero(z >= MIN_Z)
-    top = top[np.argsort(-z.ravel()[top])][:4 * N_CANDIDATES]
+    spread = max(1.4826 * float(np.median(np.abs(sample))), 1e-12)
+    top = np.flatnonzero(z >= MIN_Z * spread)
+    if top.size > 4 * N_CANDIDATES:
+        top = top[np.argpartition(z.ravel()[top], -4 * N_CANDIDATES)[-4 * N_CANDIDATES:]]
+    top = top[np.argsort(-z.ravel()[top])]
     r, c = np.divmod(top, z.shape[1])
-    return [(float(z.ravel()[i]), int(lag_y[a, 0]), int(lag_x[0, b])) for i, a, b in zip(top, r, c, strict=True)]
+    return list(zip((z.ravel()[top] / spread).tolist(), (r - cy).tolist(), (c - cx).tolist(), strict=True))
 
 
 class _PairCounter:
-    """Pixel pairs of each region and the whole region of interest overlapping at each displacement, computed on
-    the masks reduced 4x (pair counts vary slowly with the displacement)."""
+    """Noise weights 1 / sqrt(pixel pairs) of each region and the whole region of interest overlapping at each
+    displacement, computed on the masks reduced 4x (pair counts vary slowly with the displacement)."""
 
     def __init__(self, m: np.ndarray, rh: int, rw: int) -> None:
         h, w = m.shape
-        self.r = 4
         self.full = box_reduce(np.pad(m.astype(np.float32), ((0, -h % 4), (0, -w % 4))), 4)
         self.shape, self.region = (h, w), (rh // 4, rw // 4)
         fh, fw = self.full.shape
@@ -252,16 +254,20 @@ class _PairCounter:
                           scipy.fft.next_fast_len(fw + rw // 4 - 1, real=True))
         self.spec = scipy.fft.rfft2(self.full, s=self.fft_shape, workers=1)
 
-    def at(self, oy: int, ox: int) -> np.ndarray:
-        """Return float [h + rh - 1, w + rw - 1]: pair counts of the region at (oy, ox), laid out like `_lag_surface`."""
+    def weights(self, oy: int, ox: int, min_pairs: float) -> np.ndarray:
+        """Return float32 [h + rh - 1, w + rw - 1], laid out like `_lag_surface`: 1 / sqrt(pairs) of the region at
+        (oy, ox), 0 where fewer than `min_pairs` pixel pairs overlap."""
         (h, w), (qh, qw) = self.shape, self.region
         part = self.full[oy // 4:oy // 4 + qh, ox // 4:ox // 4 + qw]
         corr = scipy.fft.irfft2(np.conj(scipy.fft.rfft2(part, s=self.fft_shape, workers=1)) * self.spec,
                                 s=self.fft_shape, workers=1)
-        coarse = _lag_surface(corr, self.full.shape, (qh, qw)) * 16.0
-        iy = np.clip(np.rint((np.arange(h + 4 * qh - 1) - (4 * qh - 1)) / 4).astype(int) + qh - 1, 0, coarse.shape[0] - 1)
-        ix = np.clip(np.rint((np.arange(w + 4 * qw - 1) - (4 * qw - 1)) / 4).astype(int) + qw - 1, 0, coarse.shape[1] - 1)
-        return coarse[np.ix_(iy, ix)]
+        pairs = _lag_surface(corr, self.full.shape, (qh, qw)) * 16.0
+        coarse = np.where(pairs >= min_pairs, 1.0 / np.sqrt(np.maximum(pairs, 1.0)), 0.0).astype(np.float32)
+        # fine shift j takes the coarse shift round(j / 4): fine row r <-> coarse row (r - 1) // 4
+        up = np.repeat(np.repeat(coarse, 4, axis=0), 4, axis=1)
+        rows, cols = h + 4 * qh - 1, w + 4 * qw - 1
+        up = np.pad(up, ((1, max(0, rows - up.shape[0] - 1)), (1, max(0, cols - up.shape[1] - 1))), mode="edge")
+        return up[:rows, :cols]
 
 
 def _locate(norm: np.ndarray, lag: tuple[int, int], block: int, stride: int = 1) -> tuple[float, tuple[int, int]]:
@@ -278,7 +284,7 @@ def _locate(norm: np.ndarray, lag: tuple[int, int], block: int, stride: int = 1)
         return 0.0, (hh // 2, xa + ww // 2)
     prod = norm[:ny * step:stride, xa:xa + nx * step:stride] * norm[dy:dy + ny * step:stride, xb:xb + nx * step:stride]
     k = step // stride
-    cells = prod.reshape(ny, k, nx, k).sum(axis=(1, 3))
+    cells = prod.reshape(ny, k, nx * k).sum(axis=1).reshape(ny, nx, k).sum(axis=2)  # faster than axis=(1, 3)
     sums = cells[:-1, :-1] + cells[1:, :-1] + cells[:-1, 1:] + cells[1:, 1:]
     iy, ix = np.unravel_index(int(np.argmax(sums)), sums.shape)
     return float(sums[iy, ix]) / (4 * k * k), (int(iy * step + step), int(xa + ix * step + step))

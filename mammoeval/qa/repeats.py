@@ -12,20 +12,23 @@ Method, on the working image reduced to at most ANALYSIS_HEIGHT rows:
 2. contrast normalisation: the texture divided by its local RMS, so dense and fatty tissue weigh alike;
 3. the interior's bounding box is cut into GRID regions; each region is cross-correlated with the whole
    interior at every displacement by FFT, with the power spectrum divided by its moving average
-   (spectral flattening, see GLOBAL_FLATTEN) and each displacement's sum divided by the square root of
+   (spectral flattening, see FLATTEN) and each displacement's sum divided by the square root of
    its overlapping pixel pairs. A copy of A pixels whose source lies in a region of N pixels gives a
    one-pixel peak of about A / sqrt(N) noise units at its displacement (regions rather than the whole
    breast: N is smaller, the peak higher);
 4. the N_CANDIDATES strongest peaks over MIN_Z noise units are located (the block where the texture times
-   its displaced self sums highest) and verified by block NCC between the texture there and one
-   displacement away (`compute_matched_area`): a copy matches as one compact region of blocks, the
-   chance peaks of clean texture match nowhere.
+   its displaced self sums highest); the N_VERIFIED whose block correlates best are refined to the pixel
+   and verified by block NCC between the texture there and one displacement away: a copy matches as one
+   compact region of blocks, the chance peaks of clean texture match nowhere. Blocks dominated by one
+   edge (coherent gradients), by clipped pixels or that also match further along the displacement lie on
+   straight structures (pectoral edge, vessels) and do not count.
 
 Score = the largest verified matched area / (MATCH_AREA x the verification window's area) (>= 1 flags);
 heatmap = the score painted over the two verification windows of that displacement (source and copy).
 
-Thresholds were set on the even-indexed real-dev files, the phantoms and `inject.inject_tiles`
-(benchmarks/qa_repeats.py, reports/qa_repeats.md); `inject.inject_tiles_variant` was only evaluated.
+Thresholds were set on the even-indexed real-dev files, the phantoms, `inject.inject_tiles` and hand-made
+distant copies of square patches (benchmarks/qa_repeats.py, reports/qa_repeats.md); the evaluation-only
+`inject.inject_tiles_variant` was never tuned on. Clean images score about 0 (at most 0.05 seen).
 
 Limits: displacements under MIN_LAG px at the analysis resolution are not searched (periodic patterns
 that fine are the checkerboard detector's); a copy of A pixels is seen only when its peak stands out
@@ -95,7 +98,8 @@ MIN_TEXTURE_STD: Final = 0.002
 flat and never count: smooth regions match themselves at any displacement."""
 MATCH_AREA: Final = 0.02
 """Matched block positions, as a share of the verification window's area, that reach the repeats threshold
-(123 positions, an 11 x 11 set, at the 640-row analysis); clean images match at most a few."""
+(82 positions, about a 9 x 9 set, at the 640-row analysis: a copy of about 17 px; 20 at 320 rows); clean
+images match at most a few."""
 
 
 def detect_repeats(work: np.ndarray, anatomy: Anatomy, *, threshold: float = 1.0) -> Finding:

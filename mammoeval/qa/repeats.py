@@ -5,7 +5,7 @@ displacement apart: periodic tiles repeat it at the tile period, a pasted patch 
 anywhere in the breast. Clean tissue is not self-similar: once its spectrum is flattened, its
 correlation falls to noise one pixel from the origin.
 
-Method, on the working image reduced to at most ANALYSIS_HEIGHT rows:
+Method, on the working image box-reduced to about ANALYSIS_HEIGHT rows (under 960):
 1. fine texture = image minus its Gaussian blur (sigma FINE_SIGMA px), clipped to +-CLIP_SPREAD
    robust spreads (calcification clusters and markers must not dominate), inside the interior: the
    eroded breast without the chest-wall band (film edge) and the pectoral muscle (striated);
@@ -44,12 +44,13 @@ import numpy as np
 import scipy.fft
 from scipy import ndimage as ndi
 
-from mammoeval.qa.anatomy import Anatomy, box_reduce, reduce_to_height
+from mammoeval.qa.anatomy import Anatomy, box_reduce
 from mammoeval.qa.artifacts import Finding, _finding, _mask_at
 
 ANALYSIS_HEIGHT: Final = 640
-"""Largest height (px) of the image the texture is analysed on (the working image is box-reduced by an
-integer factor to at most this height)."""
+"""Height (px) the texture is analysed at: the working image is box-reduced by the integer factor nearest to
+its height / this (1280 rows -> 640, 1500 -> 750, 900 -> 900): under 960 rows (a working image of 641-959
+rows is analysed whole rather than halved, which would lose half the copy's pixels per axis)."""
 VERIFY: Final = 64
 """Side (px at the analysis resolution) of the block-NCC verification windows; VERIFY / 2 when the
 analysis image is under SMALL_HEIGHT rows."""
@@ -112,7 +113,8 @@ def detect_repeats(work: np.ndarray, anatomy: Anatomy, *, threshold: float = 1.0
         threshold: flag threshold on the score (score = verified matched block positions / (MATCH_AREA x
             verification window area); clean images score about 0).
     """
-    small, f = reduce_to_height(work, ANALYSIS_HEIGHT)
+    f = max(1, int(round(work.shape[0] / ANALYSIS_HEIGHT)))
+    small = box_reduce(work, f) if f > 1 else work.astype(np.float32, copy=False)
     side = VERIFY if small.shape[0] >= SMALL_HEIGHT else VERIFY // 2
     inner = _interior(anatomy, small.shape, f)
     heat = np.zeros(anatomy.mask.shape, np.float32)

@@ -18,9 +18,9 @@ Detectors:
                   (sector ring filter on the log grey level, a round edge that dominates every
                   ray cast from the blob's centre, and a pixel-sharp round edge that steps by
                   several times the local texture).
-    repeats       repeated tiles / copy-pasted texture: isolated off-origin peaks of the windowed
-                  autocorrelation of the fine texture, verified by block NCC (`mammoeval.qa.repeats`;
-                  an earlier attempt with 32 sampled 16x16 patches found only ~40% of tiled images).
+    repeats       repeated tiles / copy-pasted texture, near or far: peaks of the spectrally
+                  flattened cross-correlation of 2 x 2 breast regions with the whole breast's fine
+                  texture, verified by block NCC (`mammoeval.qa.repeats`).
 """
 
 from __future__ import annotations

@@ -146,13 +146,12 @@ def compute_anatomy(image: np.ndarray, *, min_hole_fraction: float = 0.002) -> A
     smooth = ndi.uniform_filter(coarse, 3)
     threshold = compute_threshold(smooth)
     raw = ndi.binary_opening(smooth > threshold, iterations=1)
-    labels, n = ndi.label(raw)
-    if n == 0:
+    comps = _components(raw)
+    if comps is None:
         empty = np.zeros_like(raw)
         return Anatomy(factor, coarse, empty, threshold, float(np.median(coarse)), "left", 0.0, 0, 0, 0.0, 0.0,
                        False, 0.0, 0.0, empty)
-    sizes = ndi.sum_labels(np.ones_like(raw, dtype=np.float32), labels, index=np.arange(1, n + 1))
-    main = int(np.argmax(sizes)) + 1
+    labels, _, main = comps
     body = labels == main
     filled = _fill_holes_with_edges(body)
     bg_mode = threshold - _threshold_margin(smooth)
@@ -200,12 +199,10 @@ def _outline_measures(image: np.ndarray, threshold: float) -> tuple[int, float, 
     blurred = ndi.gaussian_filter(mid, 1.0)
     n_components = 0
     for k, tissue in enumerate((ndi.median_filter(mid, 3) > threshold, blurred > threshold)):
-        tissue = ndi.binary_opening(tissue)
-        labels, n = ndi.label(tissue)
-        if n == 0:
+        comps = _components(ndi.binary_opening(tissue))
+        if comps is None:
             return 0, 0.0, 0.0, 0.0
-        sizes = ndi.sum_labels(tissue, labels, index=np.arange(1, n + 1))
-        main = int(np.argmax(sizes)) + 1
+        labels, sizes, main = comps
         if k == 0:
             n_components = 1 + _count_extra_components(labels, sizes, main)
     body = ndi.binary_fill_holes(labels == main)
@@ -216,7 +213,6 @@ def _outline_measures(image: np.ndarray, threshold: float) -> tuple[int, float, 
         fine_concavity = compute_skin_concavity(fine[1], fine[2], threshold, min_turn=MIN_NOTCH_TURN_FINE)
         n_components = max(n_components, _component_count(fine[0], threshold))
     return n_components, _jaggedness(mid, threshold, body), concavity, fine_concavity
-
 
 
 JAGGEDNESS_ROWS = 320
@@ -232,24 +228,29 @@ def _jaggedness(mid: np.ndarray, threshold: float, body: np.ndarray) -> float:
     sigma = mid.shape[0] / JAGGEDNESS_ROWS
     if sigma <= 1.0:
         return compute_skin_jaggedness(body)
-    tissue = ndi.binary_opening(ndi.gaussian_filter(mid, sigma) > threshold)
-    labels, n = ndi.label(tissue)
-    if n == 0:
+    comps = _components(ndi.binary_opening(ndi.gaussian_filter(mid, sigma) > threshold))
+    if comps is None:
         return 0.0
-    sizes = ndi.sum_labels(tissue, labels, index=np.arange(1, n + 1))
-    return compute_skin_jaggedness(ndi.binary_fill_holes(labels == int(np.argmax(sizes)) + 1))
+    labels, _, main = comps
+    return compute_skin_jaggedness(ndi.binary_fill_holes(labels == main))
 
 
 def _component_count(image: np.ndarray, threshold: float) -> int:
     """Return 1 + the extra breast-sized components (`_count_extra_components`) of the 3x3-median-filtered
     image above the threshold, opened once (0 when nothing is above it)."""
     above = ndi.uniform_filter((image > threshold).astype(np.float32), 3) > 0.5  # 3x3 median > threshold
-    tissue = ndi.binary_opening(above)
+    comps = _components(ndi.binary_opening(above))
+    return 0 if comps is None else 1 + _count_extra_components(*comps)
+
+
+def _components(tissue: np.ndarray) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """Return (labels, sizes [n] in px, label of the largest) of a bool map's connected components,
+    or None when it has none."""
     labels, n = ndi.label(tissue)
     if n == 0:
-        return 0
+        return None
     sizes = ndi.sum_labels(tissue, labels, index=np.arange(1, n + 1))
-    return 1 + _count_extra_components(labels, sizes, int(np.argmax(sizes)) + 1)
+    return labels, sizes, int(np.argmax(sizes)) + 1
 
 
 def _concavity_image(image: np.ndarray, mid: np.ndarray,

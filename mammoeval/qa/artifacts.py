@@ -335,13 +335,6 @@ def _p90(values: np.ndarray) -> float:
     return float(np.percentile(np.abs(values), 90)) if values.size else 0.0
 
 
-def _spread(values: np.ndarray) -> float:
-    """Return 1.4826 x the median absolute deviation of values (0 for none)."""
-    if values.size == 0:
-        return 0.0
-    return float(1.4826 * np.median(np.abs(values - np.median(values))))
-
-
 def _fit(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Return `a` cropped or zero-padded to `shape`, as float32."""
     out = np.zeros(shape[:2], np.float32)

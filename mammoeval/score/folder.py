@@ -71,12 +71,15 @@ def _score_folders_here(real: str | Path, fake: str | Path, *, settings: ScoreSe
     """Return `score_folders`' row, computed (and written) by this process (rank 0 under torchrun)."""
     b = backends
     t0 = time.perf_counter()
+    fake_set = None
     if size is None and Path(real).is_dir() and not is_prepared_dataset(Path(real)):
         # A plain real folder (often of mixed sizes) is fitted to the generated images' one size.
-        size = _open(fake, None).size
+        fake_set = _open(fake, None)
+        size = fake_set.size
     real_set = _open(real, size)
     real_size = real_set.size
-    fake_set = _open(fake, real_size)
+    if fake_set is None:
+        fake_set = _open(fake, real_size)
     reduction = 1
     if fake_set.size != real_set.size:  # e.g. a prepared fake set at a lower resolution
         reduction = real_reduction(real_set.size, fake_set.size, Path(fake))

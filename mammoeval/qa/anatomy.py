@@ -44,6 +44,9 @@ class Anatomy:
             MIN_NOTCH_TURN_FINE; 0 otherwise.
         pectoral_present, pectoral_area_fraction, pectoral_angle_deg, pectoral_mask: see
             `mammoeval.qa.pectoral.detect_pectoral`.
+        background_offset: the uniform grey level of a non-black background (0 when black or not
+            uniform, see `estimate_background_offset`); every other measure is taken on
+            |image - background_offset|.
     """
 
     factor: int
@@ -63,6 +66,16 @@ class Anatomy:
     pectoral_mask: np.ndarray
     skin_concavity: float = 0.0
     skin_concavity_fine: float = 0.0
+    background_offset: float = 0.0
+
+    @property
+    def background_not_black(self) -> bool:
+        """Whether the background is a uniform non-black grey (its level is `background_offset`)."""
+        return self.background_offset > 0.0
+
+    def flattened(self, image: np.ndarray) -> np.ndarray:
+        """Return `image` as the anatomy saw it: |image - background_offset| (the image itself when black)."""
+        return flatten_background(image, self.background_offset)
 
     @property
     def skin_smoothness(self) -> float:
@@ -123,6 +136,54 @@ def _background_mode(coarse: np.ndarray) -> float:
     return float(0.5 * (edges[k] + edges[k + 1]))
 
 
+BLACK_LIMIT = 0.06
+"""Background mode (grey level) from which a uniform background counts as not black (15 of 255)."""
+UNIFORM_SHARE = 0.4
+"""Share of the image frame within UNIFORM_WIDTH of its mode for the background to count as uniform
+(digital backgrounds: 0.5-0.9 of the frame; a digitised film's grey, grainy background: under 0.2)."""
+UNIFORM_WIDTH = 0.02
+"""Grey-level half-width around the frame's mode counted as the uniform background."""
+FRAME = 0.04
+"""Width of the image frame (fraction of the shorter side) the background level is read from."""
+
+
+def estimate_background_offset(coarse: np.ndarray) -> float:
+    """Return the grey level of a uniform non-black background, or 0 when it is black or not uniform.
+
+    The background level is the mode of the image frame (outer FRAME of each side: three of the
+    four sides are mostly background in a mammogram, whatever the chest-wall side); it counts when
+    it is at least BLACK_LIMIT and at least UNIFORM_SHARE of the frame lies within UNIFORM_WIDTH of
+    it (burned-in text and markers cover a minority of the frame).
+
+    Args:
+        coarse: float [h, w] image in [0, 1], finite.
+    """
+    h, w = coarse.shape
+    e = max(1, int(FRAME * min(h, w)))
+    if h <= 2 * e or w <= 2 * e:
+        return 0.0
+    frame = np.concatenate([coarse[:e].ravel(), coarse[-e:].ravel(), coarse[e:-e, :e].ravel(), coarse[e:-e, -e:].ravel()])
+    hist, edges = np.histogram(frame, bins=128, range=(0.0, 1.0))
+    k = int(np.argmax(hist))
+    mode = 0.5 * float(edges[k] + edges[k + 1])
+    near = frame[np.abs(frame - mode) < UNIFORM_WIDTH]
+    if mode < BLACK_LIMIT or near.size < UNIFORM_SHARE * frame.size:
+        return 0.0
+    return float(np.median(near))
+
+
+def flatten_background(image: np.ndarray, offset: float) -> np.ndarray:
+    """Return float32 |image - offset| (the image unchanged for offset 0): a uniform grey background becomes black.
+
+    Tissue brighter than the background keeps its order; text or tissue darker than it becomes a
+    bright object like any label, so mask, chest-wall side, pectoral muscle and view see a black
+    background either way.
+    """
+    if offset <= 0.0:
+        return np.asarray(image, np.float32)
+    return np.abs(np.asarray(image, np.float32) - np.float32(offset))
+
+
 HOLE_LEVEL = 0.5
 """A hole's pixels are darker than this fraction of the way from the background level to the breast
 threshold (enclosed regions between it and the threshold are dark tissue, not holes)."""
@@ -139,10 +200,14 @@ def compute_anatomy(image: np.ndarray, *, min_hole_fraction: float = 0.002) -> A
     measured on >= 512 rows (`skin_concavity_fine`).
 
     Args:
-        image: float [H, W] in [0, 1], finite; background dark, tissue bright; either chest-wall side.
+        image: float [H, W] in [0, 1], finite; background black or a uniform grey (see
+            `estimate_background_offset`), tissue brighter than black; either chest-wall side.
         min_hole_fraction: smallest enclosed hole counted, as a fraction of the breast area.
     """
     coarse, factor = reduce_to_height(image, COARSE_HEIGHT)
+    offset = estimate_background_offset(coarse)
+    if offset > 0.0:
+        image, coarse = flatten_background(image, offset), flatten_background(coarse, offset)
     smooth = ndi.uniform_filter(coarse, 3)
     threshold = compute_threshold(smooth)
     raw = ndi.binary_opening(smooth > threshold, iterations=1)
@@ -150,7 +215,7 @@ def compute_anatomy(image: np.ndarray, *, min_hole_fraction: float = 0.002) -> A
     if comps is None:
         empty = np.zeros_like(raw)
         return Anatomy(factor, coarse, empty, threshold, float(np.median(coarse)), "left", 0.0, 0, 0, 0.0, 0.0,
-                       False, 0.0, 0.0, empty)
+                       False, 0.0, 0.0, empty, background_offset=offset)
     labels, _, main = comps
     body = labels == main
     filled = _fill_holes_with_edges(body)
@@ -171,7 +236,7 @@ def compute_anatomy(image: np.ndarray, *, min_hole_fraction: float = 0.002) -> A
         hole_fraction=hole_fraction, skin_jaggedness=jaggedness,
         pectoral_present=pect.present, pectoral_area_fraction=pect.area_fraction,
         pectoral_angle_deg=pect.angle_deg, pectoral_mask=pect.mask, skin_concavity=concavity,
-        skin_concavity_fine=fine_concavity,
+        skin_concavity_fine=fine_concavity, background_offset=offset,
     )
 
 

@@ -1,0 +1,34 @@
+"""The shipped defaults: what QA uses when no calibration on the user's real images is available.
+
+One place for the numbers that remain fixed, with where they come from. Each detector's score is
+normalised inside its module so that the shipped threshold is 1; the normalising limits there
+(e.g. `boundary.CONCAVITY_LIMIT`, `blobs.HOLE_STEP_LIMIT`) carry their own rule and data set. A
+calibration (`mammoeval.qa.calibration`) replaces these thresholds by ones fitted on the run's
+clean real images at the working resolution.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+DEFAULT_THRESHOLD: Final = 1.0
+"""Shipped threshold of every detector, in its normalised score units."""
+
+PROVENANCE: Final = ("shipped defaults: score limits set at 1.3 x the largest clean value on the "
+                     "even-indexed half of real-dev (29 images: mini-MIAS film MLO, CDD-CESM CC, NYU, "
+                     "NEMA film) and clean phantoms, measured at 512-640 rows")
+"""Where the shipped thresholds come from (recorded in every row judged with them)."""
+
+OUTLINE_REFERENCE: Final[dict[str, tuple[float, float]]] = {
+    "depth_ratio": (0.62, 0.12),
+    "solidity": (0.96, 0.03),
+    "area_fraction": (0.45, 0.12),
+    "nipple_height": (0.5, 0.12),
+    "turning": (0.8, 0.15),
+    "concave_share": (0.05, 0.05),
+    "max_bend": (0.15, 0.06),
+    "sign_changes": (2.0, 1.5),
+    "roughness": (0.3, 0.15),
+}
+"""Outline feature (median, robust scale) of real outlines used without a calibration
+(`outline.fit_reference` over the real-dev images at 640 rows, all views)."""

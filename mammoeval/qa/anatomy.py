@@ -145,6 +145,9 @@ UNIFORM_WIDTH = 0.02
 """Grey-level half-width around the frame's mode counted as the uniform background."""
 FRAME = 0.04
 """Width of the image frame (fraction of the shorter side) the background level is read from."""
+BLACK_SHARE = 0.1
+"""Share of black (< BLACK_LIMIT) frame pixels that makes the background black whatever the mode (a breast
+filling most of the frame is itself a uniform grey mode there)."""
 
 
 def estimate_background_offset(coarse: np.ndarray) -> float:
@@ -153,7 +156,8 @@ def estimate_background_offset(coarse: np.ndarray) -> float:
     The background level is the mode of the image frame (outer FRAME of each side: three of the
     four sides are mostly background in a mammogram, whatever the chest-wall side); it counts when
     it is at least BLACK_LIMIT and at least UNIFORM_SHARE of the frame lies within UNIFORM_WIDTH of
-    it (burned-in text and markers cover a minority of the frame).
+    it (burned-in text and markers cover a minority of the frame), unless BLACK_SHARE of the
+    frame is black.
 
     Args:
         coarse: float [h, w] image in [0, 1], finite.
@@ -167,7 +171,7 @@ def estimate_background_offset(coarse: np.ndarray) -> float:
     k = int(np.argmax(hist))
     mode = 0.5 * float(edges[k] + edges[k + 1])
     near = frame[np.abs(frame - mode) < UNIFORM_WIDTH]
-    if mode < BLACK_LIMIT or near.size < UNIFORM_SHARE * frame.size:
+    if mode < BLACK_LIMIT or near.size < UNIFORM_SHARE * frame.size or np.mean(frame < BLACK_LIMIT) >= BLACK_SHARE:
         return 0.0
     return float(np.median(near))
 

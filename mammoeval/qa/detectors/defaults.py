@@ -20,15 +20,15 @@ PROVENANCE: Final = ("shipped defaults: score limits set at 1.3 x the largest cl
 """Where the shipped thresholds come from (recorded in every row judged with them)."""
 
 OUTLINE_REFERENCE: Final[dict[str, tuple[float, float]]] = {
-    "depth_ratio": (0.62, 0.12),
-    "solidity": (0.96, 0.03),
-    "area_fraction": (0.45, 0.12),
-    "nipple_height": (0.5, 0.12),
-    "turning": (0.8, 0.15),
-    "concave_share": (0.05, 0.05),
-    "max_bend": (0.15, 0.06),
-    "sign_changes": (2.0, 1.5),
-    "roughness": (0.3, 0.15),
+    "depth_ratio": (0.509, 0.210),
+    "solidity": (0.982, 0.098),
+    "area_fraction": (0.634, 0.221),
+    "nipple_height": (0.611, 0.170),
+    "turning": (0.324, 0.121),
+    "concave_share": (0.242, 0.136),
+    "max_bend": (0.138, 0.082),
+    "sign_changes": (1.0, 1.483),
+    "roughness": (2.142, 0.649),
 }
 """Outline feature (median, robust scale) of real outlines used without a calibration
 (`outline.fit_reference` over the real-dev images at 640 rows, all views)."""

@@ -34,6 +34,10 @@ OUTLINE_FEATURES = ("depth_ratio", "solidity", "area_fraction", "nipple_height",
                     "concave_share", "max_bend", "sign_changes", "roughness")
 """Names of the outline features, in the order they are computed."""
 
+MIN_SCALE = {"sign_changes": 1.0}
+"""Smallest robust scale of a feature (others: 1e-3): a count that most real outlines share (MAD 0)
+must not make one extra sign change an outlier."""
+
 Reference = Mapping[str, tuple[float, float]]
 """Feature name -> (median, robust scale) of real outlines."""
 
@@ -116,7 +120,7 @@ def outline_score(features: Mapping[str, float] | None, reference: Reference) ->
 def fit_reference(rows: list[Mapping[str, float]]) -> dict[str, tuple[float, float]]:
     """Return the reference (median, robust scale) per feature of real outlines.
 
-    The scale is 1.4826 x MAD, floored at 10% of the absolute median and at 1e-3, so a feature
+    The scale is 1.4826 x MAD, floored at 10% of the absolute median and at MIN_SCALE, so a feature
     that barely varies over the real set cannot blow up the score.
     """
     out: dict[str, tuple[float, float]] = {}
@@ -126,7 +130,7 @@ def fit_reference(rows: list[Mapping[str, float]]) -> dict[str, tuple[float, flo
             continue
         med = float(np.median(v))
         mad = 1.4826 * float(np.median(np.abs(v - med)))
-        out[k] = (med, max(mad, 0.1 * abs(med), 1e-3))
+        out[k] = (med, max(mad, 0.1 * abs(med), MIN_SCALE.get(k, 1e-3)))
     return out
 
 

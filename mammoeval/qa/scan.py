@@ -142,7 +142,8 @@ class ImageQA:
         if "outline" in scores and not self.flags.get("broken", False):
             scores["outline"] = outline_score(self.outline_features, vc.outline_reference)
         findings = [Finding(n, scores[n], vc.thresholds.get(n, 1.0), scores[n] >= vc.thresholds.get(n, 1.0),
-                            detail=self.details.get(n, "")) for n in DETECTORS if n in scores]
+                            detail=self.details.get(n, ""), calibrated=vc.calibrated and n in vc.thresholds)
+                    for n in DETECTORS if n in scores]
         flags = {f.name: f.flag for f in findings}
         agrees = None if self.view == "unknown" or self.predicted_view == "unknown" else self.view == self.predicted_view
         note = "" if vc.calibrated else _fallback_note(calibration, self.view)
@@ -156,7 +157,7 @@ def _fallback_note(calibration: Calibration, view: str) -> str:
     """Return the note of a row of `view` judged with shipped thresholds under `calibration`."""
     key = view if view in ("CC", "MLO") else "all"
     for w in calibration.warnings:
-        if f" {key} images" in w:
+        if f"({key} " in w or f", {key} " in w:
             return w
     return "" if calibration.id == "defaults" else f"shipped default thresholds for {key} images"
 
@@ -564,3 +565,40 @@ def read_qa_csv(path: str | Path) -> list[dict[str, str]]:
         if not reader.fieldnames or "id" not in reader.fieldnames:
             raise BadInputError(p, "not a qa.csv file (no 'id' column)")
         return list(reader)
+
+
+def scan_path(path: str | Path, *, progress: bool = True, config: QAConfig = QAConfig(),
+              calibration: Calibration | None = None) -> QAScan:
+    """Return the QA scan of a prepared dataset (`scan_image_set`) or a plain folder (`scan_folder`).
+
+    Raises:
+        BadInputError: the path is neither, or holds no image, or a file cannot be decoded.
+    """
+    from mammoeval.data.imageset import open_image_set
+    from mammoeval.data.prepared import is_prepared_dataset
+
+    if is_prepared_dataset(Path(path)):
+        return scan_image_set(open_image_set(Path(path)), progress=progress, config=config, calibration=calibration)
+    return scan_folder(path, progress=progress, config=config, calibration=calibration)
+
+
+def calibrate_path(real: str | Path, *, fp_rate: float | None = None, progress: bool = True,
+                   config: QAConfig = QAConfig(), min_images: int | None = None) -> Calibration:
+    """Return the calibration fitted on the clean real images at `real` (prepared dataset or folder).
+
+    Args:
+        real: the real images, at the size QA will see the generated ones (scores are measured at
+            the working resolution `config.max_height`).
+        fp_rate: share of clean images each detector flags (None = DEFAULT_FP_RATE).
+        progress: show a progress bar.
+        config: QA settings (working resolution).
+        min_images: fewest images of a view fitted (None = MIN_IMAGES).
+
+    Raises:
+        BadInputError: see `scan_path`.
+    """
+    from mammoeval.qa.calibration import MIN_IMAGES
+
+    scan = scan_path(real, progress=progress, config=config)
+    return scan.fit_calibration(fp_rate=fp_rate, max_height=config.max_height,
+                                min_images=MIN_IMAGES if min_images is None else min_images)

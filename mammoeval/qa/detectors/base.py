@@ -69,6 +69,8 @@ class Detector(Protocol):
         name: the detector's name (the key of its score and flag everywhere).
         calibrate: whether its threshold is fitted on real images (False: a rule, e.g. NaN pixels).
         needs_anatomy: False for detectors that judge the raw input before any anatomy exists.
+        max_threshold: the largest threshold a calibration may set (a score this high is an artifact
+            whatever the real set, e.g. one enclosed hole in the breast).
     """
 
     @property
@@ -79,6 +81,9 @@ class Detector(Protocol):
 
     @property
     def needs_anatomy(self) -> bool: ...
+
+    @property
+    def max_threshold(self) -> float: ...
 
     def score(self, work: np.ndarray, anatomy: Anatomy | None) -> Finding:
         """Return the finding at the shipped default threshold (1)."""
@@ -93,6 +98,7 @@ class FunctionDetector:
     fn: Callable[[np.ndarray, Anatomy | None], Finding]
     calibrate: bool = True
     needs_anatomy: bool = True
+    max_threshold: float = float("inf")
 
     def score(self, work: np.ndarray, anatomy: Anatomy | None) -> Finding:
         """Return the finding of `fn` at the shipped default threshold."""

@@ -66,4 +66,5 @@ def _score(work: np.ndarray, anatomy: Anatomy | None) -> Finding:
     return detect_boundary(required(anatomy))
 
 
-DETECTOR = FunctionDetector("boundary", _score)
+DETECTOR = FunctionDetector("boundary", _score, max_threshold=1.0)
+"""One extra breast-sized component or one enclosed hole (score >= 1) flags whatever the calibration."""

@@ -34,7 +34,7 @@ from qa_detectors import load_real  # benchmarks/ is the script's folder
 
 from mammoeval.fsutil import write_json_atomic, write_text_atomic
 from mammoeval.qa import check_image
-from mammoeval.qa.anatomy import compute_anatomy, reduce_to_height
+from mammoeval.qa.anatomy import compute_anatomy, flatten_background, reduce_to_height
 from mammoeval.qa.calibration import Calibration, RealScores, calibrate, shipped_defaults
 from mammoeval.qa.detectors import CALIBRATED, REGISTRY
 from mammoeval.qa.detectors.base import mask_at
@@ -63,8 +63,8 @@ def score_with(img: np.ndarray, detector: str) -> float:
     if detector == "broken" or broken.flag:
         return broken.score if detector == "broken" else 0.0
     work, _ = reduce_to_height(img, 1280)
-    anatomy = compute_anatomy(work)
-    work = anatomy.flattened(work)
+    work, offset = flatten_background(work)
+    anatomy = compute_anatomy(work, background_offset=offset)
     if anatomy.chest_wall_side == "right":
         work = np.ascontiguousarray(work[:, ::-1])
     return REGISTRY[detector].score(work, anatomy).score

@@ -73,10 +73,6 @@ class Anatomy:
         """Whether the background is a uniform non-black grey (its level is `background_offset`)."""
         return self.background_offset > 0.0
 
-    def flattened(self, image: np.ndarray) -> np.ndarray:
-        """Return `image` as the anatomy saw it: |image - background_offset| (the image itself when black)."""
-        return flatten_background(image, self.background_offset)
-
     @property
     def skin_smoothness(self) -> float:
         """Return 1 / (1 + 10 * jaggedness): 1 for a smooth skin line, towards 0 for a ragged one."""
@@ -176,16 +172,59 @@ def estimate_background_offset(coarse: np.ndarray) -> float:
     return float(np.median(near))
 
 
-def flatten_background(image: np.ndarray, offset: float) -> np.ndarray:
-    """Return float32 |image - offset| (the image unchanged for offset 0): a uniform grey background becomes black.
+FLAT_WINDOW = 5
+"""Side (px) of the window in which the background's local grey-level spread is measured."""
+FLAT_SPREAD = 3.0
+"""A pixel is flat background when its local spread is under this many times the frame's median spread."""
 
-    Tissue brighter than the background keeps its order; text or tissue darker than it becomes a
-    bright object like any label, so mask, chest-wall side, pectoral muscle and view see a black
-    background either way.
+
+def background_region(image: np.ndarray, offset: float) -> np.ndarray:
+    """Return bool [H, W]: the uniform background of level `offset`, at the image's own resolution.
+
+    Background pixels are near the level (local mean within UNIFORM_WIDTH of it), flat (local
+    spread in a FLAT_WINDOW window under FLAT_SPREAD x the frame's median spread, at least 2/255)
+    and connected to the image border. Tissue whose grey level crosses the background's is still
+    textured, and burned-in text is neither near the level nor flat, so neither is taken for
+    background, whatever its brightness.
+
+    Args:
+        image: float [H, W] in [0, 1], finite.
+        offset: the background level (`estimate_background_offset`).
     """
+    img = np.asarray(image, np.float32)
+    mean = ndi.uniform_filter(img, FLAT_WINDOW)
+    spread = np.sqrt(np.maximum(ndi.uniform_filter(img * img, FLAT_WINDOW) - mean * mean, 0.0))
+    h, w = img.shape
+    e = max(1, int(FRAME * min(h, w)))
+    frame = np.ones((h, w), bool)
+    frame[e:-e, e:-e] = False
+    ref = frame & (np.abs(mean - offset) < UNIFORM_WIDTH)
+    limit = max(FLAT_SPREAD * float(np.median(spread[ref])) if ref.any() else 0.0, 2.0 / 255.0)
+    cand = (np.abs(mean - offset) < UNIFORM_WIDTH) & (spread < limit)
+    labels, n = ndi.label(cand)
+    if n == 0:
+        return cand
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    return np.isin(labels, edge[edge > 0])
+
+
+def flatten_background(image: np.ndarray) -> tuple[np.ndarray, float]:
+    """Return (image with a uniform grey background made black, its level; 0 and the image when black).
+
+    Background pixels (`background_region`) become |image - level| (their texture, if any, is kept
+    for the background detector); every other pixel keeps its grey level, so tissue darker than the
+    background stays inside the breast and mask, chest-wall side, pectoral muscle and view see a
+    black background.
+
+    Args:
+        image: float [H, W] in [0, 1], finite.
+    """
+    img = np.asarray(image, np.float32)
+    offset = estimate_background_offset(reduce_to_height(img, COARSE_HEIGHT)[0])
     if offset <= 0.0:
-        return np.asarray(image, np.float32)
-    return np.abs(np.asarray(image, np.float32) - np.float32(offset))
+        return img, 0.0
+    bg = background_region(img, offset)
+    return np.where(bg, np.abs(img - np.float32(offset)), img).astype(np.float32), offset
 
 
 HOLE_LEVEL = 0.5
@@ -193,7 +232,8 @@ HOLE_LEVEL = 0.5
 threshold (enclosed regions between it and the threshold are dark tissue, not holes)."""
 
 
-def compute_anatomy(image: np.ndarray, *, min_hole_fraction: float = 0.002) -> Anatomy:
+def compute_anatomy(image: np.ndarray, *, min_hole_fraction: float = 0.002,
+                    background_offset: float | None = None) -> Anatomy:
     """Return the breast anatomy of one mammogram.
 
     The mask, holes and pectoral muscle are measured on the coarse image (about 256 rows); the
@@ -207,11 +247,14 @@ def compute_anatomy(image: np.ndarray, *, min_hole_fraction: float = 0.002) -> A
         image: float [H, W] in [0, 1], finite; background black or a uniform grey (see
             `estimate_background_offset`), tissue brighter than black; either chest-wall side.
         min_hole_fraction: smallest enclosed hole counted, as a fraction of the breast area.
+        background_offset: None = the image as given (a uniform grey background is made black here,
+            `flatten_background`); otherwise the image was already flattened and this is the level.
     """
+    if background_offset is None:
+        image, offset = flatten_background(image)
+    else:
+        offset = background_offset
     coarse, factor = reduce_to_height(image, COARSE_HEIGHT)
-    offset = estimate_background_offset(coarse)
-    if offset > 0.0:
-        image, coarse = flatten_background(image, offset), flatten_background(coarse, offset)
     smooth = ndi.uniform_filter(coarse, 3)
     threshold = compute_threshold(smooth)
     raw = ndi.binary_opening(smooth > threshold, iterations=1)

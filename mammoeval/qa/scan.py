@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from mammoeval.qa.anatomy import Anatomy, compute_anatomy, reduce_to_height
+from mammoeval.qa.anatomy import Anatomy, compute_anatomy, flatten_background, reduce_to_height
 from mammoeval.qa.calcifications import Calc, CalcConfig, detect_calcifications, wasserstein_1
 from mammoeval.qa.calibration import Calibration, RealScores, calibrate, shipped_defaults
 from mammoeval.qa.detectors import DETECTORS, REGISTRY, Finding
@@ -212,8 +212,8 @@ def check_image(image: np.ndarray, *, view: str | None = None, image_id: str = "
         row, det = _broken_result(img, given, image_id, broken)
         return row.judged(cal), det
     work, wf = reduce_to_height(img, config.max_height)
-    anatomy = compute_anatomy(work)
-    work = anatomy.flattened(work)
+    work, offset = flatten_background(work)
+    anatomy = compute_anatomy(work, background_offset=offset)
     if anatomy.chest_wall_side == "right":
         work = np.ascontiguousarray(work[:, ::-1])
     findings = [broken] + [d.score(work, anatomy) for n, d in REGISTRY.items() if n != "broken"]

@@ -22,8 +22,10 @@ Many detectors score exactly 0 on most clean images (no candidate found): the ta
 the non-zero scores at the conditional rate ``rate / P(S > 0)``; with fewer than MIN_NONZERO
 non-zero scores nothing can be fitted and the detector keeps its shipped threshold. The scale is
 floored at MIN_SCALE and the threshold kept within [MIN_FACTOR, MAX_FACTOR] x the shipped default
-and at most the detector's own `max_threshold` (e.g. one extra breast-sized component or hole
-always flags the boundary detector); a clamped threshold is recorded as such.
+(`defaults.MIN_THRESHOLD_FACTOR`, `MAX_THRESHOLD_FACTOR`) and at most the detector's own
+`max_threshold`; a clamped threshold is recorded as such. Evidence that is an artifact whatever the
+real set (one extra breast-sized component or enclosed hole) scores MAX_FACTOR or more, so it
+flags under any calibration.
 
 Views with fewer than `min_images` real images (default MIN_IMAGES) use the shipped defaults, with
 one warning saying so; the warning is kept in the calibration and in every row judged with it.
@@ -43,7 +45,13 @@ from typing import Any
 import numpy as np
 
 from mammoeval.qa.detectors import CALIBRATED, REGISTRY
-from mammoeval.qa.detectors.defaults import DEFAULT_THRESHOLD, OUTLINE_REFERENCE, PROVENANCE
+from mammoeval.qa.detectors.defaults import (
+    DEFAULT_THRESHOLD,
+    MAX_THRESHOLD_FACTOR,
+    MIN_THRESHOLD_FACTOR,
+    OUTLINE_REFERENCE,
+    PROVENANCE,
+)
 
 CALIBRATION_VERSION = 1
 """Format and method version of a calibration (part of its id)."""
@@ -57,10 +65,7 @@ ZERO_SCORE = 1e-6
 """Scores at or below this count as zero (the detector found no candidate)."""
 MIN_SCALE = 0.02
 """Smallest exponential tail scale (normalised score units: 2% of the shipped threshold)."""
-MIN_FACTOR, MAX_FACTOR = 0.5, 4.0
-"""A calibrated threshold stays within these multiples of the shipped default: below half of it the
-scores are too close to the detectors' noise floor to mean an artifact; above four times, a real set
-that clean scores so high is more likely broken or mislabelled (it is reported as clamped)."""
+MIN_FACTOR, MAX_FACTOR = MIN_THRESHOLD_FACTOR, MAX_THRESHOLD_FACTOR
 VIEWS = ("CC", "MLO", "unknown")
 
 

@@ -94,8 +94,18 @@ def test_thresholds_stay_within_the_clamps_and_the_detector_maximum():
     high = _reals({d: 3.0 + rng.exponential(1.0, 30) for d in CALIBRATED}, "CC")
     cal = calibrate(high)
     th = cal.for_view("CC")
-    assert th.thresholds["boundary"] == 1.0  # one hole or extra component always flags
     assert th.thresholds["checkerboard"] == 4.0 and "checkerboard" in th.clamped
+
+
+def test_one_hole_flags_the_boundary_under_the_loosest_calibration(make_breast):
+    from mammoeval.qa.anatomy import compute_anatomy
+    from mammoeval.qa.calibration import MAX_FACTOR
+    from mammoeval.qa.detectors.boundary import detect_boundary
+
+    img, _ = make_breast(320, 256)
+    yy, xx = np.mgrid[:320, :256]
+    img[(yy - 160) ** 2 + (xx - 60) ** 2 <= 12**2] = 0.0
+    assert detect_boundary(compute_anatomy(img), threshold=MAX_FACTOR).flag
 
 
 def test_json_round_trip_and_bad_files(tmp_path):

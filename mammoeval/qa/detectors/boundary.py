@@ -7,6 +7,7 @@ import numpy as np
 from mammoeval.qa.anatomy import Anatomy
 from mammoeval.qa.detectors.base import Finding, FunctionDetector, required
 from mammoeval.qa.detectors.base import make_finding as _finding
+from mammoeval.qa.detectors.defaults import DEFAULT_THRESHOLD, MAX_THRESHOLD_FACTOR
 
 JAGGEDNESS_LIMIT = 0.15
 """Skin-line jaggedness that alone reaches the boundary threshold (see anatomy.compute_skin_jaggedness).
@@ -32,11 +33,17 @@ skin line of the NEMA digitised film at 583 rows; mini-MIAS films <= 2.3, digita
 rounded. At half size, bites 2-4 px deep into a 583-row image shrink to 1-2 px and turn too little."""
 
 
+STRUCTURE_SCORE = MAX_THRESHOLD_FACTOR * DEFAULT_THRESHOLD
+"""Score of one extra breast-sized component or one enclosed hole: the largest calibrated threshold."""
+
+
 def detect_boundary(anatomy: Anatomy, *, threshold: float = 1.0) -> Finding:
     """Return the implausible-boundary finding.
 
-    Score: (extra breast-sized components) + (enclosed holes) + max(jaggedness / JAGGEDNESS_LIMIT,
-    concavity / CONCAVITY_LIMIT, fine concavity / FINE_CONCAVITY_LIMIT). Jaggedness sees a skin
+    Score: STRUCTURE_SCORE x ((extra breast-sized components) + (enclosed holes)) +
+    max(jaggedness / JAGGEDNESS_LIMIT, concavity / CONCAVITY_LIMIT, fine concavity / FINE_CONCAVITY_LIMIT).
+    The skin-line part is continuous and calibrated; one structural defect alone reaches the
+    largest threshold a calibration may set, so it flags whatever the real set. Jaggedness sees a skin
     line roughened at the pixel scale; the concavity sees notches and scallops of any size (a notch barely lengthens the 4-connected
     outline, so jaggedness alone misses them).
 
@@ -47,7 +54,7 @@ def detect_boundary(anatomy: Anatomy, *, threshold: float = 1.0) -> Finding:
     extra = max(0, anatomy.n_components - 1)
     jag = anatomy.skin_jaggedness / JAGGEDNESS_LIMIT
     concave = max(anatomy.skin_concavity / CONCAVITY_LIMIT, anatomy.skin_concavity_fine / FINE_CONCAVITY_LIMIT)
-    score = extra + anatomy.n_holes + max(jag, concave)
+    score = STRUCTURE_SCORE * (extra + anatomy.n_holes) + max(jag, concave)
     parts = []
     if extra:
         parts.append(f"{extra} extra component(s)")
@@ -66,5 +73,4 @@ def _score(work: np.ndarray, anatomy: Anatomy | None) -> Finding:
     return detect_boundary(required(anatomy))
 
 
-DETECTOR = FunctionDetector("boundary", _score, max_threshold=1.0)
-"""One extra breast-sized component or one enclosed hole (score >= 1) flags whatever the calibration."""
+DETECTOR = FunctionDetector("boundary", _score)

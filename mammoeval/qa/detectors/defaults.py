@@ -14,6 +14,12 @@ from typing import Final
 DEFAULT_THRESHOLD: Final = 1.0
 """Shipped threshold of every detector, in its normalised score units."""
 
+MIN_THRESHOLD_FACTOR: Final = 0.5
+MAX_THRESHOLD_FACTOR: Final = 4.0
+"""A calibrated threshold stays within these multiples of the shipped one: below half of it the scores
+are too close to the detectors' noise floor to mean an artifact; above four times, a real set that
+clean scores so high is more likely broken or mislabelled (the calibration records it as clamped)."""
+
 PROVENANCE: Final = ("shipped defaults: score limits set at 1.3 x the largest clean value on the "
                      "even-indexed half of real-dev (29 images: mini-MIAS film MLO, CDD-CESM CC, NYU, "
                      "NEMA film) and clean phantoms, measured at 512-640 rows")

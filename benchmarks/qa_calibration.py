@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from qa_detectors import load_real  # benchmarks/ is the script's folder
 
-from mammoeval.fsutil import write_json_atomic, write_text_atomic
+from mammoeval.core.fsutil import write_json_atomic, write_text_atomic
 from mammoeval.qa import check_image
 from mammoeval.qa.anatomy import compute_anatomy, flatten_background, reduce_to_height
 from mammoeval.qa.calibration import Calibration, RealScores, calibrate, shipped_defaults

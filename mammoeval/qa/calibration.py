@@ -44,6 +44,8 @@ from typing import Any
 
 import numpy as np
 
+from mammoeval.core.errors import BadInputError
+from mammoeval.core.fsutil import write_json_atomic
 from mammoeval.qa.detectors import CALIBRATED, REGISTRY
 from mammoeval.qa.detectors.defaults import (
     DEFAULT_THRESHOLD,
@@ -52,6 +54,7 @@ from mammoeval.qa.detectors.defaults import (
     OUTLINE_REFERENCE,
     PROVENANCE,
 )
+from mammoeval.qa.detectors.outline import fit_reference, outline_score
 
 CALIBRATION_VERSION = 1
 """Format and method version of a calibration (part of its id)."""
@@ -229,8 +232,6 @@ def calibrate(reals: Sequence[RealScores], *, fp_rate: float = DEFAULT_FP_RATE, 
     Raises:
         ValueError: fp_rate outside (0, 0.5).
     """
-    from mammoeval.qa.detectors.outline import fit_reference, outline_score
-
     if not 0.0 < fp_rate < 0.5:
         raise ValueError(f"fp_rate must be in (0, 0.5), got {fp_rate}")
     rate = fp_rate
@@ -286,8 +287,6 @@ def calibrate(reals: Sequence[RealScores], *, fp_rate: float = DEFAULT_FP_RATE, 
 
 def write_calibration(calibration: Calibration, path: str | Path) -> None:
     """Write the calibration as JSON, atomically."""
-    from mammoeval.fsutil import write_json_atomic
-
     write_json_atomic(Path(path), calibration.to_json())
 
 
@@ -297,8 +296,6 @@ def read_calibration(path: str | Path) -> Calibration:
     Raises:
         BadInputError: the file is missing, not JSON or not a calibration of this version.
     """
-    from mammoeval.errors import BadInputError
-
     p = Path(path)
     if not p.is_file():
         raise BadInputError(p, "no such calibration file")

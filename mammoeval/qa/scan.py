@@ -8,8 +8,10 @@ summary) atomically; `compare_scans` compares a real and a generated scan.
 from __future__ import annotations
 
 import csv
+import hashlib
 import heapq
 import io
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,9 +19,24 @@ from typing import Any
 
 import numpy as np
 
+from mammoeval.core.errors import BadInputError
+from mammoeval.core.fsutil import write_json_atomic, write_text_atomic
+from mammoeval.core.views import label_to_view
+from mammoeval.data.folder import list_image_files
+from mammoeval.data.labels import labels_from_name
+from mammoeval.data.open import open_image_set
+from mammoeval.data.prepared import is_prepared_dataset
+from mammoeval.data.readers import read_image
 from mammoeval.qa.anatomy import Anatomy, compute_anatomy, flatten_background, reduce_to_height
 from mammoeval.qa.calcifications import Calc, CalcConfig, detect_calcifications, wasserstein_1
-from mammoeval.qa.calibration import Calibration, RealScores, calibrate, shipped_defaults
+from mammoeval.qa.calibration import (
+    DEFAULT_FP_RATE,
+    MIN_IMAGES,
+    Calibration,
+    RealScores,
+    calibrate,
+    shipped_defaults,
+)
 from mammoeval.qa.detectors import DETECTORS, REGISTRY, Finding
 from mammoeval.qa.detectors.outline import compute_outline_features, outline_score
 from mammoeval.qa.ranking import compute_quality_score
@@ -280,9 +297,6 @@ class QAScan:
 
     def content_hash(self) -> str:
         """Return a hash of the rows' ids, views, scores and outline features (what a calibration is fitted on)."""
-        import hashlib
-        import json
-
         body = [[r.id, r.view, r.working_rows, {k: round(v, 6) for k, v in sorted(r.scores.items())},
                  None if r.outline_features is None else {k: round(v, 6) for k, v in sorted(r.outline_features.items())}]
                 for r in self.rows]
@@ -296,8 +310,6 @@ class QAScan:
             max_height: QA working height of the rows (recorded).
             kwargs: passed to `mammoeval.qa.calibration.calibrate` (min_images, per_view).
         """
-        from mammoeval.qa.calibration import DEFAULT_FP_RATE
-
         rate = DEFAULT_FP_RATE if fp_rate is None else fp_rate
         key = f"{self.content_hash()}/{rate}/{max_height}/{sorted(kwargs.items())}"
         if key not in self._fitted:
@@ -380,8 +392,6 @@ def scan_image_set(images: Any, *, progress: bool = True, keep_details: int = 0,
         config: per-image check settings.
         calibration: thresholds the flags are judged with; None = shipped defaults.
     """
-    from mammoeval.views import label_to_view
-
     name = getattr(images, "name", "")
     acc = _Accumulator(keep_details)
     key = qa_rows_key(config)
@@ -412,11 +422,6 @@ def scan_folder(path: str | Path, *, progress: bool = True, keep_details: int = 
     Raises:
         BadInputError: the folder is missing or holds no image, or a file cannot be decoded.
     """
-    from mammoeval.data.folder import list_image_files
-    from mammoeval.data.labels import labels_from_name
-    from mammoeval.data.readers import read_image
-    from mammoeval.errors import BadInputError
-
     root = Path(path)
     if not root.is_dir():
         raise BadInputError(root, "not a folder of images")
@@ -529,8 +534,6 @@ def compare_scans(real: QAScan, fake: QAScan, *, calibration: Calibration | None
 
 def write_qa(scan: QAScan, out_dir: str | Path) -> None:
     """Write qa.csv (one row per image, columns of ImageQA.to_row) and qa.json (scan.summary()) atomically."""
-    from mammoeval.fsutil import write_json_atomic, write_text_atomic
-
     out = Path(out_dir)
     buf = io.StringIO()
     rows = [r.to_row() for r in scan.rows]
@@ -555,8 +558,6 @@ def read_qa_csv(path: str | Path) -> list[dict[str, str]]:
     Raises:
         BadInputError: the file is missing or has no header.
     """
-    from mammoeval.errors import BadInputError
-
     p = Path(path)
     if not p.is_file():
         raise BadInputError(p, "no such qa.csv file")
@@ -574,9 +575,6 @@ def scan_path(path: str | Path, *, progress: bool = True, config: QAConfig = QAC
     Raises:
         BadInputError: the path is neither, or holds no image, or a file cannot be decoded.
     """
-    from mammoeval.data.imageset import open_image_set
-    from mammoeval.data.prepared import is_prepared_dataset
-
     if is_prepared_dataset(Path(path)):
         return scan_image_set(open_image_set(Path(path)), progress=progress, config=config, calibration=calibration)
     return scan_folder(path, progress=progress, config=config, calibration=calibration)
@@ -597,8 +595,6 @@ def calibrate_path(real: str | Path, *, fp_rate: float | None = None, progress: 
     Raises:
         BadInputError: see `scan_path`.
     """
-    from mammoeval.qa.calibration import MIN_IMAGES
-
     scan = scan_path(real, progress=progress, config=config)
     return scan.fit_calibration(fp_rate=fp_rate, max_height=config.max_height,
                                 min_images=MIN_IMAGES if min_images is None else min_images)

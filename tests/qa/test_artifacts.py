@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mammoeval.qa import DETECTORS, check_image
+from mammoeval.qa import check_image
 from mammoeval.qa.anatomy import compute_anatomy
 from mammoeval.qa.artifacts import detect_background, detect_blobs, detect_broken
 from mammoeval.qa.inject import inject

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from mammoeval.qa import check_image
-from mammoeval.qa.anatomy import background_region, compute_anatomy, estimate_background_offset, flatten_background
+from mammoeval.qa.anatomy import (
+    background_region,
+    compute_anatomy,
+    estimate_background_offset,
+    flatten_background,
+)
 
 
 def _text(img: np.ndarray, y: int, x: int, value: float, n: int = 6) -> None:

@@ -109,7 +109,7 @@ def test_one_hole_flags_the_boundary_under_the_loosest_calibration(make_breast):
 
 
 def test_json_round_trip_and_bad_files(tmp_path):
-    from mammoeval.errors import BadInputError
+    from mammoeval.core.errors import BadInputError
 
     rng = np.random.default_rng(6)
     with warnings.catch_warnings():

@@ -25,6 +25,7 @@ from scipy import ndimage as ndi
 from mammoeval.qa.anatomy import Anatomy
 from mammoeval.qa.detectors.base import Finding, FunctionDetector, required
 from mammoeval.qa.detectors.base import make_finding as _finding
+from mammoeval.qa.detectors.defaults import OUTLINE_REFERENCE
 
 OUTLINE_POINTS = 128
 """Samples of the skin line (by arc length) the curvature features are measured on."""
@@ -142,8 +143,6 @@ def detect_outline(anatomy: Anatomy, *, reference: Reference | None = None, thre
         reference: real outlines' feature statistics; None = the shipped reference.
         threshold: flag threshold on the score.
     """
-    from mammoeval.qa.detectors.defaults import OUTLINE_REFERENCE
-
     feats = compute_outline_features(anatomy.mask)
     score = outline_score(feats, OUTLINE_REFERENCE if reference is None else reference)
     return _finding("outline", score, threshold, "implausible breast outline")

@@ -4,7 +4,7 @@ Per-image checks are pure functions of a numpy image, its view and a calibration
 whole `ImageSet`, `scan_folder` a plain folder of images of any sizes; `write_qa` writes qa.csv + qa.json; `compare_scans` compares real vs generated.
 """
 
-from mammoeval.qa.artifacts import DETECTORS, Finding, Thresholds
+from mammoeval.qa.artifacts import DETECTORS, Finding
 from mammoeval.qa.calcifications import Calc, CalcConfig
 from mammoeval.qa.calibration import Calibration, read_calibration, write_calibration
 from mammoeval.qa.scan import (
@@ -31,7 +31,6 @@ __all__ = [
     "ImageQA",
     "QAConfig",
     "QAScan",
-    "Thresholds",
     "check_image",
     "calibrate_path",
     "compare_scans",

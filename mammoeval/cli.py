@@ -2,7 +2,9 @@
 
 Each command parses its options, calls one library function and prints the result. Heavy imports
 sit inside the commands so that `mammoeval --help` is instant. Every `MammoevalError` becomes one
-line on stderr and exit code 2 (bad input); no traceback reaches the user.
+line on stderr and exit code 2 (bad input); no traceback reaches the user. Each distinct warning
+prints once per run as one line (`mammoeval.console.warnings_once`). Commands that write a file
+take `--out FILE`; `--json` prints the result as JSON on stdout.
 """
 
 from __future__ import annotations
@@ -22,8 +24,11 @@ class _OneLineErrors(TyperGroup):
     """Group that turns `MammoevalError` (and `KeyboardInterrupt`) into one line and an exit code."""
 
     def invoke(self, ctx: Any) -> Any:  # typer vendors its own click; its Context type is private
+        from mammoeval.console import warnings_once
+
         try:
-            return super().invoke(ctx)
+            with warnings_once():
+                return super().invoke(ctx)
         except MammoevalError as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(code=EXIT_BAD_INPUT) from None
@@ -181,6 +186,10 @@ def qa_command(
     directory: Path = typer.Argument(..., exists=True, readable=True,
                                      help="Prepared dataset or plain folder of mammograms."),
     out: Path | None = typer.Option(None, "--out", help="Output folder for qa.csv and qa.json (default: ./qa)."),
+    accept_out: Path | None = typer.Option(None, "--accept-out", help="Copy the images that pass QA here, "
+                                           "with curation.csv (every image's decision and reasons)."),
+    reject_out: Path | None = typer.Option(None, "--reject-out", help="Copy the images that fail QA here."),
+    link: bool = typer.Option(False, "--link", help="Hard-link instead of copying (same file system)."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
 ) -> None:
     """Run the QA checks (anatomy, view, artifacts, calcifications) on every image of DIR."""
@@ -203,7 +212,66 @@ def qa_command(
         rates = ", ".join(f"{d} {summary['artifact_rate'][d]:.0%}" for d in DETECTORS)
         console.print(f"flagged: any {summary['artifact_rate']['any']:.0%} ({rates}); "
                       f"images with calcifications {summary['calcs']['share_with_calcs']:.0%}")
+    if accept_out is not None:
+        _print_curation(console, directory, scan.rows, accept_out, reject_out, link)
+    elif reject_out is not None:
+        raise typer.BadParameter("--reject-out needs --accept-out")
 
+
+def _print_curation(console: Any, directory: Path, rows: Any, accept_out: Path, reject_out: Path | None,
+                    link: bool) -> None:
+    from mammoeval.export.curate import curate
+
+    cur = curate(directory, rows, accept_out=accept_out, reject_out=reject_out, link=link)
+    where = f", rejected -> {cur.rejected_dir}" if cur.rejected_dir is not None else ""
+    console.print(f"accepted {cur.n_accepted} -> {cur.accepted_dir}, rejected {cur.n_rejected}{where}; "
+                  f"decisions and reasons in {cur.csv}")
+
+
+
+# --- generate --------------------------------------------------------------------------------
+@app.command("generate")
+def generate_command(
+    run_dir: Path = typer.Argument(..., help="Run directory (config.json, checkpoints/, best.json)."),
+    n: int = typer.Option(..., "--n", min=1, help="Images per view (both views, or the one --view names)."),
+    out: Path = typer.Option(..., "--out", help="Export folder (images, manifest.csv, manifest.json)."),
+    fmt: str = typer.Option("png", "--format", help="png, or dicom (MG For Presentation, marked synthetic)."),
+    bits: int | None = typer.Option(None, "--bits", help="PNG: 8 or 16 (default 8). DICOM: Bits Stored 8-16 (default 12)."),
+    checkpoint: str | None = typer.Option(None, "--checkpoint", help="Checkpoint file name (default: best.json's, "
+                                          "else the newest)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="First latent seed (CC seed..seed+N-1, then MLO; as `score`)."),
+    view: str | None = typer.Option(None, "--view", help="Only this view: CC or MLO."),
+    device: str = typer.Option("cpu", "--device", help="Torch device."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per forward pass."),
+    accept_out: Path | None = typer.Option(None, "--accept-out", help="Also run QA and copy the passing images here."),
+    reject_out: Path | None = typer.Option(None, "--reject-out", help="With --accept-out: copy failing images here."),
+    as_json: bool = typer.Option(False, "--json", help="Print the export manifest as JSON on stdout."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress."),
+) -> None:
+    """Generate N images per view from a run's checkpoint as PNG or synthetic-marked DICOM, with a manifest."""
+    import json
+
+    from rich.console import Console
+
+    from mammoeval.export.generate import ExportSettings, generate_export
+    from mammoeval.fsutil import read_json
+
+    if reject_out is not None and accept_out is None:
+        raise typer.BadParameter("--reject-out needs --accept-out")
+    views = ("CC", "MLO") if view is None else (view.strip().upper(),)
+    settings = ExportSettings(n_per_view=n, seed=seed, views=views, format=fmt.lower(),  # type: ignore[arg-type]
+                              bits=bits, checkpoint=checkpoint, device=device, batch_size=batch_size)
+    result = generate_export(run_dir, out, settings, progress=progress and not as_json)
+    console = Console(stderr=as_json)
+    console.print(f"{len(result.rows)} {settings.format} images from {result.checkpoint.name} "
+                  f"({result.chosen_by}) -> {result.out}; manifest {result.manifest_csv}")
+    if accept_out is not None:
+        from mammoeval.qa import scan_folder
+
+        scan = scan_folder(result.out, progress=progress and not as_json)
+        _print_curation(console, result.out, scan.rows, accept_out, reject_out, False)
+    if as_json:
+        typer.echo(json.dumps(read_json(result.manifest_json), sort_keys=True))
 
 
 # --- score -----------------------------------------------------------------------------------
@@ -288,21 +356,27 @@ def gate_command(
     rules: Path | None = typer.Option(None, "--rules", help="Rules TOML (default: the packaged gate_rules.toml)."),
     checkpoint: str | None = typer.Option(None, "--checkpoint",
                                              help="Checkpoint to gate (default: best.json's, else the last row)."),
-    json_out: Path | None = typer.Option(None, "--json", help="Verdict path (default: gate.json beside SCORES)."),
+    out: Path | None = typer.Option(None, "--out", help="Verdict file (default: gate.json beside SCORES)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON on stdout (the table goes to stderr)."),
     update: bool = typer.Option(False, "--update-baseline", help="Record the scores as the new baseline; no gating."),
 ) -> None:
     """Gate on quality: exit 0 pass, 1 regression (failing rules printed), 2 bad input."""
+    import json
+
     from rich.console import Console
     from rich.table import Table
 
     from mammoeval.gate import run_gate, update_baseline
 
-    console = Console()
+    console = Console(stderr=as_json)
     if update:
         row = update_baseline(scores, baseline=baseline, checkpoint=checkpoint)
         console.print(f"baseline {baseline} <- {row['checkpoint']} ({row.get('kimg')} kimg)")
         return
-    verdict = run_gate(scores, baseline=baseline, rules=rules, checkpoint=checkpoint, out=json_out)
+    verdict = run_gate(scores, baseline=baseline, rules=rules, checkpoint=checkpoint, out=out)
+    if as_json:
+        typer.echo(json.dumps(verdict, sort_keys=True))
+        raise typer.Exit(code=verdict["exit_code"])
     table = Table(title=f"gate: {verdict['checkpoint']} vs baseline {verdict['baseline_checkpoint']}")
     for col in ("rule", "metric", "value", "baseline", "limit", "result"):
         table.add_column(col)

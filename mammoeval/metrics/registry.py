@@ -26,6 +26,7 @@ KEY_DENSITY: Final = "density"
 KEY_COVERAGE: Final = "coverage"
 KEY_MEMORIZATION_RATE: Final = "memorization_rate"
 KEY_NN_DISTANCE_MEDIAN: Final = "nn_distance_median"
+KEY_C2ST_AUC: Final = "c2st_auc"
 OFFLINE_SUFFIX: Final = "_offline"
 SWD_DISPLAY_SCALE: Final = 1e3
 """SWD values are shown x1e3 (as in Karras et al. 2018); stored raw."""
@@ -36,7 +37,7 @@ def swd_level_key(level: int) -> str:
     return f"swd_l{level}"
 
 
-Kind = Literal["swd", "msssim", "features", "memorization"]
+Kind = Literal["swd", "msssim", "features", "memorization", "c2st"]
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,8 @@ register(MetricSpec("prdc_offline", "features", _prdc_keys(OFFLINE_SUFFIX), "off
                     "precision, recall, density, coverage in the offline feature space"))
 register(MetricSpec("memorization", "memorization", (KEY_MEMORIZATION_RATE, KEY_NN_DISTANCE_MEDIAN),
                     description="nearest-training-image copy check (pixels and offline features)"))
+register(MetricSpec("c2st", "c2st", (KEY_C2ST_AUC,),
+                    description="classifier two-sample test: held-out AUC of real vs generated (0.5 = indistinguishable)"))
 
 
 def list_metrics() -> tuple[str, ...]:

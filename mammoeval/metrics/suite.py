@@ -33,7 +33,7 @@ from mammoeval.metrics.registry import MetricSpec, resolve_metrics
 from mammoeval.metrics.swd import SWDMetric, SWDSettings
 
 DEFAULT_METRICS: Final[tuple[str, ...]] = (
-    "swd", "msssim", "fid", "kid", "prdc", "fid_offline", "kid_offline", "prdc_offline", "memorization",
+    "swd", "msssim", "fid", "kid", "prdc", "fid_offline", "kid_offline", "prdc_offline", "memorization", "c2st",
 )
 
 SWD_MAX_BOOTSTRAP: Final[int] = 50
@@ -113,7 +113,7 @@ def _plan_extractors(specs: Sequence[MetricSpec], inception_weights: Path | None
     from mammoeval.metrics.offline import OFFLINE_NAME
 
     out: list[ExtractorSpec] = []
-    if any(s.kind == "memorization" or (s.kind == "features" and s.space == "offline") for s in specs):
+    if any(s.kind in ("memorization", "c2st") or (s.kind == "features" and s.space == "offline") for s in specs):
         out.append(ExtractorSpec("offline", None, OFFLINE_NAME))
     if any(s.kind == "features" and s.space == "inception" for s in specs):
         from mammoeval.metrics.inception import find_inception_weights
@@ -165,6 +165,10 @@ def _build(specs: Sequence[MetricSpec], *, seed: int, n_bootstrap: int, device: 
         outputs = tuple(s.output for s in specs if s.kind == "features" and s.space == space and s.output)
         if outputs and space in extractors:
             metrics.append(FeatureMetric(extractors[space], space=space, outputs=outputs, settings=fcfg))
+    if "c2st" in kinds:
+        from mammoeval.metrics.c2st import C2STMetric, C2STSettings
+
+        metrics.append(C2STMetric(extractors["offline"], C2STSettings(seed=seed, n_bootstrap=n_bootstrap)))
     memo = None
     if "memorization" in kinds:
         memo = MemorizationMetric(extractors["offline"], MemorizationSettings(seed=seed, n_bootstrap=n_bootstrap))
@@ -283,8 +287,8 @@ def _settings(real: ImageSet, fake: ImageSet, specs: Sequence[MetricSpec], objs:
     }
     for m in objs:
         s = m.settings()
-        if isinstance(m, (SWDMetric, MSSSIMDiversity)):
-            s = dataclasses.asdict(m.cfg)
+        if isinstance(m, (SWDMetric, MSSSIMDiversity)) or m.name == "c2st":
+            s = dataclasses.asdict(m.cfg)  # type: ignore[attr-defined]
         out[m.name] = s
     return out
 

@@ -274,6 +274,76 @@ def generate_command(
         typer.echo(json.dumps(read_json(result.manifest_json), sort_keys=True))
 
 
+# --- study -----------------------------------------------------------------------------------
+study_app = typer.Typer(cls=_OneLineErrors, help="Blinded reader studies: real or generated?", no_args_is_help=True)
+app.add_typer(study_app, name="study")
+
+
+@study_app.command("make")
+def study_make(
+    real: Path = typer.Option(..., "--real", help="Real images (folder or prepared dataset)."),
+    fake: Path = typer.Option(..., "--fake", help="Generated images (folder, export or prepared dataset)."),
+    n: int = typer.Option(..., "--n", min=1, help="Images of each kind (the study shows 2N, shuffled)."),
+    out: Path = typer.Option(..., "--out", help="Study folder: page/ (give readers this), key.csv, study.json."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the image draw and the order."),
+    title: str = typer.Option("Real or generated?", "--title", help="Page title."),
+    as_json: bool = typer.Option(False, "--json", help="Print study.json on stdout."),
+) -> None:
+    """Write a blinded, offline real-vs-generated reading page and its answer key (kept outside the page)."""
+    import json
+
+    from rich.console import Console
+
+    from mammoeval.fsutil import read_json
+    from mammoeval.study.make import make_study
+
+    res = make_study(real, fake, n=n, out=out, seed=seed, title=title)
+    if as_json:
+        typer.echo(json.dumps(read_json(res.study_json), sort_keys=True))
+        return
+    Console().print(f"{res.n_items} images -> [bold]{res.page}[/] (give readers {res.page.parent}); "
+                    f"answer key {res.key} (keep it away from readers)")
+
+
+@study_app.command("score")
+def study_score(
+    answers: list[Path] = typer.Argument(..., help="Answers CSV files exported by the page (reader,item,rating)."),
+    key: Path = typer.Option(..., "--key", help="key.csv written by `study make`."),
+    out: Path | None = typer.Option(None, "--out", help="Results JSON file (e.g. RUN/study_results.json)."),
+    n_bootstrap: int = typer.Option(2000, "--n-bootstrap", min=0, help="Bootstrap replicates per interval."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
+) -> None:
+    """Score a reader study: AUC per reader and pooled (95% bootstrap interval), accuracy, per view."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from mammoeval.study.score import POOLED, score_study, write_results
+
+    results = score_study(answers, key=key, n_bootstrap=n_bootstrap, seed=seed)
+    if out is not None:
+        write_results(results, out)
+    if as_json:
+        typer.echo(json.dumps(results, sort_keys=True))
+        return
+    table = Table(title=f"reader study: {results['n_items_rated']} of {results['n_items']} images rated "
+                        "(AUC 0.5 = cannot tell real from generated)")
+    for col in ("reader", "n", "AUC [95% CI]", "accuracy", "undecided", "per view AUC"):
+        table.add_column(col, justify="left" if col in ("reader", "per view AUC") else "right")
+    fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+    rows = [*results["readers"].items(), (POOLED, results[POOLED])]
+    for name, r in rows:
+        ci = f" [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}]" if r.get("ci") else ""
+        views = ", ".join(f"{v} {fmt(x['auc'])}" for v, x in r["views"].items())
+        table.add_row(name, str(r["n"]), fmt(r["auc"]) + ci, fmt(r["accuracy"]), fmt(r["undecided"]), views)
+    console = Console()
+    console.print(table)
+    if out is not None:
+        console.print(f"results: {out}")
+
+
 # --- score -----------------------------------------------------------------------------------
 @app.command("score")
 def score_command(

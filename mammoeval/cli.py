@@ -473,6 +473,8 @@ def report_cmd(
     seed: int = typer.Option(0, "--seed", help="Seed of the generated samples and of every random pick."),
     n_grid: int = typer.Option(30, "--n-grid", min=1, help="Generated images per view in the random grid."),
     device: str = typer.Option("cpu", "--device", help="Torch device for generating samples."),
+    study: Path | None = typer.Option(None, "--study", help="Reader study results (`study score --out`) to show "
+                                      "(default: RUN_DIR/study_results.json when present)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """Write the offline HTML report of a run (or of a scored pair of folders) and print where it is."""
@@ -483,7 +485,7 @@ def report_cmd(
 
     options = ReportOptions(seed=seed, n_grid=n_grid, device=device)
     result = build_report(run_dir, out=out, real=real, fake=fake, scores=scores, options=options,
-                          progress=progress)
+                          study=study, progress=progress)
     Console().print(f"report: [bold]{result.index}[/bold] ({result.n_images} images, "
                     f"{result.size_bytes / 1e6:.1f} MB); figure numbers in {result.json}")
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
@@ -114,13 +114,13 @@ def write_mg_dicom(path: str | Path, image: np.ndarray, *, view: str, seed: int,
 
 
 def _dataset(image: np.ndarray, *, view: str, seed: int, instance_number: int, series: SeriesInfo, source: str,
-             bits_stored: int, sop_uid: str) -> object:
+             bits_stored: int, sop_uid: str) -> Any:
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
 
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = MG_FOR_PRESENTATION
-    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.MediaStorageSOPClassUID = UID(MG_FOR_PRESENTATION)
+    meta.MediaStorageSOPInstanceUID = UID(sop_uid)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     ds = Dataset()
@@ -178,7 +178,7 @@ def _dataset(image: np.ndarray, *, view: str, seed: int, instance_number: int, s
     return ds
 
 
-def _code(value: str, meaning: str) -> object:
+def _code(value: str, meaning: str) -> Any:
     from pydicom.dataset import Dataset
 
     item = Dataset()
@@ -186,25 +186,24 @@ def _code(value: str, meaning: str) -> object:
     return item
 
 
-def _pixels(ds: object, image: np.ndarray, bits_stored: int) -> None:
+def _pixels(ds: Any, image: np.ndarray, bits_stored: int) -> None:
     top = (1 << bits_stored) - 1
     stored = np.rint(np.clip(np.nan_to_num(image.astype(np.float64)), 0.0, 1.0) * top).astype("<u2")
-    d = ds  # pydicom Dataset (typed as object to keep pydicom imports inside functions)
-    d.SamplesPerPixel = 1  # type: ignore[attr-defined]
-    d.PhotometricInterpretation = "MONOCHROME2"  # type: ignore[attr-defined]
-    d.Rows, d.Columns = int(image.shape[0]), int(image.shape[1])  # type: ignore[attr-defined]
-    d.BitsAllocated, d.BitsStored, d.HighBit = 16, bits_stored, bits_stored - 1  # type: ignore[attr-defined]
-    d.PixelRepresentation = 0  # type: ignore[attr-defined]
-    d.PixelIntensityRelationship = "LIN"  # type: ignore[attr-defined]
-    d.PixelIntensityRelationshipSign = 1  # type: ignore[attr-defined]
-    d.RescaleIntercept, d.RescaleSlope, d.RescaleType = 0, 1, "US"  # type: ignore[attr-defined]
-    d.WindowCenter, d.WindowWidth = (top + 1) / 2, top + 1  # type: ignore[attr-defined]
-    d.VOILUTFunction = "LINEAR"  # type: ignore[attr-defined]
-    d.PresentationLUTShape = "IDENTITY"  # type: ignore[attr-defined]
-    d.PixelData = stored.tobytes()  # type: ignore[attr-defined]
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = int(image.shape[0]), int(image.shape[1])
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, bits_stored, bits_stored - 1
+    ds.PixelRepresentation = 0
+    ds.PixelIntensityRelationship = "LIN"
+    ds.PixelIntensityRelationshipSign = 1
+    ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = 0, 1, "US"
+    ds.WindowCenter, ds.WindowWidth = (top + 1) / 2, top + 1
+    ds.VOILUTFunction = "LINEAR"
+    ds.PresentationLUTShape = "IDENTITY"
+    ds.PixelData = stored.tobytes()
 
 
-def _overlay(ds: object, shape: tuple[int, ...]) -> None:
+def _overlay(ds: Any, shape: tuple[int, ...]) -> None:
     """Add overlay plane 6000: the word SYNTHETIC near the top-right corner (away from the chest wall)."""
     from pydicom.pixels import pack_bits
 
@@ -215,16 +214,15 @@ def _overlay(ds: object, shape: tuple[int, ...]) -> None:
     if th <= rows - 2 and tw <= cols - 2:
         r0, c0 = max(1, rows // 50), cols - tw - max(1, cols // 50)
         mask[r0:r0 + th, c0:c0 + tw] = text
-    d = ds
-    d.add_new(0x60000010, "US", rows)  # type: ignore[attr-defined]  # Overlay Rows
-    d.add_new(0x60000011, "US", cols)  # type: ignore[attr-defined]  # Overlay Columns
-    d.add_new(0x60000022, "LO", "SYNTHETIC IMAGE")  # type: ignore[attr-defined]  # Overlay Description
-    d.add_new(0x60000040, "CS", "G")  # type: ignore[attr-defined]  # Overlay Type: graphics
-    d.add_new(0x60000050, "SS", [1, 1])  # type: ignore[attr-defined]  # Overlay Origin (1-based row, column)
-    d.add_new(0x60000100, "US", 1)  # type: ignore[attr-defined]  # Overlay Bits Allocated
-    d.add_new(0x60000102, "US", 0)  # type: ignore[attr-defined]  # Overlay Bit Position
-    d.add_new(0x60001500, "LO", SYNTHETIC_LABEL)  # type: ignore[attr-defined]  # Overlay Label
-    d.add_new(0x60003000, "OW", pack_bits(mask, pad=True))  # type: ignore[attr-defined]  # Overlay Data
+    ds.add_new(0x60000010, "US", rows)  # Overlay Rows
+    ds.add_new(0x60000011, "US", cols)  # Overlay Columns
+    ds.add_new(0x60000022, "LO", "SYNTHETIC IMAGE")  # Overlay Description
+    ds.add_new(0x60000040, "CS", "G")  # Overlay Type: graphics
+    ds.add_new(0x60000050, "SS", [1, 1])  # Overlay Origin (1-based row, column)
+    ds.add_new(0x60000100, "US", 1)  # Overlay Bits Allocated
+    ds.add_new(0x60000102, "US", 0)  # Overlay Bit Position
+    ds.add_new(0x60001500, "LO", SYNTHETIC_LABEL)  # Overlay Label
+    ds.add_new(0x60003000, "OW", pack_bits(mask, pad=True))  # Overlay Data
 
 
 def overlay_text_bitmap(text: str, *, max_width: int) -> np.ndarray:
@@ -233,9 +231,9 @@ def overlay_text_bitmap(text: str, *, max_width: int) -> np.ndarray:
 
     font = ImageFont.load_default()
     left, top, right, bottom = ImageDraw.Draw(Image.new("1", (1, 1))).textbbox((0, 0), text, font=font)
-    w, h = max(1, right - left), max(1, bottom - top)
+    w, h = max(1, int(right - left)), max(1, int(bottom - top))
     im = Image.new("1", (w, h), 0)
-    ImageDraw.Draw(im).text((-left, -top), text, fill=1, font=font)
+    ImageDraw.Draw(im).text((-int(left), -int(top)), text, fill=1, font=font)
     scale = max(1, max_width // w)
     bitmap = np.asarray(im, dtype=np.uint8)
     return np.kron(bitmap, np.ones((scale, scale), dtype=np.uint8)) if scale > 1 else bitmap

@@ -10,6 +10,8 @@ Files (OUT/)::
     manifest.csv                 file,view,laterality,seed,checkpoint,format,bits,sha256
     manifest.json                the export settings (checkpoint, its SHA-256, kimg, seeds,
                                  resolution, format, time, versions) and the same rows
+
+and one line in RUN/exports.jsonl, so the run's report can link the export.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from mammoeval.errors import BadInputError, ConfigError
 ExportFormat = Literal["png", "dicom"]
 MANIFEST_CSV: Final = "manifest.csv"
 MANIFEST_JSON: Final = "manifest.json"
+EXPORTS_FILE: Final = "exports.jsonl"
+"""RUN/exports.jsonl: one line per export of the run (where, when, what); the report links them."""
 MANIFEST_COLUMNS: Final[tuple[str, ...]] = ("file", "view", "laterality", "seed", "checkpoint", "format", "bits",
                                             "sha256")
 EXPORT_LATERALITY: Final = "L"
@@ -156,7 +160,7 @@ def generate_export(run_dir: str | Path, out: str | Path, settings: ExportSettin
     import torch
 
     from mammoeval import __version__
-    from mammoeval.fsutil import sha256_file
+    from mammoeval.fsutil import append_jsonl, sha256_file
     from mammoeval_train.generate import load_generator
 
     ckpt, chosen_by = resolve_checkpoint(run_dir, settings.checkpoint)
@@ -191,6 +195,10 @@ def generate_export(run_dir: str | Path, out: str | Path, settings: ExportSettin
         "images": rows,
     }
     csv_path, json_path = write_manifest(out_dir, rows, meta)
+    append_jsonl(Path(run_dir) / EXPORTS_FILE, {
+        "out": str(out_dir.resolve()), "manifest": str(json_path.resolve()), "checkpoint": ckpt.name,
+        "format": settings.format, "bits": settings.resolved_bits, "n_images": len(rows),
+        "views": list(settings.views), "seed": settings.seed, "created": meta["created"]})
     return ExportResult(out=out_dir, checkpoint=ckpt, chosen_by=chosen_by, rows=tuple(rows),
                         manifest_csv=csv_path, manifest_json=json_path)
 

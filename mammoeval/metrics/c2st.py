@@ -23,8 +23,8 @@ References:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Any, Final
 
 import numpy as np

@@ -156,6 +156,8 @@ class ReportData:
     provenance: dict[str, Any]
     notes: dict[str, str] = field(default_factory=dict)
     grid_cols: int = 6
+    exports: list[dict[str, Any]] = field(default_factory=list)
+    study: dict[str, Any] | None = None
 
 
 class GeneratorLike(Protocol):
@@ -187,6 +189,7 @@ def gather_run(run_dir: str | Path, *, options: ReportOptions = ReportOptions(),
     Raises:
         BadInputError: `run_dir` is not a run directory or its config.json is unreadable.
     """
+    from mammoeval.report.extras import STUDY_RESULTS_FILE, read_exports, read_study
     from mammoeval.report.sources import read_run_files
 
     run = Path(run_dir)
@@ -203,7 +206,8 @@ def gather_run(run_dir: str | Path, *, options: ReportOptions = ReportOptions(),
         title=f"mammoeval report: {run.resolve().name}", mode="run", source=str(run), config=files.config,
         log=files.log, scores=files.scores, selected=files.selected, best=files.best, gate=files.gate,
         snapshots=files.snapshots, reals_grid=files.reals_grid, views=views,
-        provenance=_provenance(files.config, files.selected), notes=notes, grid_cols=options.grid_cols)
+        provenance=_provenance(files.config, files.selected), notes=notes, grid_cols=options.grid_cols,
+        exports=read_exports(run), study=read_study(run / STUDY_RESULTS_FILE, required=False))
 
 
 def gather_folders(real_dir: str | Path, fake_dir: str | Path, *, scores_file: str | Path | None = None,

@@ -20,6 +20,7 @@ import numpy as np
 from mammoeval.fsutil import write_json_atomic, write_text_atomic
 from mammoeval.report import plots
 from mammoeval.report.data import NNPair, QAEntry, ReportData, Tile, ViewSection
+from mammoeval.report.extras import exports_context, study_context
 from mammoeval.report.grids import Asset, heatmap_overlay, to_uint8, write_asset
 
 ASSETS_DIR = "assets"
@@ -30,7 +31,7 @@ TEMPLATE = "report.html.j2"
 HEADLINE_KEYS: tuple[str, ...] = (
     "swd_avg", "msssim_fake", "msssim_real", "fid", "kid", "precision", "recall", "density", "coverage",
     "fid_offline", "kid_offline", "precision_offline", "recall_offline", "density_offline", "coverage_offline",
-    "memorization_rate", "nn_distance_median",
+    "memorization_rate", "nn_distance_median", "c2st_auc",
 )
 """Metrics shown in the summary table (others of the row appear in report.json)."""
 
@@ -71,10 +72,13 @@ def render_report(data: ReportData, out: str | Path) -> ReportResult:
         "views": views,
         "training": _training_context(data, writer, figures),
         "statistics": _statistics_context(data, writer, figures),
+        "exports": exports_context(data.exports, out),
+        "study": study_context(data.study),
     }
     html = _environment().get_template(TEMPLATE).render(**context)
     write_text_atomic(out / INDEX_FILE, html)
     write_json_atomic(out / JSON_FILE, {"summary": context["summary"], "gate": data.gate,
+                                        "exports": data.exports, "study": data.study,
                                         "provenance": data.provenance, "notes": data.notes,
                                         "views": [_view_json(v) for v in views],
                                         "figures": figures})

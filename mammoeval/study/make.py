@@ -130,7 +130,9 @@ def make_study(real: str | Path, fake: str | Path, *, n: int, out: str | Path, s
     order = rng.permutation(len(entries))
     width = max(3, len(str(len(entries))))
     ids = [f"{k + 1:0{width}d}" for k in range(len(entries))]
-    key_rows, items, sizes = [], [], {t: set() for t in TRUTHS}
+    key_rows: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = []
+    sizes: dict[str, set[tuple[int, int]]] = {t: set() for t in TRUTHS}
     for k, idx in enumerate(order):
         truth, im = entries[int(idx)]
         shape = _write_item(im.path, out_dir / PAGE_DIR / "images" / f"{ids[k]}.png")

@@ -85,7 +85,7 @@ def test_score_matches_hand_computed_auc_and_accuracy(study: Path, tmp_path: Pat
     # reader A: perfect; reader B: real rated 3, generated 1..5 -> AUC by hand
     a = _answers(tmp_path / "a.csv", [("A", i, 5) for i in real] + [("A", i, 1) for i in gen])
     b_gen = [1, 2, 3, 4, 5, 3]
-    b = _answers(tmp_path / "b.csv", [("B", i, 3) for i in real] + [("B", i, x) for i, x in zip(gen, b_gen)])
+    b = _answers(tmp_path / "b.csv", [("B", i, 3) for i in real] + [("B", i, x) for i, x in zip(gen, b_gen, strict=True)])
     res = score_study([a, b], key=study / "key.csv", n_bootstrap=300, seed=0)
     assert res["readers"]["A"]["auc"] == 1.0 and res["readers"]["A"]["accuracy"] == 1.0
     hand = np.mean([(3 > g) + 0.5 * (3 == g) for g in b_gen])

@@ -190,6 +190,7 @@ def qa_command(
                                            "with curation.csv (every image's decision and reasons)."),
     reject_out: Path | None = typer.Option(None, "--reject-out", help="Copy the images that fail QA here."),
     link: bool = typer.Option(False, "--link", help="Hard-link instead of copying (same file system)."),
+    as_json: bool = typer.Option(False, "--json", help="Print qa.json (the summary) on stdout."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
 ) -> None:
     """Run the QA checks (anatomy, view, artifacts, calcifications) on every image of DIR."""
@@ -200,13 +201,13 @@ def qa_command(
     from mammoeval.qa import DETECTORS, scan_folder, scan_image_set, write_qa
 
     if is_prepared_dataset(directory):
-        scan = scan_image_set(open_image_set(directory), progress=not no_progress)
+        scan = scan_image_set(open_image_set(directory), progress=not (no_progress or as_json))
     else:  # a plain folder: each image at its own size
-        scan = scan_folder(directory, progress=not no_progress)
+        scan = scan_folder(directory, progress=not (no_progress or as_json))
     out_dir = out if out is not None else Path("qa")
     write_qa(scan, out_dir)
     summary = scan.summary()["views"]["all"]
-    console = Console()
+    console = Console(stderr=as_json)
     console.print(f"[bold]{len(scan.rows)}[/] images checked -> {out_dir / 'qa.csv'}, {out_dir / 'qa.json'}")
     if summary["n"]:
         rates = ", ".join(f"{d} {summary['artifact_rate'][d]:.0%}" for d in DETECTORS)
@@ -216,6 +217,10 @@ def qa_command(
         _print_curation(console, directory, scan.rows, accept_out, reject_out, link)
     elif reject_out is not None:
         raise typer.BadParameter("--reject-out needs --accept-out")
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(scan.summary(), sort_keys=True, default=str))
 
 
 def _print_curation(console: Any, directory: Path, rows: Any, accept_out: Path, reject_out: Path | None,

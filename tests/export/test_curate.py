@@ -84,3 +84,11 @@ def test_generate_accept_out_curates_the_export(tiny_run: Path, tmp_path: Path) 
     for r in rows:
         assert r["decision"] == qa_decision(scan[r["id"]])[0]
         assert (tmp_path / ("ok" if r["decision"] == "accepted" else "bad") / f"{r['id']}.png").is_file()
+
+
+def test_qa_json_prints_the_summary_it_writes(tmp_path: Path, phantom_dir_80x64: Path) -> None:
+    import json
+
+    res = CliRunner().invoke(app, ["qa", str(phantom_dir_80x64), "--out", str(tmp_path / "qa"), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout) == json.loads((tmp_path / "qa" / "qa.json").read_text())

@@ -158,7 +158,7 @@ def test_page_loads_rates_and_exports_in_headless_chromium(study: Path, tmp_path
     browser = _chromium()
     key = _key(study)
     first, second = key[0]["item"], key[1]["item"]
-    url = (study / "page" / "index.html").resolve().as_uri() + f"#selftest={first}:5,{second}:2&reader=T1"
+    url = (study / "page" / "index.html").resolve().as_uri() + f"#selftest={first}:5,{second}:2&reader=T1&wl=100,50&zoom=2"
     cmd = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
            "--dump-dom", url]
     dom = subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=False)
@@ -167,6 +167,8 @@ def test_page_loads_rates_and_exports_in_headless_chromium(study: Path, tmp_path
     assert body, dom.stdout[:500]
     assert re.search(r'data-image-loaded="\d+:64x80"', body.group(0)), body.group(0)  # full resolution
     assert 'data-stored="localStorage"' in body.group(0)
+    # window/level 100/50: out = v * 255/50 - (100 - 25)/50; zoom 2 on the 64x80 image
+    assert 'data-view="slope=5.1 intercept=-1.5 width=128px height=160px"' in body.group(0), body.group(0)
     text = re.search(r'<pre id="export-text">(.*?)</pre>', dom.stdout, re.S).group(1)
     lines = text.splitlines()
     assert lines[0] == "reader,item,rating" and sorted(lines[1:]) == sorted([f"T1,{first},5", f"T1,{second},2"])

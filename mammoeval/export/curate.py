@@ -26,7 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from mammoeval.data.folder import list_image_files
+from mammoeval.data.labels import labels_from_name
+from mammoeval.data.prepared import is_prepared_dataset, read_manifest
 from mammoeval.errors import BadInputError
+from mammoeval.fsutil import write_text_atomic
 
 CURATION_CSV: Final = "curation.csv"
 LABELS_CSV: Final = "labels.csv"
@@ -80,10 +84,6 @@ def source_files(directory: str | Path) -> dict[str, SourceFile]:
     Raises:
         BadInputError: the folder is missing, or holds no image.
     """
-    from mammoeval.data.folder import list_image_files
-    from mammoeval.data.labels import labels_from_name
-    from mammoeval.data.prepared import is_prepared_dataset, read_manifest
-
     root = Path(directory)
     if is_prepared_dataset(root):
         out = {}
@@ -171,8 +171,6 @@ def _write_labels(folder: Path, files: Sequence[SourceFile]) -> None:
 
 
 def _write_csv(path: Path, columns: Sequence[str], rows: Sequence[dict[str, str]]) -> None:
-    from mammoeval.fsutil import write_text_atomic
-
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
     w.writeheader()

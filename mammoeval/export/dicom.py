@@ -31,6 +31,12 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.pixels import pack_bits
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian, generate_uid
+
+from mammoeval.fsutil import atomic_open
 
 MG_FOR_PRESENTATION: Final = "1.2.840.10008.5.1.4.1.1.1.2"
 """SOP Class UID of Digital Mammography X-Ray Image Storage - For Presentation."""
@@ -70,8 +76,6 @@ class SeriesInfo:
 
 def new_series(description: str, *, software_version: str, created: dt.datetime | None = None) -> SeriesInfo:
     """Return fresh study/series UIDs and a placeholder patient ID for one export."""
-    from pydicom.uid import generate_uid
-
     study = generate_uid()
     return SeriesInfo(study_uid=study, series_uid=generate_uid(), patient_id=f"SYNTH-{study.rsplit('.', 1)[-1][-10:]}",
                       description=description, created=created or dt.datetime.now(dt.timezone.utc),
@@ -95,10 +99,6 @@ def write_mg_dicom(path: str | Path, image: np.ndarray, *, view: str, seed: int,
     Raises:
         ValueError: not a 2-D image, an unknown view, or bits_stored outside 8..16.
     """
-    from pydicom.uid import generate_uid
-
-    from mammoeval.fsutil import atomic_open
-
     if image.ndim != 2:
         raise ValueError(f"expected a 2-D grey image, got shape {image.shape}")
     if view not in _VIEW_CODES:
@@ -115,9 +115,6 @@ def write_mg_dicom(path: str | Path, image: np.ndarray, *, view: str, seed: int,
 
 def _dataset(image: np.ndarray, *, view: str, seed: int, instance_number: int, series: SeriesInfo, source: str,
              bits_stored: int, sop_uid: str) -> Any:
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
-
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = UID(MG_FOR_PRESENTATION)
     meta.MediaStorageSOPInstanceUID = UID(sop_uid)
@@ -179,8 +176,6 @@ def _dataset(image: np.ndarray, *, view: str, seed: int, instance_number: int, s
 
 
 def _code(value: str, meaning: str) -> Any:
-    from pydicom.dataset import Dataset
-
     item = Dataset()
     item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, "SCT", meaning
     return item
@@ -205,8 +200,6 @@ def _pixels(ds: Any, image: np.ndarray, bits_stored: int) -> None:
 
 def _overlay(ds: Any, shape: tuple[int, ...]) -> None:
     """Add overlay plane 6000: the word SYNTHETIC near the top-right corner (away from the chest wall)."""
-    from pydicom.pixels import pack_bits
-
     rows, cols = int(shape[0]), int(shape[1])
     mask = np.zeros((rows, cols), dtype=np.uint8)
     text = overlay_text_bitmap(SYNTHETIC_LABEL, max_width=max(8, cols // 3))
@@ -227,8 +220,6 @@ def _overlay(ds: Any, shape: tuple[int, ...]) -> None:
 
 def overlay_text_bitmap(text: str, *, max_width: int) -> np.ndarray:
     """Return a uint8 0/1 bitmap of `text` in PIL's built-in font, scaled by an integer to fit `max_width`."""
-    from PIL import Image, ImageDraw, ImageFont
-
     font = ImageFont.load_default()
     left, top, right, bottom = ImageDraw.Draw(Image.new("1", (1, 1))).textbbox((0, 0), text, font=font)
     w, h = max(1, int(right - left)), max(1, int(bottom - top))

@@ -26,8 +26,23 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import numpy as np
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from mammoeval import __version__
+from mammoeval.data.prepared import encode_png
 from mammoeval.errors import BadInputError, ConfigError
+from mammoeval.export.dicom import new_series, write_mg_dicom
+from mammoeval.fsutil import (
+    append_jsonl,
+    read_json,
+    sha256_file,
+    write_bytes_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
+from mammoeval.rundir import BEST_FILE, CHECKPOINT_DIR, list_checkpoints, read_config
+from mammoeval_train.generate import load_generator
 
 ExportFormat = Literal["png", "dicom"]
 MANIFEST_CSV: Final = "manifest.csv"
@@ -122,9 +137,6 @@ def resolve_checkpoint(run_dir: str | Path, name: str | None) -> tuple[Path, str
     Raises:
         BadInputError: not a run dir, no checkpoints, an unknown name, or a best.json naming a missing file.
     """
-    from mammoeval.fsutil import read_json
-    from mammoeval.rundir import BEST_FILE, CHECKPOINT_DIR, list_checkpoints, read_config
-
     run = Path(run_dir)
     read_config(run)
     refs = list_checkpoints(run)
@@ -157,12 +169,6 @@ def generate_export(run_dir: str | Path, out: str | Path, settings: ExportSettin
         BadInputError: the run or checkpoint is unusable (missing, corrupt, NaN weights, cannot generate).
         ConfigError: invalid settings.
     """
-    import torch
-
-    from mammoeval import __version__
-    from mammoeval.fsutil import append_jsonl, sha256_file
-    from mammoeval_train.generate import load_generator
-
     ckpt, chosen_by = resolve_checkpoint(run_dir, settings.checkpoint)
     gen = load_generator(ckpt, device=settings.device)
     out_dir = Path(out)
@@ -170,7 +176,6 @@ def generate_export(run_dir: str | Path, out: str | Path, settings: ExportSettin
     items = export_seeds(settings)
     series = None
     if settings.format == "dicom":
-        from mammoeval.export.dicom import new_series
 
         series = new_series(f"{Path(run_dir).name} {ckpt.name}", software_version=__version__)
     rows: list[dict[str, Any]] = []
@@ -205,8 +210,6 @@ def generate_export(run_dir: str | Path, out: str | Path, settings: ExportSettin
 
 def _generate(gen: Any, seeds: Sequence[int], views: Any, settings: ExportSettings, ckpt: Path) -> Any:
     """Return generated images [n, 1, H, W] in [0, 1], or raise BadInputError naming the checkpoint."""
-    import torch
-
     try:
         images = gen.generate(list(seeds), views, batch_size=settings.batch_size, device=settings.device)
     except (RuntimeError, ValueError) as e:
@@ -219,9 +222,6 @@ def _generate(gen: Any, seeds: Sequence[int], views: Any, settings: ExportSettin
 
 def _write_one(out_dir: Path, image: np.ndarray, *, view: str, seed: int, index: int, settings: ExportSettings,
                checkpoint: str, series: Any) -> dict[str, Any]:
-    from mammoeval.data.prepared import encode_png
-    from mammoeval.fsutil import write_bytes_atomic
-
     name = export_name(view, seed, settings.format)
     path = out_dir / name
     if settings.format == "png":
@@ -229,8 +229,6 @@ def _write_one(out_dir: Path, image: np.ndarray, *, view: str, seed: int, index:
         write_bytes_atomic(path, data)
         digest = hashlib.sha256(data).hexdigest()
     else:
-        from mammoeval.export.dicom import write_mg_dicom
-        from mammoeval.fsutil import sha256_file
 
         write_mg_dicom(path, image, view=view, seed=seed, instance_number=index, series=series,
                        source=f"mammoeval checkpoint {checkpoint}", bits_stored=settings.resolved_bits)
@@ -241,8 +239,6 @@ def _write_one(out_dir: Path, image: np.ndarray, *, view: str, seed: int, index:
 
 def write_manifest(out_dir: Path, rows: Sequence[dict[str, Any]], meta: dict[str, Any]) -> tuple[Path, Path]:
     """Write manifest.csv (MANIFEST_COLUMNS) and manifest.json atomically; return both paths."""
-    from mammoeval.fsutil import write_json_atomic, write_text_atomic
-
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
     w.writeheader()
@@ -262,7 +258,6 @@ class _bar:
     def __enter__(self) -> Any:
         if not self.enabled:
             return lambda n: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self._p = Progress(TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                            transient=True)

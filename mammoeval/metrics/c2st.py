@@ -29,6 +29,7 @@ from typing import Any, Final
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from mammoeval.data.imageset import ImageBatch
 from mammoeval.metrics.base import (
@@ -152,8 +153,6 @@ def compute_c2st(real: np.ndarray, fake: np.ndarray, settings: C2STSettings = C2
     Raises:
         ValueError: fewer than MIN_PER_SET items in a set.
     """
-    from threadpoolctl import threadpool_limits
-
     if min(real.shape[0], fake.shape[0]) < MIN_PER_SET:
         raise ValueError(f"C2ST needs at least {MIN_PER_SET} images per set (got {real.shape[0]} real, "
                          f"{fake.shape[0]} generated)")

@@ -9,6 +9,13 @@ from __future__ import annotations
 import numpy as np
 
 
+def mid_ranks(values: np.ndarray) -> np.ndarray:
+    """Return the 1-based ranks of `values` [n], tied values sharing the mean of their ranks."""
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    last = np.cumsum(counts)
+    return ((last - counts + 1 + last) / 2.0)[inverse]
+
+
 def compute_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     """Return the ROC AUC of `scores` for binary `labels` (1 = positive), ties counted as 1/2.
 
@@ -19,8 +26,6 @@ def compute_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     Raises:
         ValueError: shapes differ, or one class is empty.
     """
-    from scipy.stats import rankdata
-
     s = np.asarray(scores, dtype=np.float64)
     y = np.asarray(labels).astype(bool)
     if s.shape != y.shape or s.ndim != 1:
@@ -28,7 +33,7 @@ def compute_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     if n_pos == 0 or n_neg == 0:
         raise ValueError(f"AUC needs both classes (got {n_pos} positive, {n_neg} negative)")
-    ranks = rankdata(s)
+    ranks = mid_ranks(s)
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from mammoeval.errors import BadInputError
 from mammoeval.export.generate import EXPORTS_FILE
+from mammoeval.fsutil import read_json, read_jsonl
 from mammoeval.study.score import POOLED, STUDY_RESULTS_FILE
 
 __all__ = ["STUDY_RESULTS_FILE", "exports_context", "read_exports", "read_study", "study_context"]
@@ -20,8 +21,6 @@ __all__ = ["STUDY_RESULTS_FILE", "exports_context", "read_exports", "read_study"
 
 def read_exports(run_dir: str | Path) -> list[dict[str, Any]]:
     """Return the rows of RUN/exports.jsonl (empty when the run was never exported)."""
-    from mammoeval.fsutil import read_jsonl
-
     return read_jsonl(Path(run_dir) / EXPORTS_FILE)
 
 
@@ -31,8 +30,6 @@ def read_study(path: str | Path, *, required: bool = True) -> dict[str, Any] | N
     Raises:
         BadInputError: the file is required and missing, or it is not study results.
     """
-    from mammoeval.fsutil import read_json
-
     p = Path(path)
     if not p.is_file():
         if required:

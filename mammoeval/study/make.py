@@ -23,12 +23,19 @@ import json
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+from jinja2 import Environment, select_autoescape
 
+from mammoeval.data.folder import list_image_files
+from mammoeval.data.labels import labels_from_name
+from mammoeval.data.prepared import encode_png, is_prepared_dataset, read_manifest
+from mammoeval.data.readers import is_dicom_file, read_header, read_image
 from mammoeval.errors import BadInputError, ConfigError
+from mammoeval.fsutil import sha256_strings, write_bytes_atomic, write_json_atomic, write_text_atomic
 
 PAGE_DIR: Final = "page"
 KEY_FILE: Final = "key.csv"
@@ -64,11 +71,6 @@ def list_study_images(directory: str | Path) -> list[StudyImage]:
     Raises:
         BadInputError: the folder is missing or holds no image.
     """
-    from mammoeval.data.folder import list_image_files
-    from mammoeval.data.labels import labels_from_name
-    from mammoeval.data.prepared import is_prepared_dataset, read_manifest
-    from mammoeval.data.readers import is_dicom_file, read_header
-
     root = Path(directory)
     if is_prepared_dataset(root):
         return [StudyImage(root / r.file, r.view, r.id) for r in read_manifest(root)]
@@ -142,12 +144,10 @@ def make_study(real: str | Path, fake: str | Path, *, n: int, out: str | Path, s
     if sizes["real"] != sizes["generated"] and (len(sizes["real"]) == 1 or len(sizes["generated"]) == 1):
         warnings.warn(f"real images are {_sizes(sizes['real'])} but generated ones {_sizes(sizes['generated'])}: "
                       "readers can tell them apart by size; prepare both sets at one size", stacklevel=2)
-    from mammoeval.fsutil import sha256_strings
 
     study_id = sha256_strings([str(seed), str(n), *(k["source"] + k["truth"] for k in key_rows)])[:12]
     _write_page(out_dir / PAGE_DIR / "index.html", items, title=title, study_id=study_id)
     _write_key(out_dir / KEY_FILE, key_rows)
-    from mammoeval.fsutil import write_json_atomic
 
     write_json_atomic(out_dir / STUDY_FILE, {
         "study_id": study_id, "seed": seed, "n_per_class": n, "n_items": len(items), "real": str(real),
@@ -165,18 +165,12 @@ def _sizes(shapes: set[tuple[int, int]]) -> str:
 
 def _write_item(src: Path, dest: Path) -> tuple[int, int]:
     """Re-encode one image as an 8-bit grey PNG without metadata; return its (rows, cols)."""
-    from mammoeval.data.prepared import encode_png
-    from mammoeval.data.readers import read_image
-    from mammoeval.fsutil import write_bytes_atomic
-
     pixels = read_image(src).pixels
     write_bytes_atomic(dest, encode_png(pixels, bits=8))
     return int(pixels.shape[0]), int(pixels.shape[1])
 
 
 def _write_key(path: Path, rows: list[dict[str, Any]]) -> None:
-    from mammoeval.fsutil import write_text_atomic
-
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=["item", "truth", "view", "source"], lineterminator="\n")
     w.writeheader()
@@ -185,12 +179,6 @@ def _write_key(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def _write_page(path: Path, items: list[dict[str, Any]], *, title: str, study_id: str) -> None:
-    from importlib.resources import files
-
-    from jinja2 import Environment, select_autoescape
-
-    from mammoeval.fsutil import write_text_atomic
-
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
     template = env.from_string(files("mammoeval.study").joinpath("page.html.j2").read_text(encoding="utf-8"))
     data = {"study_id": study_id, "items": items, "labels": list(RATING_LABELS)}

@@ -23,6 +23,8 @@ from typing import Any, Final
 import numpy as np
 
 from mammoeval.errors import BadInputError
+from mammoeval.fsutil import write_json_atomic
+from mammoeval.metrics.roc import bootstrap_auc_ci, compute_auc
 
 ANSWER_COLUMNS: Final[tuple[str, ...]] = ("reader", "item", "rating")
 STUDY_RESULTS_FILE: Final = "study_results.json"
@@ -75,6 +77,7 @@ def read_answers(path: str | Path, key: dict[str, KeyEntry]) -> list[Answer]:
             integer 1-5, an empty reader, or one reader rating one item twice (the message names
             the file and line).
     """
+
     out: list[Answer] = []
     seen: set[tuple[str, str]] = set()
     for line, row in _read_csv(path, ANSWER_COLUMNS):
@@ -119,8 +122,6 @@ def summarise(ratings: np.ndarray, is_real: np.ndarray, *, n_bootstrap: int, see
 
     `auc` and `ci` are None when a truth class has no rating (the AUC is undefined).
     """
-    from mammoeval.metrics.roc import bootstrap_auc_ci, compute_auc
-
     r = np.asarray(ratings, dtype=np.float64)
     y = np.asarray(is_real, dtype=bool)
     out: dict[str, Any] = {"n": int(r.size), "n_real": int(y.sum()), "n_generated": int((~y).sum())}
@@ -190,7 +191,5 @@ def _block(answers: Sequence[Answer], key: dict[str, KeyEntry], *, n_bootstrap: 
 
 def write_results(results: dict[str, Any], out: str | Path) -> Path:
     """Write the results JSON atomically; return its path."""
-    from mammoeval.fsutil import write_json_atomic
-
     write_json_atomic(out, results)
     return Path(out)

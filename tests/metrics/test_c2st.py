@@ -20,6 +20,15 @@ def _auc_pairs(s: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean([(p > n) + 0.5 * (p == n) for p in pos for n in neg]))
 
 
+def test_mid_ranks_match_scipy() -> None:
+    from scipy.stats import rankdata
+
+    from mammoeval.metrics.roc import mid_ranks
+
+    x = np.array([3.0, 1.0, 3.0, 2.0, 3.0, -1.0, 2.0])
+    np.testing.assert_array_equal(mid_ranks(x), rankdata(x))
+
+
 def test_auc_equals_the_pairwise_probability_with_ties() -> None:
     rng = np.random.default_rng(0)
     s = np.round(rng.normal(size=60), 1)  # rounding makes ties

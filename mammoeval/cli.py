@@ -245,6 +245,8 @@ def generate_command(
     checkpoint: str | None = typer.Option(None, "--checkpoint", help="Checkpoint file name (default: best.json's, "
                                           "else the newest)."),
     seed: int = typer.Option(0, "--seed", min=0, help="First latent seed (CC seed..seed+N-1, then MLO; as `score`)."),
+    pixel_spacing: float | None = typer.Option(None, "--pixel-spacing", help="DICOM: Imager Pixel Spacing in mm to "
+                                               "record (e.g. that of the training images; default: none)."),
     view: str | None = typer.Option(None, "--view", help="Only this view: CC or MLO."),
     device: str = typer.Option("cpu", "--device", help="Torch device."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per forward pass."),
@@ -265,7 +267,8 @@ def generate_command(
         raise typer.BadParameter("--reject-out needs --accept-out")
     views = ("CC", "MLO") if view is None else (view.strip().upper(),)
     settings = ExportSettings(n_per_view=n, seed=seed, views=views, format=fmt.lower(),  # type: ignore[arg-type]
-                              bits=bits, checkpoint=checkpoint, device=device, batch_size=batch_size)
+                              bits=bits, checkpoint=checkpoint, pixel_spacing_mm=pixel_spacing, device=device,
+                              batch_size=batch_size)
     result = generate_export(run_dir, out, settings, progress=progress and not as_json)
     console = Console(stderr=as_json)
     console.print(f"{len(result.rows)} {settings.format} images from {result.checkpoint.name} "

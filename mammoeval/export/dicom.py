@@ -4,7 +4,9 @@ Every file is marked as synthetic in each place the standard offers, so that nei
 viewer nor a pydicom user can take it for an acquisition:
 
 - Synthetic Data (0008,001C) = YES (SOP Common module; Type 3, defined terms YES/NO);
-- Image Type (0008,0008) = DERIVED\\SECONDARY (not an original acquisition);
+- Image Type (0008,0008) = DERIVED\\SECONDARY\\\\SYNTHETIC: derived, not an original acquisition;
+  Value 3 is empty as the Mammography Image module requires of a conventional 2D view, and Value
+  4 (implementation specific for such images) says SYNTHETIC;
 - Derivation Description (0008,2111) and Image Comments (0020,4000) say what made the image
   (checkpoint, seed, view) and that no patient was imaged;
 - Study and Series Description begin with "SYNTHETIC" (shown in every study browser), the
@@ -19,8 +21,9 @@ Pixels: MONOCHROME2, 16 bits allocated, `bits_stored` (default 12) stored, Resca
 linear window covering the full range (Window Center/Width), Presentation LUT Shape IDENTITY.
 Laterality and orientation: images are in the canonical orientation of prepared datasets (chest
 wall on the left edge), which is how a left breast is displayed, so Image Laterality is L and
-Patient Orientation A\\R (CC) or A\\FR (MLO). No pixel spacing is written: a generator has no
-physical scale.
+Patient Orientation A\\R (CC) or A\\FR (MLO). Imager Pixel Spacing is written only when given
+(`pixel_spacing_mm`, e.g. the spacing of the prepared training images): a generator has no
+physical scale of its own.
 """
 
 from __future__ import annotations
@@ -83,7 +86,8 @@ def new_series(description: str, *, software_version: str, created: dt.datetime 
 
 
 def write_mg_dicom(path: str | Path, image: np.ndarray, *, view: str, seed: int, instance_number: int,
-                   series: SeriesInfo, source: str, bits_stored: int = 12) -> str:
+                   series: SeriesInfo, source: str, bits_stored: int = 12,
+                   pixel_spacing_mm: float | None = None) -> str:
     """Write one synthetic MG For Presentation file atomically; return its SOP Instance UID.
 
     Args:
@@ -95,9 +99,11 @@ def write_mg_dicom(path: str | Path, image: np.ndarray, *, view: str, seed: int,
         series: what the files of this export share (`new_series`).
         source: what generated it, e.g. "run demo, checkpoint ckpt-0000000320.pt".
         bits_stored: stored bits, 8 to 16.
+        pixel_spacing_mm: Imager Pixel Spacing to record (mm, square pixels); None = none (the
+            generator's images have no physical scale of their own).
 
     Raises:
-        ValueError: not a 2-D image, an unknown view, or bits_stored outside 8..16.
+        ValueError: not a 2-D image, an unknown view, bits_stored outside 8..16 or a spacing <= 0.
     """
     if image.ndim != 2:
         raise ValueError(f"expected a 2-D grey image, got shape {image.shape}")
@@ -105,16 +111,18 @@ def write_mg_dicom(path: str | Path, image: np.ndarray, *, view: str, seed: int,
         raise ValueError(f"view must be one of {sorted(_VIEW_CODES)}, got {view!r}")
     if not 8 <= bits_stored <= 16:
         raise ValueError(f"bits_stored must be in 8..16, got {bits_stored}")
+    if pixel_spacing_mm is not None and not pixel_spacing_mm > 0:
+        raise ValueError(f"pixel spacing must be > 0 mm, got {pixel_spacing_mm}")
     uid = generate_uid()
     ds = _dataset(image, view=view, seed=seed, instance_number=instance_number, series=series, source=source,
-                  bits_stored=bits_stored, sop_uid=uid)
+                  bits_stored=bits_stored, sop_uid=uid, pixel_spacing_mm=pixel_spacing_mm)
     with atomic_open(path, "wb") as f:
         ds.save_as(f, enforce_file_format=True)
     return uid
 
 
 def _dataset(image: np.ndarray, *, view: str, seed: int, instance_number: int, series: SeriesInfo, source: str,
-             bits_stored: int, sop_uid: str) -> Any:
+             bits_stored: int, sop_uid: str, pixel_spacing_mm: float | None = None) -> Any:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = UID(MG_FOR_PRESENTATION)
     meta.MediaStorageSOPInstanceUID = UID(sop_uid)
@@ -151,7 +159,9 @@ def _dataset(image: np.ndarray, *, view: str, seed: int, instance_number: int, s
     ds.SoftwareVersions = series.software_version
     # General Image, DX Image, Mammography Image
     ds.InstanceNumber = instance_number
-    ds.ImageType = ["DERIVED", "SECONDARY"]
+    # MG Image Type (PS3.3 C.8.11.7.1.4): Value 3 empty for a conventional 2D view; Value 4 is
+    # implementation specific for such images and carries the synthetic mark.
+    ds.ImageType = ["DERIVED", "SECONDARY", "", SYNTHETIC_LABEL]
     ds.DerivationDescription = what[:1024]
     ds.ImageComments = f"{SYNTHETIC_LABEL} IMAGE. {what}."
     ds.BurnedInAnnotation = "NO"
@@ -170,6 +180,9 @@ def _dataset(image: np.ndarray, *, view: str, seed: int, instance_number: int, s
     ds.ViewCodeSequence[0].ViewModifierCodeSequence = []
     ds.AnatomicRegionSequence = [_code("76752008", "Breast")]
     ds.AcquisitionContextSequence = []
+    ds.DetectorType = ""
+    if pixel_spacing_mm is not None:
+        ds.ImagerPixelSpacing = [f"{pixel_spacing_mm:.6g}", f"{pixel_spacing_mm:.6g}"]
     _pixels(ds, image, bits_stored)
     _overlay(ds, image.shape)
     return ds

@@ -66,6 +66,7 @@ class ExportSettings:
         format: "png" or "dicom".
         bits: PNG bit depth (8 or 16), or DICOM Bits Stored (8..16; default 12 where None).
         checkpoint: checkpoint file name in RUN/checkpoints (None: best.json's, else the newest).
+        pixel_spacing_mm: DICOM Imager Pixel Spacing in mm (None: not written).
         device: torch device for generation.
         batch_size: images per forward pass (does not change the images).
     """
@@ -76,6 +77,7 @@ class ExportSettings:
     format: ExportFormat = "png"
     bits: int | None = None
     checkpoint: str | None = None
+    pixel_spacing_mm: float | None = None
     device: str = "cpu"
     batch_size: int = 16
 
@@ -89,6 +91,8 @@ class ExportSettings:
             raise ConfigError(f"--view must be CC or MLO, got {bad[0] if bad else 'nothing'!r}")
         if self.format == "png" and self.bits not in (None, 8, 16):
             raise ConfigError(f"--bits for PNG must be 8 or 16, got {self.bits}")
+        if self.pixel_spacing_mm is not None and not self.pixel_spacing_mm > 0:
+            raise ConfigError(f"--pixel-spacing must be > 0 mm, got {self.pixel_spacing_mm}")
         if self.format == "dicom" and self.bits is not None and not 8 <= self.bits <= 16:
             raise ConfigError(f"--bits for DICOM (Bits Stored) must be in 8..16, got {self.bits}")
 
@@ -231,7 +235,8 @@ def _write_one(out_dir: Path, image: np.ndarray, *, view: str, seed: int, index:
     else:
 
         write_mg_dicom(path, image, view=view, seed=seed, instance_number=index, series=series,
-                       source=f"mammoeval checkpoint {checkpoint}", bits_stored=settings.resolved_bits)
+                       source=f"mammoeval checkpoint {checkpoint}", bits_stored=settings.resolved_bits,
+                       pixel_spacing_mm=settings.pixel_spacing_mm)
         digest = sha256_file(path)
     return {"file": name, "view": view, "laterality": EXPORT_LATERALITY, "seed": seed, "checkpoint": checkpoint,
             "format": settings.format, "bits": settings.resolved_bits, "sha256": digest}

@@ -55,7 +55,8 @@ def test_one_view_and_8_bit(tiny_run: Path, tmp_path: Path) -> None:
 
 
 def test_dicom_is_mg_for_presentation_and_marked_synthetic(tiny_run: Path, tmp_path: Path) -> None:
-    res = generate_export(tiny_run, tmp_path, ExportSettings(n_per_view=2, format="dicom"), progress=False)
+    res = generate_export(tiny_run, tmp_path, ExportSettings(n_per_view=2, format="dicom", pixel_spacing_mm=0.3),
+                          progress=False)
     ref = _reference(tiny_run, [0, 1, 2, 3], [0, 0, 1, 1])
     uids = set()
     for k, r in enumerate(res.rows):
@@ -63,7 +64,7 @@ def test_dicom_is_mg_for_presentation_and_marked_synthetic(tiny_run: Path, tmp_p
         assert ds.file_meta.MediaStorageSOPClassUID == MG_FOR_PRESENTATION == ds.SOPClassUID
         assert ds.Modality == "MG" and ds.PresentationIntentType == "FOR PRESENTATION"
         assert ds.ViewPosition == r["view"] and ds.ImageLaterality == "L"
-        assert ds.SyntheticData == "YES" and list(ds.ImageType)[:2] == ["DERIVED", "SECONDARY"]
+        assert ds.SyntheticData == "YES" and list(ds.ImageType) == ["DERIVED", "SECONDARY", "", "SYNTHETIC"]
         assert "synthetic" in ds.DerivationDescription.lower() and ds.ImageComments.startswith("SYNTHETIC")
         assert ds.SeriesDescription.startswith("SYNTHETIC") and ds.StudyDescription.startswith("SYNTHETIC")
         assert str(ds.PatientName) == PLACEHOLDER_PATIENT_NAME and ds.PatientID.startswith("SYNTH-")
@@ -72,7 +73,7 @@ def test_dicom_is_mg_for_presentation_and_marked_synthetic(tiny_run: Path, tmp_p
         overlay = ds.overlay_array(0x6000)
         assert overlay.shape == (20, 16) or overlay.shape == (ds.Rows, ds.Columns)
         uids.add(ds.SOPInstanceUID)
-        assert ds.BitsStored == 12
+        assert ds.BitsStored == 12 and [float(v) for v in ds.ImagerPixelSpacing] == [0.3, 0.3]
         np.testing.assert_allclose(ds.pixel_array / 4095.0, ref[k], atol=0.5 / 4095 + 1e-6)
         # the reader (windowing included) gives back the generator's pixels within quantisation
         np.testing.assert_allclose(read_image(tmp_path / r["file"]).pixels, ref[k], atol=1.5 / 4095)

@@ -15,7 +15,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from mammoeval.errors import MammoevalError
+from mammoeval.core.errors import MammoevalError
 
 EXIT_BAD_INPUT = 2
 
@@ -196,7 +196,7 @@ def qa_command(
     """Run the QA checks (anatomy, view, artifacts, calcifications) on every image of DIR."""
     from rich.console import Console
 
-    from mammoeval.data.imageset import open_image_set
+    from mammoeval.data.open import open_image_set
     from mammoeval.data.prepared import is_prepared_dataset
     from mammoeval.qa import DETECTORS, scan_folder, scan_image_set, write_qa
 
@@ -260,8 +260,8 @@ def generate_command(
 
     from rich.console import Console
 
+    from mammoeval.core.fsutil import read_json
     from mammoeval.export.generate import ExportSettings, generate_export
-    from mammoeval.fsutil import read_json
 
     if reject_out is not None and accept_out is None:
         raise typer.BadParameter("--reject-out needs --accept-out")
@@ -302,7 +302,7 @@ def study_make(
 
     from rich.console import Console
 
-    from mammoeval.fsutil import read_json
+    from mammoeval.core.fsutil import read_json
     from mammoeval.study.make import make_study
 
     res = make_study(real, fake, n=n, out=out, seed=seed, title=title)
@@ -382,7 +382,7 @@ def score_command(
 
     from rich.console import Console
 
-    from mammoeval.errors import ConfigError
+    from mammoeval.core.errors import ConfigError
     from mammoeval.score.distributed import is_rank_zero
     from mammoeval.score.settings import ScoreSettings
     from mammoeval.score.summary import render_summary
@@ -396,7 +396,7 @@ def score_command(
                              metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()) if metrics else None)
     console = Console(stderr=as_json)
     if run_dir is None:
-        from mammoeval.score.folder import folder_scores_path, score_folders
+        from mammoeval.score.folder_mode import folder_scores_path, score_folders
 
         target = out if out is not None else Path("scores.json")
         row = score_folders(real, fake, settings=settings, out=target, progress=progress and not as_json,  # type: ignore[arg-type]
@@ -489,7 +489,7 @@ def report_cmd(
     from rich.console import Console
 
     from mammoeval.report.build import build_report
-    from mammoeval.report.data import ReportOptions
+    from mammoeval.report.context import ReportOptions
 
     options = ReportOptions(seed=seed, n_grid=n_grid, device=device)
     result = build_report(run_dir, out=out, real=real, fake=fake, scores=scores, options=options,

@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from mammoeval.core.errors import BadInputError
+from mammoeval.core.fsutil import write_text_atomic
 from mammoeval.data.folder import list_image_files
 from mammoeval.data.labels import labels_from_name
 from mammoeval.data.prepared import is_prepared_dataset, read_manifest
-from mammoeval.errors import BadInputError
-from mammoeval.fsutil import write_text_atomic
 
 CURATION_CSV: Final = "curation.csv"
 LABELS_CSV: Final = "labels.csv"

@@ -39,7 +39,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.pixels import pack_bits
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian, generate_uid
 
-from mammoeval.fsutil import atomic_open
+from mammoeval.core.fsutil import atomic_open
 
 MG_FOR_PRESENTATION: Final = "1.2.840.10008.5.1.4.1.1.1.2"
 """SOP Class UID of Digital Mammography X-Ray Image Storage - For Presentation."""

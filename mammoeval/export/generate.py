@@ -30,10 +30,8 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from mammoeval import __version__
-from mammoeval.data.prepared import encode_png
-from mammoeval.errors import BadInputError, ConfigError
-from mammoeval.export.dicom import new_series, write_mg_dicom
-from mammoeval.fsutil import (
+from mammoeval.core.errors import BadInputError, ConfigError
+from mammoeval.core.fsutil import (
     append_jsonl,
     read_json,
     sha256_file,
@@ -41,7 +39,9 @@ from mammoeval.fsutil import (
     write_json_atomic,
     write_text_atomic,
 )
-from mammoeval.rundir import BEST_FILE, CHECKPOINT_DIR, list_checkpoints, read_config
+from mammoeval.core.rundir import BEST_FILE, CHECKPOINT_DIR, list_checkpoints, read_config
+from mammoeval.data.prepared import encode_png
+from mammoeval.export.dicom import new_series, write_mg_dicom
 from mammoeval_train.generate import load_generator
 
 ExportFormat = Literal["png", "dicom"]

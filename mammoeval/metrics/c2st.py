@@ -42,7 +42,7 @@ from mammoeval.metrics.base import (
     too_few_reason,
     view_masks,
 )
-from mammoeval.metrics.registry import KEY_C2ST_AUC
+from mammoeval.metrics.keys import KEY_C2ST_AUC
 from mammoeval.metrics.roc import compute_auc
 from mammoeval.metrics.uncertainty import split_halves
 

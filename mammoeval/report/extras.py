@@ -11,9 +11,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mammoeval.errors import BadInputError
+from mammoeval.core.errors import BadInputError
+from mammoeval.core.fsutil import read_json, read_jsonl
 from mammoeval.export.generate import EXPORTS_FILE
-from mammoeval.fsutil import read_json, read_jsonl
 from mammoeval.study.score import POOLED, STUDY_RESULTS_FILE
 
 __all__ = ["STUDY_RESULTS_FILE", "exports_context", "read_exports", "read_study", "study_context"]

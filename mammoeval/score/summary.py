@@ -7,13 +7,22 @@ from typing import Any
 
 from rich.table import Table
 
+from mammoeval.metrics.keys import (
+    KEY_ARTIFACT_RATE,
+    KEY_C2ST_AUC,
+    KEY_FID,
+    KEY_MEMORIZATION_RATE,
+    KEY_MSSSIM_FAKE,
+    KEY_MSSSIM_REAL,
+    KEY_SWD_AVG,
+)
+from mammoeval.metrics.registry import display_scale, scale_suffix
 from mammoeval.score.rows import metric_of
 
-SWD_DISPLAY_SCALE = 1e3
-"""SWD is stored raw; tables print it x1e3 (the column header says so)."""
 
-
-def _fmt(row: Mapping[str, Any], key: str, *, scale: float = 1.0, ci: bool = False) -> str:
+def _fmt(row: Mapping[str, Any], key: str, *, ci: bool = False) -> str:
+    """Return the all-views value of `key` at its display scale (and its interval), "-" when absent."""
+    scale = display_scale(key)
     m = metric_of(row, key, "all")
     if m is None:
         return "-"
@@ -23,26 +32,32 @@ def _fmt(row: Mapping[str, Any], key: str, *, scale: float = 1.0, ci: bool = Fal
     return text
 
 
-_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("checkpoint", "left"), ("kimg", "right"), ("res", "right"), ("SWD x1e3 [95% CI]", "right"),
-    ("MS-SSIM fake/real", "right"), ("FID", "right"), ("C2ST AUC", "right"), ("artifacts", "right"),
-    ("memorized", "right"), ("s", "right"),
-)
+def _columns() -> tuple[tuple[str, str], ...]:
+    swd_header = " ".join(p for p in ("SWD", scale_suffix(display_scale(KEY_SWD_AVG)), "[95% CI]") if p)
+    return (("checkpoint", "left"), ("kimg", "right"), ("res", "right"), (swd_header, "right"),
+            ("MS-SSIM fake/real", "right"), ("FID", "right"), ("C2ST AUC", "right"), ("artifacts", "right"),
+            ("memorized", "right"), ("s", "right"))
+
 
 _STACKED_HEADERS: dict[str, str] = {
-    "SWD x1e3 [95% CI]": "SWD x1e3\n[95% CI]", "MS-SSIM fake/real": "MS-SSIM\nfake/real", "C2ST AUC": "C2ST\nAUC",
-    "artifacts": "artifact\nrate", "memorized": "memo-\nrized",
+    "MS-SSIM fake/real": "MS-SSIM\nfake/real", "C2ST AUC": "C2ST\nAUC", "artifacts": "artifact\nrate",
+    "memorized": "memo-\nrized",
 }
+
+
+def _stacked_header(col: str) -> str:
+    if col.endswith(" [95% CI]"):
+        return col[: -len(" [95% CI]")] + "\n[95% CI]"
+    return _STACKED_HEADERS.get(col, col)
 
 
 def _cells(r: Mapping[str, Any], chosen: Any) -> list[str]:
     res = r.get("resolution") or ["?", "?"]
     kimg = r.get("kimg")
     name = f"* {r['checkpoint']}" if r["checkpoint"] == chosen else str(r["checkpoint"])
-    return [name, "-" if kimg is None else f"{kimg:g}", f"{res[0]}x{res[1]}",
-            _fmt(r, "swd_avg", scale=SWD_DISPLAY_SCALE, ci=True),
-            f"{_fmt(r, 'msssim_fake')}/{_fmt(r, 'msssim_real')}", _fmt(r, "fid"), _fmt(r, "c2st_auc", ci=True),
-            _fmt(r, "artifact_rate"), _fmt(r, "memorization_rate"),
+    return [name, "-" if kimg is None else f"{kimg:g}", f"{res[0]}x{res[1]}", _fmt(r, KEY_SWD_AVG, ci=True),
+            f"{_fmt(r, KEY_MSSSIM_FAKE)}/{_fmt(r, KEY_MSSSIM_REAL)}", _fmt(r, KEY_FID), _fmt(r, KEY_C2ST_AUC, ci=True),
+            _fmt(r, KEY_ARTIFACT_RATE), _fmt(r, KEY_MEMORIZATION_RATE),
             f"{(r.get('timing') or {}).get('total_s', 0):.1f}"]
 
 
@@ -57,10 +72,10 @@ class SummaryTable:
 
     def wide(self, *, stacked: bool = False) -> Table:
         """Return the one-row-per-score-row table; `stacked` puts intervals under their values and
-        breaks two-word headers (about 35 % narrower)."""
+        breaks two-word headers (about 25 % narrower)."""
         table = Table(title=self.title)
-        for col, justify in _COLUMNS:
-            table.add_column(_STACKED_HEADERS.get(col, col) if stacked else col, justify=justify,  # type: ignore[arg-type]
+        for col, justify in _columns():
+            table.add_column(_stacked_header(col) if stacked else col, justify=justify,  # type: ignore[arg-type]
                              no_wrap=True)
         for r in self.rows:
             cells = _cells(r, self.chosen)
@@ -76,7 +91,7 @@ class SummaryTable:
         for r in self.rows:
             cells = _cells(r, self.chosen)
             table.add_row(f"[bold]{cells[0]}[/]", "")
-            for (col, _), value in zip(_COLUMNS[1:], cells[1:], strict=True):
+            for (col, _), value in zip(_columns()[1:], cells[1:], strict=True):
                 table.add_row(f"  {col}", value)
         return table
 

@@ -30,12 +30,12 @@ from typing import Any, Final
 import numpy as np
 from jinja2 import Environment, select_autoescape
 
+from mammoeval.core.errors import BadInputError, ConfigError
+from mammoeval.core.fsutil import sha256_strings, write_bytes_atomic, write_json_atomic, write_text_atomic
 from mammoeval.data.folder import list_image_files
 from mammoeval.data.labels import labels_from_name
 from mammoeval.data.prepared import encode_png, is_prepared_dataset, read_manifest
 from mammoeval.data.readers import is_dicom_file, read_header, read_image
-from mammoeval.errors import BadInputError, ConfigError
-from mammoeval.fsutil import sha256_strings, write_bytes_atomic, write_json_atomic, write_text_atomic
 
 PAGE_DIR: Final = "page"
 KEY_FILE: Final = "key.csv"

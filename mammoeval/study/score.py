@@ -22,8 +22,8 @@ from typing import Any, Final
 
 import numpy as np
 
-from mammoeval.errors import BadInputError
-from mammoeval.fsutil import write_json_atomic
+from mammoeval.core.errors import BadInputError
+from mammoeval.core.fsutil import write_json_atomic
 from mammoeval.metrics.roc import bootstrap_auc_ci, compute_auc
 
 ANSWER_COLUMNS: Final[tuple[str, ...]] = ("reader", "item", "rating")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mammoeval.fsutil import write_json_atomic
-from mammoeval.rundir import CONFIG_FILE
+from mammoeval.core.fsutil import write_json_atomic
+from mammoeval.core.rundir import CONFIG_FILE
 from mammoeval_train.checkpoint import RNG_SCHEME, save_checkpoint
 from mammoeval_train.networks import Discriminator, Generator
 from tests.train.trainkit import tiny_config

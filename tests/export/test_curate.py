@@ -51,7 +51,7 @@ def test_qa_accept_and_reject_out_split_the_folder_by_the_qa_flags(tmp_path: Pat
 
 
 def test_prepared_dataset_curation_keeps_labels_and_can_link(tmp_path: Path, phantom_dir_80x64: Path) -> None:
-    from mammoeval.data.imageset import open_image_set
+    from mammoeval.data.open import open_image_set
     from mammoeval.qa import scan_image_set
 
     scan = scan_image_set(open_image_set(phantom_dir_80x64), progress=False)

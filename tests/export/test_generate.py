@@ -14,10 +14,10 @@ import torch
 from typer.testing import CliRunner
 
 from mammoeval.cli import app
+from mammoeval.core.fsutil import write_json_atomic
 from mammoeval.data.readers import read_image
 from mammoeval.export.dicom import MG_FOR_PRESENTATION, PLACEHOLDER_PATIENT_NAME
 from mammoeval.export.generate import ExportSettings, export_seeds, generate_export
-from mammoeval.fsutil import write_json_atomic
 from mammoeval_train.generate import load_generator
 
 

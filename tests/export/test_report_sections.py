@@ -10,10 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from mammoeval.cli import app
-from mammoeval.errors import BadInputError
-from mammoeval.fsutil import append_jsonl, read_jsonl, write_json_atomic
-from mammoeval.report.data import gather_run
+from mammoeval.core.errors import BadInputError
+from mammoeval.core.fsutil import append_jsonl, read_jsonl, write_json_atomic
 from mammoeval.report.extras import read_study
+from mammoeval.report.gather import gather_run
 from mammoeval.report.html import render_report
 from tests.report.conftest import SMALL, PhantomGenerator, make_run
 

@@ -9,9 +9,10 @@ import torch
 
 from mammoeval.data.imageset import TensorImageSet
 from mammoeval.metrics.c2st import C2STSettings, compute_c2st, fit_logistic, stratified_folds
-from mammoeval.metrics.registry import KEY_C2ST_AUC, list_metrics, resolve_metrics
+from mammoeval.metrics.keys import KEY_C2ST_AUC
+from mammoeval.metrics.registry import default_metrics, direction_of, key_spec, resolve_metrics
 from mammoeval.metrics.roc import bootstrap_auc_ci, compute_auc
-from mammoeval.metrics.suite import DEFAULT_METRICS, compute_suite
+from mammoeval.metrics.suite import compute_suite
 from tests.metrics.conftest import breast_images
 
 
@@ -94,8 +95,8 @@ def _sets(blur: int) -> tuple[TensorImageSet, TensorImageSet]:
 
 
 def test_suite_c2st_holds_half_on_one_distribution_and_is_near_one_on_blurred_copies() -> None:
-    assert "c2st" in list_metrics() and "c2st" in DEFAULT_METRICS
-    assert resolve_metrics("c2st")[0].keys == (KEY_C2ST_AUC,)
+    assert "c2st" in default_metrics() and resolve_metrics("c2st")[0].extractor == "offline"
+    assert direction_of(KEY_C2ST_AUC) == "min" and key_spec(KEY_C2ST_AUC).headline
     real, same = _sets(0)
     res = compute_suite(real, same, metrics=["c2st"], seed=0, n_bootstrap=200, progress=False)
     r = res.views["all"][KEY_C2ST_AUC]

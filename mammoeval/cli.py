@@ -296,6 +296,7 @@ def study_make(
     seed: int = typer.Option(0, "--seed", help="Seed of the image draw and the order."),
     title: str = typer.Option("Real or generated?", "--title", help="Page title."),
     as_json: bool = typer.Option(False, "--json", help="Print study.json on stdout."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress."),
 ) -> None:
     """Write a blinded, offline real-vs-generated reading page and its answer key (kept outside the page)."""
     import json
@@ -305,7 +306,7 @@ def study_make(
     from mammoeval.core.fsutil import read_json
     from mammoeval.study.make import make_study
 
-    res = make_study(real, fake, n=n, out=out, seed=seed, title=title)
+    res = make_study(real, fake, n=n, out=out, seed=seed, title=title, progress=progress and not as_json)
     if as_json:
         typer.echo(json.dumps(read_json(res.study_json), sort_keys=True))
         return

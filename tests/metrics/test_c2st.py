@@ -3,6 +3,8 @@ near 1 on blurred copies, determinism, and the suite / registry path."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -145,3 +147,24 @@ def test_bootstrap_matches_a_plain_resampling_loop() -> None:
                for i in np.flatnonzero((g == k) & (y == c)) for _ in range(int(n))]
         stats.append(compute_auc(s[idx], y[idx]))
     assert (lo, hi) == pytest.approx(tuple(np.quantile(stats, [0.025, 0.975])), abs=1e-12)
+
+
+REAL_DEV = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real-dev"
+
+
+@pytest.mark.realdev
+def test_real_dev_halves_hold_half_and_blurred_copies_are_found() -> None:
+    if not REAL_DEV.is_dir():
+        pytest.skip("real-dev data absent")
+    from mammoeval.data.open import open_image_set
+
+    batches = list(open_image_set(REAL_DEV, size=(160, 128)).iter_batches(32))
+    x, v = torch.cat([b.images for b in batches]), torch.cat([b.views for b in batches])
+    a, b = slice(0, None, 2), slice(1, None, 2)  # interleaved: the folder is sorted by source
+    half_a = TensorImageSet(x[a], v[a], name="a")
+    blurred = torch.nn.functional.avg_pool2d(x[b], 9, stride=1, padding=4, count_include_pad=False)
+    same = compute_suite(half_a, TensorImageSet(x[b], v[b], name="b"), metrics=["c2st"], progress=False)
+    blur = compute_suite(half_a, TensorImageSet(blurred, v[b], name="blur"), metrics=["c2st"], progress=False)
+    r = same.views["all"][KEY_C2ST_AUC]
+    assert r.ci is not None and r.ci[0] <= 0.5 <= r.ci[1], r
+    assert blur.views["all"][KEY_C2ST_AUC].value > 0.9

@@ -252,6 +252,7 @@ def generate_command(
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per forward pass."),
     accept_out: Path | None = typer.Option(None, "--accept-out", help="Also run QA and copy the passing images here."),
     reject_out: Path | None = typer.Option(None, "--reject-out", help="With --accept-out: copy failing images here."),
+    link: bool = typer.Option(False, "--link", help="With --accept-out: hard-link instead of copying."),
     as_json: bool = typer.Option(False, "--json", help="Print the export manifest as JSON on stdout."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress."),
 ) -> None:
@@ -277,7 +278,7 @@ def generate_command(
         from mammoeval.qa import scan_folder
 
         scan = scan_folder(result.out, progress=progress and not as_json)
-        _print_curation(console, result.out, scan.rows, accept_out, reject_out, False)
+        _print_curation(console, result.out, scan.rows, accept_out, reject_out, link)
     if as_json:
         typer.echo(json.dumps(read_json(result.manifest_json), sort_keys=True))
 

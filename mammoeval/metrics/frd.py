@@ -181,13 +181,13 @@ class FRDMetric(SampledSets):
         self._sets[True] = PrioritySample.from_state(state["sample"])
         self._names = list(state["names"]) or None
 
-    def _image_features(self, images: torch.Tensor) -> list[dict[str, float]]:
-        x = images.detach().to("cpu", torch.float32).numpy()[:, 0]
+    def _image_features(self, batch: ImageBatch) -> list[dict[str, float]]:
+        x = batch.images.detach().to("cpu", torch.float32).numpy()[:, 0]
         masks: list[np.ndarray | None] = [None] * len(x)
         if self.cfg.region == "breast":
-            from mammoeval.metrics.regions import compute_breast_mask
+            from mammoeval.metrics.regions import batch_breast_masks
 
-            masks = [compute_breast_mask(im) for im in x]
+            masks = list(batch_breast_masks(batch)[:, 0].numpy())
         rows = []
         for im, m in zip(x, masks, strict=True):
             try:
@@ -198,7 +198,7 @@ class FRDMetric(SampledSets):
 
     def update(self, batch: ImageBatch, *, real: bool) -> None:
         """Extract and keep the radiomics features of a batch."""
-        rows = self._image_features(batch.images)
+        rows = self._image_features(batch)
         if self._names is None:
             first = next((r for r in rows if r), None)
             if first is None:

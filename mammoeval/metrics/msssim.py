@@ -240,9 +240,9 @@ class MSSSIMDiversity(SampledSets):
             dtype=torch.float64)
         fields = {"images": batch.images.detach().to("cpu", torch.float16), "views": batch.views.cpu().to(torch.int64)}
         if self.cfg.region == "breast":
-            from mammoeval.metrics.regions import compute_breast_masks
+            from mammoeval.metrics.regions import batch_breast_masks
 
-            fields["masks"] = compute_breast_masks(batch.images)
+            fields["masks"] = batch_breast_masks(batch)
         st.add(fields, keys)
 
     def pair_values(self, real: bool, view: str) -> np.ndarray:

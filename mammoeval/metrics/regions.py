@@ -3,7 +3,9 @@
 `compute_breast_masks` runs `mammoeval.qa.anatomy.compute_anatomy` on each image (about 256 rows,
 a few ms per image) and maps its canonical, coarse mask back: un-flipped when the chest wall is on
 the right and upsampled (nearest) to the full size. `erode_mask` shrinks a mask by a margin so
-that patch centres stay inside the breast, away from the skin line.
+that patch centres stay inside the breast, away from the skin line. Several breast-aware metrics
+fed the same batch share one computation when the batch carries the masks under
+`BREAST_MASK_KEY` (`batch_breast_masks`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from mammoeval.data.imageset import ImageBatch
 
 
 def compute_breast_mask(image: np.ndarray) -> np.ndarray:
@@ -29,6 +33,18 @@ def compute_breast_masks(images: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"expected [N, 1, H, W] images, got {tuple(images.shape)}")
     x = images.detach().to("cpu", torch.float32).numpy()
     return torch.from_numpy(np.stack([compute_breast_mask(im[0]) for im in x]))[:, None]
+
+
+BREAST_MASK_KEY = "regions/breast-mask"
+"""`ImageBatch.precomputed` key of bool [N, 1, H, W] breast masks (`compute_breast_masks` of the batch)."""
+
+
+def batch_breast_masks(batch: ImageBatch) -> torch.Tensor:
+    """Return the batch's breast masks: the precomputed ones when the batch carries them, else computed."""
+    pre = batch.precomputed.get(BREAST_MASK_KEY)
+    if isinstance(pre, torch.Tensor) and pre.shape == batch.images.shape:
+        return pre.bool().cpu()
+    return compute_breast_masks(batch.images)
 
 
 def erode_mask(mask: torch.Tensor, margin_px: int) -> torch.Tensor:

@@ -507,9 +507,9 @@ class SWDMetric(SampledSets):
         dtype = torch.float16 if self.cfg.descriptor_dtype == "float16" else torch.float32
         masks = None
         if self.cfg.region == "breast":
-            from mammoeval.metrics.regions import compute_breast_masks
+            from mammoeval.metrics.regions import batch_breast_masks
 
-            masks = compute_breast_masks(images)
+            masks = batch_breast_masks(batch)
         new_desc = []
         for li, level in enumerate(gauss):
             lh, lw = level.shape[-2:]

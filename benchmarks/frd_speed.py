@@ -24,11 +24,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mammoeval.core.fsutil import write_json_atomic, write_text_atomic  # noqa: E402
 from mammoeval.data.phantom.render import render_phantom  # noqa: E402
-from mammoeval.fsutil import write_json_atomic, write_text_atomic  # noqa: E402
 from mammoeval.metrics.frd import compute_frd  # noqa: E402
 from mammoeval.metrics.radiomics import extract_radiomics, radiomics_version  # noqa: E402
-from mammoeval.metrics.regions import compute_breast_mask  # noqa: E402
+from mammoeval.qa.breast_mask import compute_breast_mask  # noqa: E402
 
 
 def _time_images(images: list[np.ndarray], breast: bool) -> tuple[list[float], list[float], list[float], int]:

@@ -49,8 +49,8 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mammoeval.core.fsutil import write_json_atomic, write_text_atomic  # noqa: E402
 from mammoeval.data.imageset import ImageBatch  # noqa: E402
-from mammoeval.fsutil import write_json_atomic, write_text_atomic  # noqa: E402
 from mammoeval.metrics.features import FeatureMetric, FeatureSettings, MemoExtractor  # noqa: E402
 from mammoeval.metrics.frd import FRDMetric, FRDSettings  # noqa: E402
 from mammoeval.metrics.frechet import frechet_distance  # noqa: E402
@@ -61,6 +61,7 @@ from mammoeval.metrics.prdc import compute_prdc_indicators  # noqa: E402
 from mammoeval.metrics.regions import BREAST_MASK_KEY, compute_breast_masks  # noqa: E402
 from mammoeval.metrics.swd import SWDMetric, SWDSettings  # noqa: E402
 from mammoeval.metrics.uncertainty import split_halves  # noqa: E402
+from mammoeval.qa.breast_mask import compute_breast_mask  # noqa: E402
 
 STRENGTHS: dict[str, tuple[float, ...]] = {
     "blur": (0.5, 1.0, 2.0),
@@ -118,7 +119,7 @@ def _batches(images: torch.Tensor, views: torch.Tensor, batch: int = 8) -> list[
     for s in range(0, images.shape[0], batch):
         x = images[s:s + batch]
         out.append(ImageBatch(x, views[s:s + batch], [f"{s + i:05d}" for i in range(len(x))],
-                              {BREAST_MASK_KEY: compute_breast_masks(x)}))
+                              {BREAST_MASK_KEY: compute_breast_masks(x, compute_breast_mask)}))
     return out
 
 
@@ -130,13 +131,14 @@ class Suite:
         fs = FeatureSettings(n_bootstrap=0, kid_subsets=20)
         self.metrics: dict[str, Any] = {
             "swd": SWDMetric(SWDSettings(n_bootstrap=0)),
-            "swd_breast": SWDMetric(SWDSettings(n_bootstrap=0, region="breast")),
+            "swd_breast": SWDMetric(SWDSettings(n_bootstrap=0, region="breast"), breast_masker=compute_breast_mask),
             "msssim": MSSSIMDiversity(MSSSIMSettings(n_pairs=60, n_bootstrap=0)),
-            "msssim_breast": MSSSIMDiversity(MSSSIMSettings(n_pairs=60, n_bootstrap=0, region="breast")),
+            "msssim_breast": MSSSIMDiversity(MSSSIMSettings(n_pairs=60, n_bootstrap=0, region="breast"),
+                                             breast_masker=compute_breast_mask),
             "offline": FeatureMetric(offline, space="offline", settings=fs),
             "memorization": MemorizationMetric(offline, MemorizationSettings(n_bootstrap=0)),
             "frd": FRDMetric(FRDSettings(n_bootstrap=0)),
-            "frd_breast": FRDMetric(FRDSettings(n_bootstrap=0, region="breast")),
+            "frd_breast": FRDMetric(FRDSettings(n_bootstrap=0, region="breast"), breast_masker=compute_breast_mask),
         }
         self.seconds: dict[str, float] = dict.fromkeys([*self.metrics, "breast_masks"], 0.0)
         self.n_timed = 0
@@ -294,7 +296,7 @@ def run_background(real: torch.Tensor, fake: torch.Tensor, views: torch.Tensor) 
     """Return the base-condition numbers with 0 and 50 % extra black columns on both sets, and the
     share of whole-image SWD patch centres / MS-SSIM windows outside the breast."""
     out: dict[str, Any] = {}
-    masks = compute_breast_masks(real)
+    masks = compute_breast_masks(real, compute_breast_mask)
     r = SWDSettings().patch_size // 2
     out["outside_breast_share"] = {
         "pixels": float(1 - masks.float().mean()),
@@ -371,22 +373,26 @@ def main() -> None:
     ap.add_argument("--size", default="128x96", help="HEIGHTxWIDTH")
     ap.add_argument("--real-dev", type=Path, default=None, help="real-dev folder (default ../shared/data/real-dev)")
     ap.add_argument("--out", type=Path, default=ROOT / "reports" / "sensitivity")
+    ap.add_argument("--datasets", default="phantoms,real-dev", help="comma-separated: phantoms, real-dev")
     args = ap.parse_args()
+    wanted = {d.strip() for d in args.datasets.split(",")}
     torch.set_num_threads(1)
     h, w = (int(v) for v in args.size.lower().split("x"))
     t0, load0 = time.time(), os.getloadavg()[0]
     log = lambda s: print(f"[{time.time() - t0:6.0f}s] {s}", flush=True)  # noqa: E731
     datasets: dict[str, Any] = {}
-    real, fake, views = phantom_sets(args.n, (h, w))
-    log("phantoms")
-    datasets["phantoms"] = run_degradations(real, fake, views, log)
-    datasets["phantoms"]["background"] = run_background(real, fake, views)
-    datasets["phantoms"]["description"] = (f"{args.n} real vs {args.n} generated phantoms at {h}x{w} "
-                                           "(two disjoint seeded draws, CC and MLO alternating).")
+    if "phantoms" in wanted:
+        real, fake, views = phantom_sets(args.n, (h, w))
+        log("phantoms")
+        datasets["phantoms"] = run_degradations(real, fake, views, log)
+        datasets["phantoms"]["background"] = run_background(real, fake, views)
+        datasets["phantoms"]["description"] = (f"{args.n} real vs {args.n} generated phantoms at {h}x{w} "
+                                               "(two disjoint seeded draws, CC and MLO alternating).")
+        _write(args.out, datasets, t0, load0)
     candidates = [args.real_dev] if args.real_dev else [ROOT.parent / "shared/data/real-dev",
                                                         ROOT.parent.parent / "shared/data/real-dev"]
     folder = next((c for c in candidates if c is not None and c.is_dir()), None)
-    rd = realdev_sets(folder, (h, w)) if folder is not None else None
+    rd = realdev_sets(folder, (h, w)) if folder is not None and "real-dev" in wanted else None
     if rd is None:
         log("real-dev absent: skipped")
     else:
@@ -396,6 +402,12 @@ def main() -> None:
         datasets["real-dev"]["description"] = (f"real-dev: {rd[0].shape[0]} real (even files) vs {rd[1].shape[0]} "
                                                f"'generated' (odd files) images fitted to {h}x{w}, canonical "
                                                "orientation, views pooled.")
+    _write(args.out, datasets, t0, load0)
+    log(f"wrote {args.out}.md / .json")
+
+
+def _write(out: Path, datasets: dict[str, Any], t0: float, load0: float) -> None:
+    """Write the JSON and Markdown reports of the data sets done so far."""
     note = (f"Run of {time.time() - t0:.0f} s with one torch thread on a machine shared with other jobs "
             f"(load average {load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end); no bootstrap. Values "
             "are raw (SWD not x1e3). Floors are each metric's own real-vs-real split (half-size sets). "
@@ -403,13 +415,12 @@ def main() -> None:
             + inception_note() + ".")
     res = {"note": note, "strengths": STRENGTHS, "datasets": datasets,
            "failures": {k: failures(v) for k, v in datasets.items()}}
-    write_json_atomic(args.out.with_suffix(".json"), res)
-    write_text_atomic(args.out.with_suffix(".md"), markdown(res))
-    log(f"wrote {args.out}.md / .json")
+    write_json_atomic(out.with_suffix(".json"), res)
+    write_text_atomic(out.with_suffix(".md"), markdown(res))
 
 
 def inception_note() -> str:
-    from mammoeval.errors import MammoevalError
+    from mammoeval.core.errors import MammoevalError
     from mammoeval.metrics.inception import find_inception_weights
 
     try:

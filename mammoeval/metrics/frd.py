@@ -57,6 +57,7 @@ from mammoeval.metrics.base import (
 )
 from mammoeval.metrics.frechet import frechet_distance
 from mammoeval.metrics.radiomics import extract_radiomics, features_to_matrix, radiomics_version
+from mammoeval.metrics.regions import BreastMasker, batch_breast_masks
 from mammoeval.metrics.uncertainty import bootstrap_ci, split_halves
 
 FRDRegion = Literal["image", "breast"]
@@ -152,8 +153,9 @@ class FRDSettings:
 class FRDMetric(SampledSets):
     """Streaming FRD between the real and the generated set, per view (keys ``frd`` or ``frd_breast``)."""
 
-    def __init__(self, settings: FRDSettings = FRDSettings()) -> None:
+    def __init__(self, settings: FRDSettings = FRDSettings(), *, breast_masker: BreastMasker | None = None) -> None:
         self.cfg = settings
+        self.breast_masker = breast_masker
         self.name = "frd" if settings.region == "image" else "frd_breast"
         self.key = self.name
         self.reset()
@@ -185,9 +187,7 @@ class FRDMetric(SampledSets):
         x = batch.images.detach().to("cpu", torch.float32).numpy()[:, 0]
         masks: list[np.ndarray | None] = [None] * len(x)
         if self.cfg.region == "breast":
-            from mammoeval.metrics.regions import batch_breast_masks
-
-            masks = list(batch_breast_masks(batch)[:, 0].numpy())
+            masks = list(batch_breast_masks(batch, self.breast_masker)[:, 0].numpy())
         rows = []
         for im, m in zip(x, masks, strict=True):
             try:

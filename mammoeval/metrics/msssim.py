@@ -49,6 +49,7 @@ from mammoeval.metrics.base import (
     too_few_reason,
     view_masks,
 )
+from mammoeval.metrics.regions import BreastMasker, batch_breast_masks
 from mammoeval.metrics.uncertainty import bootstrap_ci
 
 Region = Literal["image", "breast"]
@@ -212,9 +213,11 @@ class MSSSIMDiversity(SampledSets):
 
     name = "msssim"
 
-    def __init__(self, settings: MSSSIMSettings = MSSSIMSettings(), *, device: str | torch.device = "cpu") -> None:
+    def __init__(self, settings: MSSSIMSettings = MSSSIMSettings(), *, device: str | torch.device = "cpu",
+                 breast_masker: BreastMasker | None = None) -> None:
         self.cfg = settings
         self.device = torch.device(device)
+        self.breast_masker = breast_masker
         self.reset()
 
     def reset(self) -> None:
@@ -240,9 +243,7 @@ class MSSSIMDiversity(SampledSets):
             dtype=torch.float64)
         fields = {"images": batch.images.detach().to("cpu", torch.float16), "views": batch.views.cpu().to(torch.int64)}
         if self.cfg.region == "breast":
-            from mammoeval.metrics.regions import batch_breast_masks
-
-            fields["masks"] = batch_breast_masks(batch)
+            fields["masks"] = batch_breast_masks(batch, self.breast_masker)
         st.add(fields, keys)
 
     def pair_values(self, real: bool, view: str) -> np.ndarray:

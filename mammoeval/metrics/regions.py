@@ -1,14 +1,15 @@
-"""Breast regions for breast-aware metrics: QA's breast mask at the image's own size and orientation.
+"""Breast regions for breast-aware metrics: per-image masks, erosion and downsampling.
 
-`compute_breast_masks` runs `mammoeval.qa.anatomy.compute_anatomy` on each image (about 256 rows,
-a few ms per image) and maps its canonical, coarse mask back: un-flipped when the chest wall is on
-the right and upsampled (nearest) to the full size. `erode_mask` shrinks a mask by a margin so
-that patch centres stay inside the breast, away from the skin line. Several breast-aware metrics
-fed the same batch share one computation when the batch carries the masks under
-`BREAST_MASK_KEY` (`batch_breast_masks`).
+The mask itself is QA's (`mammoeval.qa.breast_mask.compute_breast_mask`); metrics may not import
+QA, so they receive it as a `BreastMasker` function (the scorer passes QA's) or read masks a batch
+already carries under `BREAST_MASK_KEY` (several breast-aware metrics fed the same batch then share
+one computation). `erode_mask` shrinks a mask by a margin so that patch centres stay inside the
+breast, away from the skin line.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -16,35 +17,36 @@ import torch.nn.functional as F
 
 from mammoeval.data.imageset import ImageBatch
 
-
-def compute_breast_mask(image: np.ndarray) -> np.ndarray:
-    """Return the bool [H, W] breast mask of one float [H, W] image in [0, 1] (may be all False)."""
-    from mammoeval.qa.anatomy import compute_anatomy
-
-    a = compute_anatomy(np.asarray(image, dtype=np.float32))
-    mask = a.mask if a.chest_wall_side == "left" else a.mask[:, ::-1]
-    t = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
-    return F.interpolate(t, size=image.shape, mode="nearest")[0, 0].numpy() > 0.5
-
-
-def compute_breast_masks(images: torch.Tensor) -> torch.Tensor:
-    """Return bool [N, 1, H, W] breast masks of float [N, 1, H, W] images in [0, 1] (on the CPU)."""
-    if images.ndim != 4 or images.shape[1] != 1:
-        raise ValueError(f"expected [N, 1, H, W] images, got {tuple(images.shape)}")
-    x = images.detach().to("cpu", torch.float32).numpy()
-    return torch.from_numpy(np.stack([compute_breast_mask(im[0]) for im in x]))[:, None]
-
+BreastMasker = Callable[[np.ndarray], np.ndarray]
+"""float [H, W] image in [0, 1] -> bool [H, W] breast mask at the same size and orientation."""
 
 BREAST_MASK_KEY = "regions/breast-mask"
 """`ImageBatch.precomputed` key of bool [N, 1, H, W] breast masks (`compute_breast_masks` of the batch)."""
 
+NO_MASKER_REASON = ("breast-aware metrics need QA's breast mask: score with `mammoeval score`, or pass "
+                    "breast_masker=mammoeval.qa.breast_mask.compute_breast_mask")
 
-def batch_breast_masks(batch: ImageBatch) -> torch.Tensor:
-    """Return the batch's breast masks: the precomputed ones when the batch carries them, else computed."""
+
+def compute_breast_masks(images: torch.Tensor, masker: BreastMasker) -> torch.Tensor:
+    """Return bool [N, 1, H, W] breast masks of float [N, 1, H, W] images in [0, 1] (on the CPU)."""
+    if images.ndim != 4 or images.shape[1] != 1:
+        raise ValueError(f"expected [N, 1, H, W] images, got {tuple(images.shape)}")
+    x = images.detach().to("cpu", torch.float32).numpy()
+    return torch.from_numpy(np.stack([np.asarray(masker(im[0]), dtype=bool) for im in x]))[:, None]
+
+
+def batch_breast_masks(batch: ImageBatch, masker: BreastMasker | None) -> torch.Tensor:
+    """Return the batch's breast masks: the precomputed ones when the batch carries them, else `masker`'s.
+
+    Raises:
+        ValueError: the batch carries no masks and no masker is given.
+    """
     pre = batch.precomputed.get(BREAST_MASK_KEY)
     if isinstance(pre, torch.Tensor) and pre.shape == batch.images.shape:
         return pre.bool().cpu()
-    return compute_breast_masks(batch.images)
+    if masker is None:
+        raise ValueError(NO_MASKER_REASON)
+    return compute_breast_masks(batch.images, masker)
 
 
 def erode_mask(mask: torch.Tensor, margin_px: int) -> torch.Tensor:

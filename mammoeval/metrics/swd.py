@@ -76,6 +76,7 @@ from mammoeval.metrics.base import (
     too_few_reason,
     view_masks,
 )
+from mammoeval.metrics.regions import BreastMasker, batch_breast_masks, downsample_mask, erode_mask
 from mammoeval.metrics.uncertainty import split_halves
 
 SWDMode = Literal["native", "pggan"]
@@ -282,8 +283,6 @@ def sample_patch_centers_in_mask(mask: torch.Tensor, n: int, *, patch_size: int,
     Args:
         mask: bool [H, W] region (the breast at this level).
     """
-    from mammoeval.metrics.regions import erode_mask
-
     h, w = mask.shape
     r = patch_size // 2
     fits = torch.zeros(h, w, dtype=torch.bool)
@@ -467,9 +466,11 @@ class SWDMetric(SampledSets):
 
     name = "swd"
 
-    def __init__(self, settings: SWDSettings = SWDSettings(), *, device: str | torch.device = "cpu") -> None:
+    def __init__(self, settings: SWDSettings = SWDSettings(), *, device: str | torch.device = "cpu",
+                 breast_masker: BreastMasker | None = None) -> None:
         self.cfg = settings
         self.device = torch.device(device)
+        self.breast_masker = breast_masker
         self.reset()
 
     def reset(self) -> None:
@@ -507,9 +508,7 @@ class SWDMetric(SampledSets):
         dtype = torch.float16 if self.cfg.descriptor_dtype == "float16" else torch.float32
         masks = None
         if self.cfg.region == "breast":
-            from mammoeval.metrics.regions import batch_breast_masks
-
-            masks = batch_breast_masks(batch)
+            masks = batch_breast_masks(batch, self.breast_masker)
         new_desc = []
         for li, level in enumerate(gauss):
             lh, lw = level.shape[-2:]
@@ -528,8 +527,6 @@ class SWDMetric(SampledSets):
         n, p = self.cfg.patches_per_image, self.cfg.patch_size
         if masks is None:
             return [sample_patch_centers(height, width, n, patch_size=p, generator=g) for g in gens]
-        from mammoeval.metrics.regions import downsample_mask
-
         level_masks = downsample_mask(masks, (height, width))[:, 0]
         return [sample_patch_centers_in_mask(m, n, patch_size=p, margin_px=self.cfg.breast_margin_px, generator=g)
                 for m, g in zip(level_masks, gens, strict=True)]

@@ -9,6 +9,7 @@ from mammoeval.data.imageset import TensorImageSet
 from mammoeval.metrics.msssim import MSSSIMDiversity, MSSSIMSettings, ms_ssim
 from mammoeval.metrics.regions import compute_breast_masks, downsample_mask, erode_mask
 from mammoeval.metrics.swd import SWDMetric, SWDSettings, sample_patch_centers_in_mask
+from mammoeval.qa.breast_mask import compute_breast_mask
 from tests.metrics.conftest import breast_images
 
 
@@ -53,11 +54,11 @@ def test_patch_centres_fall_back_to_the_mask_then_to_the_image() -> None:
 
 def test_breast_mask_covers_the_breast_and_follows_a_flip() -> None:
     x = breast_images(2, seed=0)
-    m = compute_breast_masks(x)
+    m = compute_breast_masks(x, compute_breast_mask)
     truth = x > 0
     iou = ((m & truth).sum((1, 2, 3)) / (m | truth).sum((1, 2, 3))).min()
     assert float(iou) > 0.85
-    assert torch.equal(compute_breast_masks(x.flip(-1)), m.flip(-1))
+    assert torch.equal(compute_breast_masks(x.flip(-1), compute_breast_mask), m.flip(-1))
 
 
 def test_region_msssim_of_ones_is_the_standard_msssim() -> None:
@@ -81,7 +82,8 @@ def test_breast_mode_metrics_run_and_rank_blur_above_a_fresh_draw() -> None:
     views = torch.arange(8) % 2
     values = []
     for fake in (fresh, blurred):
-        swd = SWDMetric(SWDSettings(region="breast", n_bootstrap=0, patches_per_image=32))
+        swd = SWDMetric(SWDSettings(region="breast", n_bootstrap=0, patches_per_image=32),
+                        breast_masker=compute_breast_mask)
         for r, s in ((True, real), (False, fake)):
             for b in TensorImageSet(s, views).iter_batches(4):
                 swd.update(b, real=r)
@@ -89,7 +91,8 @@ def test_breast_mode_metrics_run_and_rank_blur_above_a_fresh_draw() -> None:
     assert values[1] > values[0]
     diversity = {}
     for region in ("image", "breast"):
-        ms = MSSSIMDiversity(MSSSIMSettings(region=region, n_pairs=8, n_bootstrap=0))  # type: ignore[arg-type]
+        ms = MSSSIMDiversity(MSSSIMSettings(region=region, n_pairs=8, n_bootstrap=0),  # type: ignore[arg-type]
+                             breast_masker=compute_breast_mask)
         for r in (True, False):
             for b in TensorImageSet(real, views).iter_batches(8):
                 ms.update(b, real=r)
@@ -97,3 +100,9 @@ def test_breast_mode_metrics_run_and_rank_blur_above_a_fresh_draw() -> None:
     assert diversity["breast"] < diversity["image"]  # the same pairs, without their shared background
     with pytest.raises(ValueError, match="region"):
         SWDSettings(region="torso")  # type: ignore[arg-type]
+
+
+def test_breast_mode_without_a_masker_says_how_to_get_one() -> None:
+    swd = SWDMetric(SWDSettings(region="breast", n_bootstrap=0))
+    with pytest.raises(ValueError, match="breast_masker"):
+        swd.update(next(TensorImageSet(breast_images(2), torch.zeros(2)).iter_batches(2)), real=True)

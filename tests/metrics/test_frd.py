@@ -162,7 +162,7 @@ def _write_pngs(images: torch.Tensor, folder: Path) -> None:
 @pytest.mark.skipif(importlib.util.find_spec("frd_score") is None,
                     reason="frd-score is not installed (python -m pip install frd-score==1.0.1)")
 def test_frd_agrees_with_python_m_frd_score_within_one_percent(phantom_dir_80x64: Path, tmp_path: Path) -> None:
-    from mammoeval.data.imageset import open_image_set
+    from mammoeval.data.open import open_image_set
 
     images = torch.cat([b.images for b in open_image_set(phantom_dir_80x64).iter_batches(16)])
     images = (images * 255).round() / 255  # exactly the 8-bit grey levels written below

@@ -176,3 +176,21 @@ def test_frd_agrees_with_python_m_frd_score_within_one_percent(phantom_dir_80x64
     _feed(m, a, b)
     ours = m.compute()["all"]["frd"].value
     assert ours == pytest.approx(reference, rel=0.01)
+
+
+@needs_radiomics
+def test_suite_scores_frd_caches_the_real_features_and_needs_a_masker_for_frd_breast(tmp_path: Path) -> None:
+    from mammoeval.metrics.suite import compute_suite
+    from mammoeval.qa.breast_mask import compute_breast_mask
+
+    real = TensorImageSet(breast_images(4, seed=40), torch.arange(4) % 2, name="real")
+    fake = TensorImageSet(breast_images(4, seed=41), torch.arange(4) % 2, name="fake")
+    kw = {"metrics": ("frd", "frd_breast"), "n_bootstrap": 0, "progress": False, "cache_dir": tmp_path}
+    first = compute_suite(real, fake, **kw)  # type: ignore[arg-type]
+    assert "frd" in first.views["all"] and "frd_breast" not in first.views["all"]
+    assert "breast_masker" in first.unavailable["frd_breast"]
+    again = compute_suite(real, fake, **kw)  # type: ignore[arg-type]
+    assert again.settings["cache"]["frd"] == "hit" and first.settings["cache"]["frd"] == "miss"
+    assert again.views["all"]["frd"].value == first.views["all"]["frd"].value
+    both = compute_suite(real, fake, breast_masker=compute_breast_mask, **kw)  # type: ignore[arg-type]
+    assert both.views["all"]["frd_breast"].value != both.views["all"]["frd"].value

@@ -26,8 +26,10 @@ scaling), the offline Fréchet distance with the former z-scoring (for compariso
 Fréchet/PRDC/copy rate in the radiomics space (the candidate replacement offline space),
 memorization (offline space), FRD and frd_breast. Inception FID only when its weights are found.
 
-Bounded: small sets (default 16 + 16 phantoms at 128x96; real-dev 14 + 15 at that size) and no
-bootstrap; about 4 CPU minutes, dominated by the radiomics features. Usage: ``python benchmarks/sensitivity.py [--n 24] [--size 160x128] [--real-dev PATH]``.
+Bounded: small sets (default 12 + 12 phantoms at 96x80; real-dev 14 + 15 at that size), no
+bootstrap, and no radiomics in the background experiment (FRD's background effect is measured
+at +0 % only, where frd and frd_breast are compared); a few CPU minutes, dominated by the
+radiomics features. Usage: ``python benchmarks/sensitivity.py [--n 24] [--size 160x128] [--real-dev PATH]``.
 """
 
 from __future__ import annotations
@@ -124,9 +126,12 @@ def _batches(images: torch.Tensor, views: torch.Tensor, batch: int = 8) -> list[
 
 
 class Suite:
-    """Every metric of the benchmark, fed the real set once; `score(fake)` returns key -> (value, floor)."""
+    """Every metric of the benchmark, fed the real set once; `score(fake)` returns key -> (value, floor).
 
-    def __init__(self, real: torch.Tensor, views: torch.Tensor) -> None:
+    `radiomics` False leaves out FRD, frd_breast and the radiomics space (the background experiment).
+    """
+
+    def __init__(self, real: torch.Tensor, views: torch.Tensor, *, radiomics: bool = True) -> None:
         offline = MemoExtractor(OfflineExtractor())
         fs = FeatureSettings(n_bootstrap=0, kid_subsets=20)
         self.metrics: dict[str, Any] = {
@@ -140,6 +145,9 @@ class Suite:
             "frd": FRDMetric(FRDSettings(n_bootstrap=0)),
             "frd_breast": FRDMetric(FRDSettings(n_bootstrap=0, region="breast"), breast_masker=compute_breast_mask),
         }
+        if not radiomics:
+            del self.metrics["frd"], self.metrics["frd_breast"]
+        self.radiomics = radiomics
         self.seconds: dict[str, float] = dict.fromkeys([*self.metrics, "breast_masks"], 0.0)
         self.n_timed = 0
         self.views = views
@@ -176,7 +184,8 @@ class Suite:
                 out[f"msssim_fake{suffix}"] = (fake_v[0], real_v[0])
                 out[f"msssim_gap{suffix}"] = (abs(fake_v[0] - real_v[0]), None)
             out["fid_offline_zscore"] = self._zscore_fid(OfflineExtractor().extract(fake).double())
-            out.update(self._radiomics_space())
+            if self.radiomics:
+                out.update(self._radiomics_space())
         return out
 
     def _zscore_fid(self, fake: torch.Tensor) -> tuple[float, float | None]:
@@ -307,7 +316,7 @@ def run_background(real: torch.Tensor, fake: torch.Tensor, views: torch.Tensor) 
     for extra in (0.0, 0.5):
         pad = round(extra * real.shape[-1])
         rp, fp = F.pad(real, (0, pad)), F.pad(fake, (0, pad))  # chest wall left: pad the far side
-        suite = Suite(rp, views)
+        suite = Suite(rp, views, radiomics=extra == 0.0)
         res = suite.score(fp)
         out[f"extra_background_{extra:.2f}"] = {k: list(res[k]) for k in keys if k in res}
     return out
@@ -369,8 +378,8 @@ def markdown(res: dict[str, Any]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=16, help="phantoms per set")
-    ap.add_argument("--size", default="128x96", help="HEIGHTxWIDTH")
+    ap.add_argument("--n", type=int, default=12, help="phantoms per set")
+    ap.add_argument("--size", default="96x80", help="HEIGHTxWIDTH")
     ap.add_argument("--real-dev", type=Path, default=None, help="real-dev folder (default ../shared/data/real-dev)")
     ap.add_argument("--out", type=Path, default=ROOT / "reports" / "sensitivity")
     ap.add_argument("--datasets", default="phantoms,real-dev", help="comma-separated: phantoms, real-dev")

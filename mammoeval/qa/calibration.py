@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import warnings as _warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from mammoeval.core.errors import BadInputError
-from mammoeval.core.fsutil import write_json_atomic
+from mammoeval.core.fsutil import sha256_strings, write_json_atomic
 from mammoeval.qa.detectors import CALIBRATED, REGISTRY
 from mammoeval.qa.detectors.defaults import (
     DEFAULT_THRESHOLD,
@@ -57,7 +58,9 @@ from mammoeval.qa.detectors.defaults import (
 from mammoeval.qa.detectors.outline import fit_reference, outline_score
 
 CALIBRATION_VERSION = 1
-"""Format and method version of a calibration (part of its id)."""
+"""Format and method version of a calibration (part of its id and of its cache key)."""
+CACHE_PREFIX = "qa-calibration"
+"""Cached calibrations are ``<cache_dir>/qa-calibration-<set name>-<key[:24]>.json``."""
 DEFAULT_FP_RATE = 0.02
 """Share of clean real images each detector flags that a calibration aims at."""
 MIN_IMAGES = 20
@@ -303,3 +306,43 @@ def read_calibration(path: str | Path) -> Calibration:
         return from_json(json.loads(p.read_text(encoding="utf-8")))
     except (ValueError, UnicodeDecodeError) as e:
         raise BadInputError(p, f"not a QA calibration ({e})") from e
+
+
+def calibration_cache_key(content_hash: str, *, fp_rate: float, max_height: int, options: Mapping[str, Any]) -> str:
+    """Return the hex cache key of a calibration: the real rows' content hash, the rate, the working
+    height, the fitting options and CALIBRATION_VERSION (any change gives another key)."""
+    return sha256_strings([f"mammoeval-qa-calibration/{CALIBRATION_VERSION}", content_hash, repr(float(fp_rate)),
+                           str(int(max_height)), json.dumps(dict(options), sort_keys=True, default=str)])
+
+
+def calibration_cache_path(cache_dir: str | Path, set_name: str, key: str) -> Path:
+    """Return the file that holds (or will hold) the calibration cached under `key`."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", set_name)[:40] or "set"
+    return Path(cache_dir) / f"{CACHE_PREFIX}-{safe}-{key[:24]}.json"
+
+
+def load_cached_calibration(path: Path) -> Calibration | None:
+    """Return the calibration cached at `path`, or None when absent or unreadable (a damaged file is a miss)."""
+    if not path.is_file():
+        return None
+    try:
+        return from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, UnicodeDecodeError, AttributeError):
+        return None
+
+
+def find_cached_calibration(cache_dir: str | Path, calibration_id: str) -> Calibration | None:
+    """Return the calibration with id `calibration_id` among those cached in `cache_dir`, or None.
+
+    "defaults" gives the shipped defaults without looking; unreadable files are skipped.
+    """
+    if calibration_id == "defaults":
+        return shipped_defaults()
+    folder = Path(cache_dir)
+    if not folder.is_dir():
+        return None
+    for path in sorted(folder.glob(f"{CACHE_PREFIX}-*.json")):
+        cal = load_cached_calibration(path)
+        if cal is not None and cal.id == calibration_id:
+            return cal
+    return None

@@ -12,6 +12,7 @@ import hashlib
 import heapq
 import io
 import json
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,9 +34,14 @@ from mammoeval.qa.calibration import (
     DEFAULT_FP_RATE,
     MIN_IMAGES,
     Calibration,
+    CalibrationWarning,
     RealScores,
     calibrate,
+    calibration_cache_key,
+    calibration_cache_path,
+    load_cached_calibration,
     shipped_defaults,
+    write_calibration,
 )
 from mammoeval.qa.detectors import DETECTORS, REGISTRY, Finding
 from mammoeval.qa.detectors.outline import compute_outline_features, outline_score
@@ -302,22 +308,37 @@ class QAScan:
                 for r in self.rows]
         return hashlib.sha256(json.dumps(body).encode()).hexdigest()[:16]
 
-    def fit_calibration(self, *, fp_rate: float | None = None, max_height: int = 1280, **kwargs: Any) -> Calibration:
+    def fit_calibration(self, *, fp_rate: float | None = None, max_height: int = 1280,
+                        cache_dir: str | Path | None = None, **kwargs: Any) -> Calibration:
         """Return the calibration fitted on this scan's clean (not broken) rows, cached by content hash.
+
+        The cache key (`calibration_cache_key`) hashes the rows' content (`content_hash`), the rate,
+        the working height, `kwargs` and the calibration version. It is kept in memory, and with
+        `cache_dir` also on disk (`calibration_cache_path`, written atomically): a later process
+        scoring the same real set loads it instead of fitting again; changed real content misses it.
 
         Args:
             fp_rate: share of clean images flagged by some detector aimed at (None = DEFAULT_FP_RATE).
             max_height: QA working height of the rows (recorded).
+            cache_dir: folder of the on-disk cache (None = memory only).
             kwargs: passed to `mammoeval.qa.calibration.calibrate` (min_images, per_view).
         """
         rate = DEFAULT_FP_RATE if fp_rate is None else fp_rate
-        key = f"{self.content_hash()}/{rate}/{max_height}/{sorted(kwargs.items())}"
-        if key not in self._fitted:
+        key = calibration_cache_key(self.content_hash(), fp_rate=rate, max_height=max_height, options=kwargs)
+        if key in self._fitted:
+            return self._fitted[key]
+        path = calibration_cache_path(cache_dir, self.name, key) if cache_dir is not None else None
+        cal = load_cached_calibration(path) if path is not None else None
+        for line in cal.warnings if cal is not None else ():
+            warnings.warn(line, CalibrationWarning, stacklevel=2)  # as when it was fitted
+        if cal is None:
             reals = [RealScores(r.id, r.view, r.scores, r.outline_features, r.working_rows)
                      for r in self.rows if not r.flags.get("broken", False)]
-            self._fitted[key] = calibrate(reals, fp_rate=rate, max_height=max_height, source=self.name or "real set",
-                                          **kwargs)
-        return self._fitted[key]
+            cal = calibrate(reals, fp_rate=rate, max_height=max_height, source=self.name or "real set", **kwargs)
+            if path is not None:
+                write_calibration(cal, path)
+        self._fitted[key] = cal
+        return cal
 
     def summary(self) -> dict[str, Any]:
         """Return the set summary (the content of qa.json).
@@ -485,12 +506,13 @@ class _progress:
             self._bar.__exit__(*exc)
 
 
-def compare_scans(real: QAScan, fake: QAScan, *, calibration: Calibration | None = None) -> dict[str, Any]:
+def compare_scans(real: QAScan, fake: QAScan, *, calibration: Calibration | None = None,
+                  cache_dir: str | Path | None = None) -> dict[str, Any]:
     """Return real-vs-generated QA statistics per view (CC, MLO, all), both judged with one calibration.
 
     The calibration is `calibration`, else the one fitted on the real scan's own clean rows
-    (`QAScan.fit_calibration`, cached by content hash; views with too few real images use the shipped
-    defaults and say so). Besides the views, "calibration" holds its summary (id, source, per view
+    (`QAScan.fit_calibration`, cached by content hash, on disk in `cache_dir` when given; views with
+    too few real images use the shipped defaults and say so). Besides the views, "calibration" holds its summary (id, source, per view
     n and whether calibrated, warnings, and the real images extreme among their own set as
     "data_quality" findings) and "background_not_black" {"real", "fake"} the share of images whose
     background is a uniform non-black grey.
@@ -500,7 +522,7 @@ def compare_scans(real: QAScan, fake: QAScan, *, calibration: Calibration | None
     distances of the per-image calcification "count" and of the per-calcification "size_px" and
     "contrast" distributions (null when a side has no data); "view_agreement": {"real", "fake"}.
     """
-    cal = calibration if calibration is not None else real.fit_calibration()
+    cal = calibration if calibration is not None else real.fit_calibration(cache_dir=cache_dir)
     real, fake = real.judged(cal), fake.judged(cal)
     out: dict[str, Any] = {}
     for v in ("CC", "MLO", "all"):

@@ -68,7 +68,9 @@ class ScoreBackends:
     default_metrics: tuple[str, ...]
     open_real: Callable[[Path], ImageSet]
     scan_image_set: Callable[..., Any] | None = None
-    compare_scans: Callable[[Any, Any], dict[str, Any]] | None = None
+    compare_scans: Callable[..., dict[str, Any]] | None = None
+    """`(real_scan, fake_scan, cache_dir=) -> row["qa"]`; it fits the QA calibration on the real scan,
+    cached under `cache_dir` (the folder real-set statistics are cached in; None = not on disk)."""
     extractor_specs: Callable[..., tuple[Any, ...]] | None = None
     """Under torchrun: `(metrics, inception_weights=) -> ExtractorSpec`s whose features the other ranks
     compute for `compute_suite` (None = the suite extracts every feature on rank 0)."""
@@ -215,7 +217,7 @@ def score_images(real: ImageSet, fake: ImageSet, *, settings: ScoreSettings, bac
             if real_scan is None:
                 real_scan = backends.scan_image_set(real, progress=progress)
             fake_scan = backends.scan_image_set(fake, progress=progress)
-        qa = backends.compare_scans(real_scan, fake_scan)
+        qa = backends.compare_scans(real_scan, fake_scan, cache_dir=cache_dir)
         qa_s = time.perf_counter() - t1
     elif settings.qa:
         unavailable["qa"] = "the QA module is not installed"

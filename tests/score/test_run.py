@@ -80,7 +80,7 @@ class Backends:
     def backends(self) -> ScoreBackends:
         return ScoreBackends(load_generator=self.load, compute_suite=self.suite, default_metrics=("swd",),
                              open_real=lambda p: self.real, scan_image_set=self.scan,
-                             compare_scans=lambda r, f: {"all": {"artifact_rate": {"any": {"real": 0.0, "fake": 0.0}}}})
+                             compare_scans=lambda r, f, **kw: {"all": {"artifact_rate": {"any": {"real": 0.0, "fake": 0.0}}}})
 
 
 def _make_run(tmp_path: Path, checkpoints: list[tuple[int, tuple[int, int], float]]) -> Path:

@@ -1,7 +1,10 @@
 """Per-view analysis of the report's images: QA galleries, calcification and diversity statistics.
 
 QA comes from `mammoeval.qa.scan.check_image` (one pure function per image; callers may pass
-another `ImageChecker`); MS-SSIM of image pairs from `mammoeval.metrics.msssim.ms_ssim`.
+another `ImageChecker`); MS-SSIM of image pairs from `mammoeval.metrics.msssim.ms_ssim`. Flags are
+judged with one calibration for both sets: the one the scorer recorded for the run when given, else
+one fitted on the report's own real rows (`QAScan.fit_calibration`; too few reals of a view: the
+shipped defaults, which the report then says).
 """
 
 from __future__ import annotations
@@ -9,12 +12,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import warnings
+
 import numpy as np
 import torch
 from PIL import Image
 from rich.progress import track
 
 from mammoeval.metrics.msssim import ms_ssim
+from mammoeval.qa.calibration import Calibration, CalibrationWarning
+from mammoeval.qa.scan import ImageQA, QAScan
 from mammoeval.qa.scan import check_image as default_check_image
 from mammoeval.report.context import (
     CheckDetails,
@@ -33,14 +40,24 @@ TISSUE_THRESHOLD = 0.04
 
 
 def analyse_view(view: str, fakes: Sequence[Tile], reals: Sequence[Tile], options: ReportOptions, *,
-                 check_image: ImageChecker | None = None, progress: bool = False) -> ViewAnalysis:
-    """Return the QA galleries and real-vs-generated statistics of one view's tiles."""
+                 check_image: ImageChecker | None = None, progress: bool = False,
+                 calibration: Calibration | None = None) -> ViewAnalysis:
+    """Return the QA galleries and real-vs-generated statistics of one view's tiles.
+
+    Args:
+        calibration: the detector thresholds the flags of both sets are judged with (the run's
+            recorded calibration); None = fitted on this view's real rows.
+    """
     checker: ImageChecker = check_image or default_check_image  # type: ignore[assignment]
     notes: dict[str, str] = {}
     if not fakes:
         notes["fakes"] = "no generated images for this view"
     checked_f = _check_all(checker, fakes, progress=progress, label=f"QA {view} generated")
     checked_r = _check_all(checker, reals, progress=progress, label=f"QA {view} real")
+    origin = "recorded by the scorer for this run"
+    if calibration is None:
+        calibration, origin = fit_on_rows([qa for _, qa, _ in checked_r]), "fitted on this report's real images"
+    checked_f, checked_r = _judged(checked_f, calibration), _judged(checked_r, calibration)
     best, worst, artifacts = _galleries(checked_f, options)
     if checked_f and not artifacts:
         notes["artifacts"] = "no generated image of this view was flagged by any artifact detector"
@@ -52,7 +69,34 @@ def analyse_view(view: str, fakes: Sequence[Tile], reals: Sequence[Tile], option
         qa_fake=[_row(t, qa) for t, qa, _ in checked_f] or [_row(t, None) for t in fakes],
         qa_real=[_row(t, qa) for t, qa, _ in checked_r] or [_row(t, None) for t in reals],
         calc_fake=_calc_stats(checked_f), calc_real=_calc_stats(checked_r),
-        msssim_fake=ms_f, msssim_real=ms_r, notes=notes)
+        msssim_fake=ms_f, msssim_real=ms_r, notes=notes,
+        calibration=calibration_context(calibration, view, origin))
+
+
+def fit_on_rows(rows: Sequence[CheckedImage]) -> Calibration:
+    """Return the calibration fitted on the given real QA rows (other checkers' rows are skipped).
+
+    Its fallback warning is not printed: the report shows it beside the galleries.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        return QAScan([r for r in rows if isinstance(r, ImageQA)], name="report real images").fit_calibration()
+
+
+def _judged(checked: list[Checked], calibration: Calibration) -> list[Checked]:
+    """Return the checked tiles with their flags judged against `calibration` (rows of other checkers kept)."""
+    return [(t, qa.judged(calibration) if isinstance(qa, ImageQA) else qa, d) for t, qa, d in checked]
+
+
+def calibration_context(calibration: Calibration, view: str, origin: str) -> dict[str, Any]:
+    """Return what the report shows of the calibration used for one view: its summary, where it comes
+    from and the data-quality findings among the real images of that view (ids and detectors, no
+    header values)."""
+    summary = calibration.summary()
+    vc = calibration.for_view(view)
+    findings = [f for f in summary.pop("data_quality") if f.get("view") == view or view not in ("CC", "MLO")]
+    return {**summary, "origin": origin, "calibrated": vc.calibrated, "n_images": vc.n_images,
+            "data_quality": findings}
 
 
 def _check_all(checker: ImageChecker, tiles: Sequence[Tile], *, progress: bool,

@@ -106,6 +106,10 @@ class ViewAnalysis:
     msssim_fake: list[float] = field(default_factory=list)
     msssim_real: list[float] = field(default_factory=list)
     notes: dict[str, str] = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)
+    """The QA calibration the flags were judged with (`analysis.calibration_context`): id, source,
+    fp_rate, origin, whether this view's thresholds were fitted and on how many real images,
+    warnings, and the data-quality findings among this view's real images."""
 
 
 @dataclass(frozen=True, kw_only=True)

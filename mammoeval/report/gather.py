@@ -26,6 +26,7 @@ import torch
 from mammoeval.core.errors import MammoevalError
 from mammoeval.core.views import VIEWS
 from mammoeval.data.open import open_image_set
+from mammoeval.qa.calibration import Calibration, find_cached_calibration
 from mammoeval.report.analysis import analyse_view
 from mammoeval.report.context import (
     GeneratorLike,
@@ -48,6 +49,7 @@ from mammoeval.report.sources import (
     sample_prepared,
     selected_checkpoint,
 )
+from mammoeval.score.run import CACHE_DIR
 from mammoeval_train.generate import load_generator as default_load_generator
 
 
@@ -75,7 +77,8 @@ def gather_run(run_dir: str | Path, *, options: ReportOptions = ReportOptions(),
     fakes, reals, train_root, image_notes = _run_images(run, files.config, gen, options, progress)
     notes.update(image_notes)
     views = _build_views(fakes, reals, files.selected, options, check_image, progress,
-                         train_root=train_root, generator=gen)
+                         train_root=train_root, generator=gen,
+                         calibration=recorded_calibration(run / CACHE_DIR, files.selected))
     return ReportData(
         title=f"mammoeval report: {run.resolve().name}", mode="run", source=str(run), config=files.config,
         log=files.log, scores=files.scores, selected=files.selected, best=files.best, gate=files.gate,
@@ -184,16 +187,28 @@ def fake_id(view: str, seed: int) -> str:
     return f"{view}-seed{seed}"
 
 
+def recorded_calibration(cache_dir: Path, selected: dict[str, Any] | None) -> Calibration | None:
+    """Return the QA calibration the selected score row records (``row["qa"]["calibration"]["id"]``),
+    read from the score cache folder, or None when the row records none or the file is gone."""
+    recorded = ((selected or {}).get("qa") or {}).get("calibration") or {}
+    cal_id = recorded.get("id") if isinstance(recorded, dict) else None
+    return find_cached_calibration(cache_dir, str(cal_id)) if cal_id else None
+
+
 def _build_views(fakes: list[Tile], reals: list[Tile], selected: dict[str, Any] | None, options: ReportOptions,
                  check_image: ImageChecker | None, progress: bool, *, train_root: Path | None,
-                 generator: GeneratorLike | None) -> list[ViewSection]:
-    """Split tiles by view and attach QA galleries, statistics and nearest-neighbour pairs."""
+                 generator: GeneratorLike | None, calibration: Calibration | None = None) -> list[ViewSection]:
+    """Split tiles by view and attach QA galleries, statistics and nearest-neighbour pairs.
+
+    QA flags are judged with `calibration` (the run's recorded one), else with one fitted on the
+    report's real images of each view."""
     names = [v for v in (*VIEWS, "unknown") if any(t.view == v for t in fakes + reals)]
     sections = []
     for view in names:
         vf = [t for t in fakes if t.view == view]
         vr = [t for t in reals if t.view == view]
-        analysed = analyse_view(view, vf, vr, options, check_image=check_image, progress=progress)
+        analysed = analyse_view(view, vf, vr, options, check_image=check_image, progress=progress,
+                                calibration=calibration)
         pairs, pair_note = nn_pairs_for_view(view, selected, options, train_root=train_root, generator=generator)
         if not pairs and train_root is not None and vf:
             pairs, search_note = nearest_training_pairs(vf, train_root, n_pairs=options.n_nn_pairs,

@@ -199,6 +199,7 @@ def _view_context(v: ViewSection, w: _AssetWriter, grid_cols: int) -> dict[str, 
         "artifacts": [entry(e, heat=True) for e in v.artifacts],
         "nn_pairs": [_nn_item(p, w) for p in v.nn_pairs],
         "notes": v.notes,
+        "calibration": v.calibration,
     }
 
 
@@ -217,7 +218,7 @@ def _view_json(ctx: dict[str, Any]) -> dict[str, Any]:
     return {"view": ctx["view"], "grid": strip(ctx["grid"]), "best": strip(ctx["best"]),
             "worst": strip(ctx["worst"]), "artifacts": strip(ctx["artifacts"]),
             "nn_pairs": [{k: p[k] for k in ("fake_id", "train_id", "distance", "space", "flagged")}
-                         for p in ctx["nn_pairs"]], "notes": ctx["notes"]}
+                         for p in ctx["nn_pairs"]], "notes": ctx["notes"], "calibration": ctx["calibration"]}
 
 
 def _selected_kimg(data: ReportData) -> float | None:

@@ -9,10 +9,9 @@ shipped defaults, which the report then says).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
-
-import warnings
 
 import numpy as np
 import torch

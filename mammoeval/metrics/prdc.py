@@ -8,7 +8,17 @@ whose ball contains at least one generated sample (Naeem et al. 2020, k = 5 as r
 Distances are Euclidean; "inside a ball" is strictly closer than its radius (as the reference
 code of Naeem et al.); they are computed in chunks so memory stays at chunk x N floats.
 
-The bootstrap interval resamples the per-sample indicators with the fitted manifolds held fixed.
+Set sizes: all four depend on how many samples define the manifolds (coverage of N real balls by M
+generated samples falls as N grows past M), so `compute_prdc` uses equal-size sets: the larger set
+is subsampled to the smaller one's size, averaged over `repeats` seeded subsamples, and the
+real-vs-real floor is measured between disjoint real subsets of that size (uncertainty.py).
+
+Interval: a two-sample bootstrap of both sets (`resampled_prdc`). Resampling with replacement
+duplicates points, and a duplicate would be its own nearest neighbour (radius 0), so the k-NN
+radii of a replicate skip copies of the same original sample; copies of other samples count, as
+in any sample with ties. The interval is centred on the observed value (uncertainty.py); above
+`max_bootstrap` samples per set replicates use that many (m-out-of-n, deviations scaled by
+sqrt(m / n)).
 
 References:
     T. Kynkäänniemi et al. Improved precision and recall metric for assessing generative models.
@@ -18,9 +28,14 @@ References:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+
+from mammoeval.metrics.base import MetricResult
+from mammoeval.metrics.uncertainty import centred_interval, matched_floor
 
 
 @dataclass(frozen=True)
@@ -84,3 +99,131 @@ def compute_prdc_indicators(real: torch.Tensor, fake: torch.Tensor, *, k_pr: int
         density=in_real_dc.double() / k_dc,
         coverage=(nearest_fake < r_dc).double(),
     )
+
+
+PRDC_KEYS = ("precision", "recall", "density", "coverage")
+
+
+def _kth_excluding(d: torch.Tensor, same: torch.Tensor | None, k: int) -> torch.Tensor:
+    """Return the k-th smallest entry per row of d [n, n], skipping entries where `same` (copies of the row's
+    own sample; the diagonal when None) is set."""
+    d = d.clone()
+    if same is None:
+        d.fill_diagonal_(float("inf"))
+    else:
+        d[same] = float("inf")
+    return d.kthvalue(k, dim=1).values
+
+
+def prdc_from_distances(d_rr: torch.Tensor, d_ff: torch.Tensor, d_rf: torch.Tensor, *, k_pr: int = 3,
+                        k_dc: int = 5, same_r: torch.Tensor | None = None,
+                        same_f: torch.Tensor | None = None) -> dict[str, float]:
+    """Return precision, recall, density and coverage from pairwise distances.
+
+    Args:
+        d_rr: [N, N] real-real, d_ff: [M, M] generated-generated, d_rf: [N, M] real-generated distances.
+        k_pr, k_dc: neighbours of the precision/recall and the density/coverage radii.
+        same_r, same_f: bool [N, N] / [M, M], True where two entries are copies of one sample (a
+            bootstrap resample); None = all samples distinct (only the diagonal is skipped).
+    """
+    r_pr = _kth_excluding(d_rr, same_r, k_pr)
+    f_pr = _kth_excluding(d_ff, same_f, k_pr)
+    r_dc = r_pr if k_dc == k_pr else _kth_excluding(d_rr, same_r, k_dc)
+    precision = (d_rf < r_pr[:, None]).any(0).double().mean()
+    recall = (d_rf < f_pr[None, :]).any(1).double().mean()
+    density = (d_rf < r_dc[:, None]).sum(0).double().mean() / k_dc
+    coverage = (d_rf.min(1).values < r_dc).double().mean()
+    return {"precision": float(precision), "recall": float(recall), "density": float(density),
+            "coverage": float(coverage)}
+
+
+def resampled_prdc(d_rr: torch.Tensor, d_ff: torch.Tensor, d_rf: torch.Tensor, ir: torch.Tensor, jf: torch.Tensor,
+                   *, k_pr: int = 3, k_dc: int = 5) -> dict[str, float]:
+    """Return PRDC of the resample (real indices `ir`, generated indices `jf`, with repeats) of a precomputed pool."""
+    same_r = ir[:, None] == ir[None, :]
+    same_f = jf[:, None] == jf[None, :]
+    return prdc_from_distances(d_rr[ir][:, ir], d_ff[jf][:, jf], d_rf[ir][:, jf], k_pr=k_pr, k_dc=k_dc,
+                               same_r=same_r, same_f=same_f)
+
+
+def pairwise(a: torch.Tensor, b: torch.Tensor, *, chunk: int = 1024) -> torch.Tensor:
+    """Return the Euclidean distances [len(a), len(b)] (float64 arithmetic, computed in row chunks)."""
+    a, b = a.double(), b.double()
+    return torch.cat([torch.cdist(a[s:s + chunk], b) for s in range(0, a.shape[0], chunk)])
+
+
+def _draw(n: int, m: int, rng: np.random.Generator) -> torch.Tensor:
+    """Return m sorted distinct indices into [0, n) (all of them when m == n)."""
+    if m >= n:
+        return torch.arange(n)
+    return torch.from_numpy(np.sort(rng.choice(n, size=m, replace=False)))
+
+
+def compute_prdc(real: torch.Tensor, fake: torch.Tensor, *, k_pr: int = 3, k_dc: int = 5, repeats: int = 5,
+                 floor_splits: int = 5, n_bootstrap: int = 200, max_bootstrap: int = 512,
+                 max_pool: int = 10000, seed: int = 0) -> dict[str, MetricResult]:
+    """Return precision, recall, density and coverage on equal-size sets, with floors and intervals.
+
+    The value: the larger set subsampled to the smaller one's size m, averaged over `repeats`
+    seeded subsamples (one when the sizes are equal). The floor: the same between two disjoint real
+    subsets of m samples (fewer when the real set holds under 2m), over `floor_splits` splits. The
+    interval: the centred two-sample bootstrap of `resampled_prdc` (m-out-of-n above `max_bootstrap`).
+
+    Args:
+        real: float [N, D] and fake: float [M, D] features of one space; N, M > max(k_pr, k_dc).
+        max_pool: at most this many samples of each set enter (seeded uniform subset above it);
+            distance matrices are pool x pool.
+        seed: seeds every draw.
+
+    Raises:
+        ValueError: a set has no more than max(k_pr, k_dc) samples.
+    """
+    need = max(k_pr, k_dc) + 1
+    if real.shape[0] < need or fake.shape[0] < need:
+        raise ValueError(f"PRDC needs at least {need} samples per set, got {real.shape[0]} and {fake.shape[0]}")
+    rng = np.random.default_rng(seed)
+    m = min(real.shape[0], fake.shape[0], max_pool)
+    # Reals beyond 4 m add little to an m-sample estimate; the pool bounds the distance matrices.
+    pool_r = real[_draw(real.shape[0], min(real.shape[0], 4 * m, max_pool), rng)]
+    pool_f = fake[_draw(fake.shape[0], min(fake.shape[0], max_pool), rng)]
+    d_rr, d_ff, d_rf = pairwise(pool_r, pool_r), pairwise(pool_f, pool_f), pairwise(pool_r, pool_f)
+    nr, nf = pool_r.shape[0], pool_f.shape[0]
+
+    def on(ir: torch.Tensor, jf: torch.Tensor) -> dict[str, float]:
+        return prdc_from_distances(d_rr[ir][:, ir], d_ff[jf][:, jf], d_rf[ir][:, jf], k_pr=k_pr, k_dc=k_dc)
+
+    draws = [on(_draw(nr, m, rng), _draw(nf, m, rng)) for _ in range(1 if nr == nf == m else max(1, repeats))]
+    value = {k: float(np.mean([d[k] for d in draws])) for k in PRDC_KEYS}
+
+    def floor_fn(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+        if min(len(a), len(b)) < need:
+            return {}
+        ia, ib = torch.from_numpy(a), torch.from_numpy(b)
+        return prdc_from_distances(d_rr[ia][:, ia], d_rr[ib][:, ib], d_rr[ia][:, ib], k_pr=k_pr, k_dc=k_dc)
+
+    floors = matched_floor(floor_fn, nr, m, seed=int(rng.integers(1 << 62)), n_splits=floor_splits)
+    cis = _prdc_intervals(d_rr, d_ff, d_rf, value, m=m, k_pr=k_pr, k_dc=k_dc, n_bootstrap=n_bootstrap,
+                          max_bootstrap=max_bootstrap, seed=int(rng.integers(1 << 62)))
+    return {k: MetricResult(value[k], cis.get(k), None, real.shape[0], fake.shape[0]).with_floor(floors.get(k))
+            for k in PRDC_KEYS}
+
+
+def _prdc_intervals(d_rr: torch.Tensor, d_ff: torch.Tensor, d_rf: torch.Tensor, value: dict[str, float], *, m: int,
+                    k_pr: int, k_dc: int, n_bootstrap: int, max_bootstrap: int,
+                    seed: int) -> dict[str, tuple[float, float]]:
+    """Return the centred two-sample bootstrap interval of each PRDC value (m-out-of-n above `max_bootstrap`)."""
+    if n_bootstrap <= 0:
+        return {}
+    rng = np.random.default_rng(seed)
+    mb = min(m, max_bootstrap)
+    reps = []
+    for _ in range(n_bootstrap):
+        ir = torch.from_numpy(rng.integers(0, d_rr.shape[0], size=mb))
+        jf = torch.from_numpy(rng.integers(0, d_ff.shape[0], size=mb))
+        reps.append(resampled_prdc(d_rr, d_ff, d_rf, ir, jf, k_pr=k_pr, k_dc=k_dc))
+    out = {}
+    for k in PRDC_KEYS:
+        ci = centred_interval(value[k], np.array([r[k] for r in reps]), scale=math.sqrt(mb / m))
+        if ci is not None:
+            out[k] = ci
+    return out

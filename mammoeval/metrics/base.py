@@ -41,6 +41,8 @@ class MetricResult:
         floor_size: images in each real subset of the floor (the generated set's size, or fewer
             when the real set holds under twice as many; None without a split floor).
         floor_splits: splits the floor is averaged over (0 without a split floor).
+        zero_floor: the statistic is unbiased, so the floor's expectation is 0 (KID): no ratio is
+            reported; compare the value with the floor's spread instead.
     """
 
     value: float
@@ -51,11 +53,12 @@ class MetricResult:
     floor_sd: float | None = None
     floor_size: int | None = None
     floor_splits: int = 0
+    zero_floor: bool = False
 
     @property
     def ratio(self) -> float | None:
         """Return value / floor (1 = as good as real data), or None without a positive finite floor."""
-        if self.floor is None or not math.isfinite(self.floor) or self.floor <= 0 or not math.isfinite(self.value):
+        if self.zero_floor or self.floor is None or not math.isfinite(self.floor) or self.floor <= 0 or not math.isfinite(self.value):
             return None
         return self.value / self.floor
 

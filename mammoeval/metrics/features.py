@@ -232,7 +232,7 @@ class FeatureMetric(SampledSets):
             if min(len(a), len(b)) >= 2 else {}, r.shape[0], f.shape[0], seed=seed + 2,
             n_splits=self.cfg.floor_splits).get("kid")
         ci = kid_interval(r, f, value, n_bootstrap=self.cfg.n_bootstrap, subset_size=size, seed=seed + 3)
-        return {self.key("kid"): MetricResult(value, ci, None, r.shape[0], f.shape[0]).with_floor(floor)}
+        return {self.key("kid"): MetricResult(value, ci, None, r.shape[0], f.shape[0], zero_floor=True).with_floor(floor)}
 
     def _prdc(self, real: torch.Tensor, fake: torch.Tensor, vi: int) -> dict[str, MetricResult]:
         res = compute_prdc(real, fake, k_pr=self.cfg.k_pr, k_dc=self.cfg.k_dc, repeats=self.cfg.floor_splits,

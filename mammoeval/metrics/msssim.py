@@ -16,8 +16,14 @@ over random pairs of distinct images of the same set (lower = more diverse). A c
 generator scores high. The generated set's value is reported beside the real set's. Streaming:
 each set keeps a seeded uniform sample of at most `max_images` images (priority sampling on
 per-image keys, stored as float16) and `n_pairs` pairs are drawn among them; per view, pairs are
-drawn within the view, and "all" pairs are drawn from every kept image. Interval: bootstrap over
-the pair values.
+drawn within the view, and "all" pairs are drawn from every kept image.
+
+Interval: pairs share images, so resampling pair values as if independent understates the
+uncertainty once pairs outnumber images. The bootstrap resamples *images* with replacement; a pair
+then counts c_a x c_b times (c = how often each of its images was drawn), and the replicate is the
+weighted mean of the pair values (`image_bootstrap_ci`). ``msssim_gap`` (generated - real, > 0 =
+less diverse than the real images) resamples both sets. The expectation of a pair mean does not
+depend on the set size, so the real set's own value is the floor of ``msssim_fake``.
 
 References:
     Z. Wang, E. P. Simoncelli, A. C. Bovik. Multiscale structural similarity for image quality
@@ -45,7 +51,7 @@ from mammoeval.metrics.base import (
     too_few_reason,
     view_masks,
 )
-from mammoeval.metrics.uncertainty import bootstrap_ci
+from mammoeval.metrics.uncertainty import centred_interval
 
 MSSSIM_WEIGHTS: Final[tuple[float, ...]] = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
@@ -166,7 +172,8 @@ class MSSSIMSettings:
 class MSSSIMDiversity(SampledSets):
     """Streaming MS-SSIM diversity of the generated set and of the real set, per view.
 
-    Result keys: ``msssim_fake`` (floor = the real set's value) and ``msssim_real``.
+    Result keys: ``msssim_fake`` (floor = the real set's value), ``msssim_real`` and ``msssim_gap``
+    (fake - real).
     """
 
     name = "msssim"
@@ -202,13 +209,19 @@ class MSSSIMDiversity(SampledSets):
 
     def pair_values(self, real: bool, view: str) -> np.ndarray:
         """Return the MS-SSIM of each seeded random pair of distinct kept images of one set and view."""
+        return self.pairs(real, view)[0]
+
+    def pairs(self, real: bool, view: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """Return (pair values [n_pairs], first and second image [n_pairs] as positions among the view's m kept
+        images, m) for one set and view (empty arrays when the view has fewer than 2 images)."""
         st = self._sets[real]
+        empty = np.empty(0), np.empty(0, np.int64), np.empty(0, np.int64), 0
         if len(st) == 0:
-            return np.empty(0)
+            return empty
         images = st.get("images")
         idx = view_masks(st.get("views"))[view].nonzero().flatten()
         if idx.numel() < 2:
-            return np.empty(0)
+            return empty
         rng = np.random.default_rng(image_seed(self.cfg.seed, 5 if real else 6, VIEW_NAMES.index(view)))
         m = idx.numel()
         a = rng.integers(0, m, size=self.cfg.n_pairs)
@@ -219,26 +232,59 @@ class MSSSIMDiversity(SampledSets):
             x = images[ia].to(self.device, torch.float32)
             y = images[ib].to(self.device, torch.float32)
             out.append(ms_ssim(x, y).double().cpu().numpy())
-        return np.concatenate(out)
+        return np.concatenate(out), a, b, int(m)
 
     def unavailable(self) -> dict[str, str]:
         """Return ``{"msssim/<view>": reason}`` for views with fewer than 2 images in a set."""
         return self._too_few("msssim")
 
     def compute(self) -> ViewResults:
-        """Return ``{view: {"msssim_fake", "msssim_real"}}`` with bootstrap intervals."""
+        """Return ``{view: {"msssim_fake", "msssim_real", "msssim_gap"}}`` with image-bootstrap intervals."""
         out: ViewResults = {}
         for v in VIEW_NAMES:
             nr, nf = self._count(True, v), self._count(False, v)
             if too_few_reason(nr, nf):
                 continue
-            fake, real = self.pair_values(False, v), self.pair_values(True, v)
+            fake, real = self.pairs(False, v), self.pairs(True, v)
             seed = image_seed(self.cfg.seed, 8, VIEW_NAMES.index(v))
-            real_val = float(real.mean())
+            b = self.cfg.n_bootstrap
+            reps_f, reps_r = image_bootstrap(*fake, n_bootstrap=b, seed=seed), image_bootstrap(*real, n_bootstrap=b,
+                                                                                              seed=seed + 1)
+            vf, vr = float(fake[0].mean()), float(real[0].mean())
             out[v] = {
-                "msssim_fake": MetricResult(float(fake.mean()), bootstrap_ci(fake, n_bootstrap=self.cfg.n_bootstrap, seed=seed),
-                                            real_val, nr, nf),
-                "msssim_real": MetricResult(real_val, bootstrap_ci(real, n_bootstrap=self.cfg.n_bootstrap, seed=seed + 1),
-                                            None, nr, nf),
+                "msssim_fake": MetricResult(vf, centred_interval(vf, reps_f) if b else None, vr, nr, nf),
+                "msssim_real": MetricResult(vr, centred_interval(vr, reps_r) if b else None, None, nr, nf),
+                "msssim_gap": MetricResult(vf - vr, centred_interval(vf - vr, reps_f - reps_r) if b else None,
+                                           None, nr, nf),
             }
         return out
+
+
+def image_bootstrap(values: np.ndarray, first: np.ndarray, second: np.ndarray, m: int, *, n_bootstrap: int,
+                    seed: int) -> np.ndarray:
+    """Return [n_bootstrap] replicates of a mean over image pairs, resampling the m images with replacement.
+
+    Args:
+        values: float [P] pair values; first, second: int [P] the pairs' images in [0, m).
+        m: images the pairs were drawn from.
+        n_bootstrap: replicates (0 = an empty array).
+        seed: seeds the draws.
+
+    A replicate draws m images with replacement; pair (a, b) then weighs c_a x c_b. A replicate in
+    which no pair keeps a positive weight repeats the plain mean (rare: only for very few pairs).
+    """
+    if n_bootstrap <= 0 or m < 2 or values.size == 0:
+        return np.empty(0)
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(m, np.full(m, 1.0 / m), size=n_bootstrap).astype(np.float64)  # [B, m]
+    w = counts[:, first] * counts[:, second]  # [B, P]
+    tot = w.sum(1)
+    safe = np.where(tot > 0, tot, 1.0)
+    return np.where(tot > 0, (w @ values) / safe, float(values.mean()))
+
+
+def image_bootstrap_ci(values: np.ndarray, first: np.ndarray, second: np.ndarray, m: int, *, n_bootstrap: int,
+                       seed: int) -> tuple[float, float] | None:
+    """Return the centred 95 % interval of a pair mean from `image_bootstrap` (None without replicates)."""
+    return centred_interval(float(values.mean()), image_bootstrap(values, first, second, m, n_bootstrap=n_bootstrap,
+                                                                  seed=seed))

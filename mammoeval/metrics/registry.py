@@ -18,7 +18,9 @@ from mammoeval.errors import ConfigError
 KEY_SWD_AVG: Final = "swd_avg"
 KEY_MSSSIM_FAKE: Final = "msssim_fake"
 KEY_MSSSIM_REAL: Final = "msssim_real"
+KEY_MSSSIM_GAP: Final = "msssim_gap"
 KEY_FID: Final = "fid"
+KEY_FID_INF: Final = "fid_inf"
 KEY_KID: Final = "kid"
 KEY_PRECISION: Final = "precision"
 KEY_RECALL: Final = "recall"
@@ -79,13 +81,14 @@ def _prdc_keys(suffix: str) -> tuple[str, ...]:
 
 
 register(MetricSpec("swd", "swd", (KEY_SWD_AVG,), description="multi-scale sliced Wasserstein distance (raw; shown x1e3)"))
-register(MetricSpec("msssim", "msssim", (KEY_MSSSIM_FAKE, KEY_MSSSIM_REAL),
+register(MetricSpec("msssim", "msssim", (KEY_MSSSIM_FAKE, KEY_MSSSIM_REAL, KEY_MSSSIM_GAP),
                     description="MS-SSIM diversity of generated and real pairs (lower = more diverse)"))
-register(MetricSpec("fid", "features", (KEY_FID,), "inception", "fid", "Fréchet Inception distance"))
+register(MetricSpec("fid", "features", (KEY_FID, KEY_FID_INF), "inception", "fid",
+                    "Fréchet Inception distance (equal-size sets) and FD-infinity where the sets allow"))
 register(MetricSpec("kid", "features", (KEY_KID,), "inception", "kid", "kernel Inception distance"))
 register(MetricSpec("prdc", "features", _prdc_keys(""), "inception", "prdc",
                     "precision, recall, density, coverage on Inception features"))
-register(MetricSpec("fid_offline", "features", (KEY_FID + OFFLINE_SUFFIX,), "offline", "fid",
+register(MetricSpec("fid_offline", "features", (KEY_FID + OFFLINE_SUFFIX, KEY_FID_INF + OFFLINE_SUFFIX), "offline", "fid",
                     "Fréchet distance in the offline feature space (not comparable with FID)"))
 register(MetricSpec("kid_offline", "features", (KEY_KID + OFFLINE_SUFFIX,), "offline", "kid",
                     "KID in the offline feature space"))

@@ -9,6 +9,7 @@ Inception metrics go to ``unavailable`` with the one-line fix; everything else i
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -268,9 +269,51 @@ def compute_suite(real: ImageSet, fake: ImageSet, *, metrics: Sequence[str] = DE
             views.setdefault(v, {}).update(res)
         unavailable.update(m.unavailable())
     views = {v: views[v] for v in VIEW_NAMES if v in views}
-    return SuiteResult(views=views, unavailable=unavailable,
-                       settings=_settings(real, fake, specs, objs, seed, n_bootstrap, cache_status),
-                       memorization=_memo_json(memo, train))
+    _drop_non_finite(views, unavailable)
+    settings = _settings(real, fake, specs, objs, seed, n_bootstrap, cache_status)
+    settings["notes"] = floor_notes(views)
+    _print_notes(settings["notes"], unavailable)
+    return SuiteResult(views=views, unavailable=unavailable, settings=settings, memorization=_memo_json(memo, train))
+
+
+def _drop_non_finite(views: dict[str, dict[str, MetricResult]], unavailable: dict[str, str]) -> None:
+    """Move every result whose value is not finite into `unavailable` (never a silent NaN in a row)."""
+    for v, res in views.items():
+        for key in [k for k, r in res.items() if not math.isfinite(r.value)]:
+            unavailable[f"{key}/{v}"] = f"not finite ({res.pop(key).value}) for this view's images"
+
+
+def floor_notes(views: dict[str, dict[str, MetricResult]]) -> list[str]:
+    """Return at most one line: the views whose matched floors had to use fewer real images than they compare.
+
+    A floor compares two disjoint real subsets of the generated set's size; a real set holding fewer
+    than twice as many gives the largest equal size instead (recorded as `floor_size` in each result).
+    """
+    parts = []
+    for v, res in views.items():
+        short = [r for r in res.values() if r.floor_splits and r.floor_size is not None
+                 and r.floor_size < min(r.n_fake, r.n_real)]
+        if short:
+            r = short[0]
+            parts.append(f"{v} 2 x {r.floor_size} of {r.n_real} real for {min(r.n_fake, r.n_real)} generated")
+    if not parts:
+        return []
+    return ["real-vs-real floors use fewer real images than the generated set they are compared with ("
+            + "; ".join(parts) + "): the real set holds under twice as many, so those floors are pessimistic"]
+
+
+def _print_notes(notes: list[str], unavailable: dict[str, str]) -> None:
+    """Print each floor note and each reason a metric is unavailable once, one line each, on stderr."""
+    from rich.console import Console
+
+    console = Console(stderr=True, soft_wrap=True, highlight=False)
+    for note in notes:
+        console.print(f"warning: {note}", markup=False)
+    by_reason: dict[str, list[str]] = {}
+    for key, why in unavailable.items():
+        by_reason.setdefault(str(why), []).append(key)
+    for why, keys in by_reason.items():
+        console.print(f"not computed: {', '.join(keys)}: {why}", markup=False)
 
 
 def _settings(real: ImageSet, fake: ImageSet, specs: Sequence[MetricSpec], objs: list[Metric], seed: int,

@@ -9,7 +9,9 @@ lives in a row are spelled once, here:
 - `artifact_rate` / `artifact_rate_real`: the share of generated / real images with any QA
   artifact flag, ``row["qa"][view]["artifact_rate"]["any"]["fake" | "real"]``
   (`mammoeval.qa.scan.compare_scans`);
-- `msssim_gap`: ``msssim_fake - msssim_real`` (derived; > 0 means less diverse than the real set).
+- `msssim_gap`: ``msssim_fake - msssim_real`` (> 0 means less diverse than the real set): the suite's
+  own entry (its interval resamples both sets) when the row has one, else derived from the two
+  (older rows; the interval then shifts the generated one's by the real value).
 """
 
 from __future__ import annotations
@@ -69,6 +71,9 @@ def metric_of(row: Mapping[str, Any], key: str, view: str = "all") -> MetricValu
         view: "CC", "MLO" or "all".
     """
     if key == "msssim_gap":
+        own = _suite_metric(row, key, view)
+        if own is not None:
+            return own
         fake, real = metric_of(row, "msssim_fake", view), metric_of(row, "msssim_real", view)
         if fake is None or real is None:
             return None

@@ -148,7 +148,7 @@ def fd_infinity(real: np.ndarray, fake: np.ndarray, *, seed: int = 0, n_points: 
         reps = 1 if t >= 1 else draws
         vals.append(np.mean([_fd(r[_subset(r.shape[0], round(t * r.shape[0]), rng)],
                                  f[_subset(f.shape[0], round(t * f.shape[0]), rng)]) for _ in range(reps)]))
-    return extrapolate_to_infinity(1.0 / fr, np.asarray(vals))
+    return extrapolate_to_infinity(fr, np.asarray(vals))  # sizes are proportional to t
 
 
 def kid_value(real: np.ndarray, fake: np.ndarray, *, n_subsets: int, subset_size: int, seed: int) -> float:

@@ -13,12 +13,11 @@ generated samples falls as N grows past M), so `compute_prdc` uses equal-size se
 is subsampled to the smaller one's size, averaged over `repeats` seeded subsamples, and the
 real-vs-real floor is measured between disjoint real subsets of that size (uncertainty.py).
 
-Interval: a two-sample bootstrap of both sets (`resampled_prdc`). Resampling with replacement
-duplicates points, and a duplicate would be its own nearest neighbour (radius 0), so the k-NN
-radii of a replicate skip copies of the same original sample; copies of other samples count, as
-in any sample with ties. The interval is centred on the observed value (uncertainty.py); above
-`max_bootstrap` samples per set replicates use that many (m-out-of-n, deviations scaled by
-sqrt(m / n)).
+Interval: subsampling of both sets (`_prdc_intervals`): replicates draw 60 % of each set without
+replacement. A with-replacement bootstrap duplicates points, and duplicates distort every k-NN
+radius (a copy is its own nearest neighbour; skipping copies still leaves duplicated neighbours,
+which shrink radii): simulated, its intervals covered 97-100 % instead of 95 %. The interval is
+centred on the observed value (uncertainty.py).
 
 References:
     T. Kynkäänniemi et al. Improved precision and recall metric for assessing generative models.
@@ -102,48 +101,44 @@ def compute_prdc_indicators(real: torch.Tensor, fake: torch.Tensor, *, k_pr: int
 
 
 PRDC_KEYS = ("precision", "recall", "density", "coverage")
+HALF_SAMPLE_FRACTION = 0.6
+"""Share of each set a PRDC interval replicate keeps (without replacement). Simulated on shifted and
+scaled Gaussians (tests/metrics/test_coverage.py), 95 % intervals covered precision/recall/density/
+coverage 0.955/0.93/0.975/0.82 at 0.5, 0.96/0.945/0.975/0.94 at 0.6 and 0.99/0.995/0.975/0.945 at 0.75:
+coverage (of reals by generated samples) needs the larger share, precision and recall a smaller one."""
 
 
-def _kth_excluding(d: torch.Tensor, same: torch.Tensor | None, k: int) -> torch.Tensor:
-    """Return the k-th smallest entry per row of d [n, n], skipping entries where `same` (copies of the row's
-    own sample; the diagonal when None) is set."""
-    d = d.clone()
-    if same is None:
-        d.fill_diagonal_(float("inf"))
-    else:
-        d[same] = float("inf")
-    return d.kthvalue(k, dim=1).values
+def _kth_other(d: torch.Tensor, k: int) -> torch.Tensor:
+    """Return the k-th smallest entry per row of d [..., n, n] off the diagonal (the k-th nearest other sample)."""
+    eye = torch.eye(d.shape[-1], dtype=torch.bool, device=d.device)
+    return d.masked_fill(eye, float("inf")).kthvalue(k, dim=-1).values
 
 
 def prdc_from_distances(d_rr: torch.Tensor, d_ff: torch.Tensor, d_rf: torch.Tensor, *, k_pr: int = 3,
-                        k_dc: int = 5, same_r: torch.Tensor | None = None,
-                        same_f: torch.Tensor | None = None) -> dict[str, float]:
-    """Return precision, recall, density and coverage from pairwise distances.
+                        k_dc: int = 5) -> dict[str, float]:
+    """Return precision, recall, density and coverage from pairwise distances of distinct samples.
 
     Args:
         d_rr: [N, N] real-real, d_ff: [M, M] generated-generated, d_rf: [N, M] real-generated distances.
         k_pr, k_dc: neighbours of the precision/recall and the density/coverage radii.
-        same_r, same_f: bool [N, N] / [M, M], True where two entries are copies of one sample (a
-            bootstrap resample); None = all samples distinct (only the diagonal is skipped).
     """
-    r_pr = _kth_excluding(d_rr, same_r, k_pr)
-    f_pr = _kth_excluding(d_ff, same_f, k_pr)
-    r_dc = r_pr if k_dc == k_pr else _kth_excluding(d_rr, same_r, k_dc)
-    precision = (d_rf < r_pr[:, None]).any(0).double().mean()
-    recall = (d_rf < f_pr[None, :]).any(1).double().mean()
-    density = (d_rf < r_dc[:, None]).sum(0).double().mean() / k_dc
-    coverage = (d_rf.min(1).values < r_dc).double().mean()
-    return {"precision": float(precision), "recall": float(recall), "density": float(density),
-            "coverage": float(coverage)}
+    return {k: float(v[0]) for k, v in batched_prdc(d_rr[None], d_ff[None], d_rf[None], k_pr=k_pr, k_dc=k_dc).items()}
 
 
-def resampled_prdc(d_rr: torch.Tensor, d_ff: torch.Tensor, d_rf: torch.Tensor, ir: torch.Tensor, jf: torch.Tensor,
-                   *, k_pr: int = 3, k_dc: int = 5) -> dict[str, float]:
-    """Return PRDC of the resample (real indices `ir`, generated indices `jf`, with repeats) of a precomputed pool."""
-    same_r = ir[:, None] == ir[None, :]
-    same_f = jf[:, None] == jf[None, :]
-    return prdc_from_distances(d_rr[ir][:, ir], d_ff[jf][:, jf], d_rf[ir][:, jf], k_pr=k_pr, k_dc=k_dc,
-                               same_r=same_r, same_f=same_f)
+def batched_prdc(d_rr: torch.Tensor, d_ff: torch.Tensor, d_rf: torch.Tensor, *, k_pr: int = 3,
+                 k_dc: int = 5) -> dict[str, torch.Tensor]:
+    """Return float64 [B] precision, recall, density and coverage of B problems at once.
+
+    Args:
+        d_rr: [B, N, N], d_ff: [B, M, M], d_rf: [B, N, M] distances (real-real, generated-generated, real-generated).
+    """
+    r_pr = _kth_other(d_rr, k_pr)
+    f_pr = _kth_other(d_ff, k_pr)
+    r_dc = r_pr if k_dc == k_pr else _kth_other(d_rr, k_dc)
+    return {"precision": (d_rf < r_pr[:, :, None]).any(1).double().mean(1),
+            "recall": (d_rf < f_pr[:, None, :]).any(2).double().mean(1),
+            "density": (d_rf < r_dc[:, :, None]).sum(1).double().mean(1) / k_dc,
+            "coverage": (d_rf.min(2).values < r_dc).double().mean(1)}
 
 
 def pairwise(a: torch.Tensor, b: torch.Tensor, *, chunk: int = 1024) -> torch.Tensor:
@@ -211,19 +206,38 @@ def compute_prdc(real: torch.Tensor, fake: torch.Tensor, *, k_pr: int = 3, k_dc:
 def _prdc_intervals(d_rr: torch.Tensor, d_ff: torch.Tensor, d_rf: torch.Tensor, value: dict[str, float], *, m: int,
                     k_pr: int, k_dc: int, n_bootstrap: int, max_bootstrap: int,
                     seed: int) -> dict[str, tuple[float, float]]:
-    """Return the centred two-sample bootstrap interval of each PRDC value (m-out-of-n above `max_bootstrap`)."""
-    if n_bootstrap <= 0:
+    """Return the centred subsampling interval of each PRDC value.
+
+    Each replicate takes h = min(`HALF_SAMPLE_FRACTION` x m, `max_bootstrap`) distinct samples of
+    each set without replacement (no duplicates, so every k-NN radius stays a distance between
+    distinct samples). For a smooth statistic of n samples, a subsample of a fraction f deviates
+    from the full-sample value with variance (1 - f) / f times the full sample's; the deviations are
+    scaled by sqrt(f / (1 - f)) (1 at f = 1/2: McCarthy's half-sampling) and placed on the value
+    (uncertainty.centred_interval).
+    """
+    if n_bootstrap <= 0 or m < 4:
         return {}
     rng = np.random.default_rng(seed)
-    mb = min(m, max_bootstrap)
-    reps = []
-    for _ in range(n_bootstrap):
-        ir = torch.from_numpy(rng.integers(0, d_rr.shape[0], size=mb))
-        jf = torch.from_numpy(rng.integers(0, d_ff.shape[0], size=mb))
-        reps.append(resampled_prdc(d_rr, d_ff, d_rf, ir, jf, k_pr=k_pr, k_dc=k_dc))
+    h = max(2, min(round(HALF_SAMPLE_FRACTION * m), max_bootstrap))
+    if h <= max(k_pr, k_dc):
+        return {}
+    f = h / m
+    ir = torch.from_numpy(np.sort(rng.random((n_bootstrap, d_rr.shape[0])).argsort(1)[:, :h], axis=1))
+    jf = torch.from_numpy(np.sort(rng.random((n_bootstrap, d_ff.shape[0])).argsort(1)[:, :h], axis=1))
+    per = max(1, (1 << 24) // (3 * h * h))  # replicates per batch: about 400 MB of distances at most
+    parts = []
+    for s0 in range(0, n_bootstrap, per):
+        i, j = ir[s0:s0 + per], jf[s0:s0 + per]
+        parts.append(batched_prdc(_take(d_rr, i, i), _take(d_ff, j, j), _take(d_rf, i, j), k_pr=k_pr, k_dc=k_dc))
+    reps = {k: torch.cat([p[k] for p in parts]).numpy() for k in PRDC_KEYS}
     out = {}
     for k in PRDC_KEYS:
-        ci = centred_interval(value[k], np.array([r[k] for r in reps]), scale=math.sqrt(mb / m))
+        ci = centred_interval(value[k], reps[k], scale=math.sqrt(f / (1 - f)))
         if ci is not None:
             out[k] = ci
     return out
+
+
+def _take(d: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """Return [B, r, c] sub-matrices d[rows[b]][:, cols[b]] of d [N, M] for index rows [B, r] and cols [B, c]."""
+    return d[rows[:, :, None], cols[:, None, :]]

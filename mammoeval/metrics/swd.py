@@ -322,6 +322,9 @@ def draw_directions(dim: int, n: int, *, mode: SWDMode, generator: torch.Generat
     return dirs.to(torch.float32)
 
 
+SMALL_PROBLEM_BYTES = 4 << 20
+"""Below this much projection data `level_swd_with_subsets` works in one chunk on one thread."""
+
 PROJECTION_CHUNK_BYTES = 128 << 20
 """Bytes of float32 projections (both sets, all workers together) that `sliced_wasserstein` holds at once."""
 
@@ -526,12 +529,7 @@ class SWDMetric(SampledSets):
         return out
 
     def _compute_view(self, real: list[torch.Tensor], fake: list[torch.Tensor], *, view_index: int) -> dict[str, MetricResult]:
-        n_real, n_fake = real[0].shape[0], fake[0].shape[0]
-        plan = plan_subsets(n_real, n_fake, settings=self.cfg, seed=image_seed(self.cfg.seed, 11, view_index))
-        per_level = [level_swd_with_subsets(r, f, plan, settings=self.cfg,
-                                            dirs_seed=self.cfg.seed, level=li)
-                     for li, (r, f) in enumerate(zip(real, fake, strict=True))]
-        return _results_from_levels(per_level, plan, n_real, n_fake)
+        return swd_results(real, fake, settings=self.cfg, seed=image_seed(self.cfg.seed, 11, view_index))
 
     def _equalise(self, a: list[torch.Tensor], b: list[torch.Tensor], seed: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         na, nb = a[0].shape[0], b[0].shape[0]
@@ -697,6 +695,8 @@ def level_swd_with_subsets(real: torch.Tensor, fake: torch.Tensor, plan: SubsetP
     img_r, img_f = np.repeat(np.arange(n_r, dtype=np.int64), p), np.repeat(np.arange(n_f, dtype=np.int64), p)
     workers = max(1, torch.get_num_threads())
     step = max(1, min(-(-k // (2 * workers)), chunk_bytes // ((n_r + n_f) * p * 24 * workers)))
+    if (n_r + n_f) * p * k * 24 <= SMALL_PROBLEM_BYTES:
+        workers, step = 1, k  # threads cost more than they save on small sets
     starts = [(s0, min(s0 + step, kt)) for s0 in range(0, kt, step)] + \
              [(s0, min(s0 + step, k)) for s0 in range(kt, k, step)]
     pi = p * d
@@ -747,6 +747,22 @@ def level_swd_with_subsets(real: torch.Tensor, fake: torch.Tensor, plan: SubsetP
     m_floor = max(plan.floor_size * p, 1)
     m_boot = int(plan.boot[0][0].sum()) * p if plan.boot else 1
     return LevelSWD(value=val / (m_value * k), floors=flo / (m_floor * max(kf, 1)), boot=boo / (m_boot * max(kb, 1)))
+
+
+def swd_results(real: list[torch.Tensor], fake: list[torch.Tensor], *, settings: SWDSettings,
+                seed: int) -> dict[str, MetricResult]:
+    """Return ``swd_l<i>`` and ``swd_avg`` with matched floors and intervals from per-level raw descriptors.
+
+    Args:
+        real, fake: per level, descriptors [n, P, D] of each set (n images, P patches each).
+        settings: SWD settings (directions are seeded by `settings.seed` and the level).
+        seed: seeds the subsets (value draws, floor splits, bootstrap replicates).
+    """
+    n_real, n_fake = real[0].shape[0], fake[0].shape[0]
+    plan = plan_subsets(n_real, n_fake, settings=settings, seed=seed)
+    per_level = [level_swd_with_subsets(r, f, plan, settings=settings, dirs_seed=settings.seed, level=li)
+                 for li, (r, f) in enumerate(zip(real, fake, strict=True))]
+    return _results_from_levels(per_level, plan, n_real, n_fake)
 
 
 def _results_from_levels(levels: list[LevelSWD], plan: SubsetPlan, n_real: int, n_fake: int) -> dict[str, MetricResult]:

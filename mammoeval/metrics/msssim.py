@@ -15,7 +15,9 @@ Diversity (Odena et al. 2017, used for GANs of mammograms by Korkinof et al. 201
 over random pairs of distinct images of the same set (lower = more diverse). A collapsed
 generator scores high. The generated set's value is reported beside the real set's. Streaming:
 each set keeps a seeded uniform sample of at most `max_images` images (priority sampling on
-per-image keys, stored as float16) and `n_pairs` pairs are drawn among them; per view, pairs are
+per-image keys, stored as 16-bit integers: x * 65535 rounded, exact for 8- and 16-bit sources and
+within 8e-6 of any float image, so that 16-bit data keep their precision; float16 would round
+values near 1 to steps of 5e-4, coarser than 12-bit data) and `n_pairs` pairs are drawn among them; per view, pairs are
 drawn within the view, and "all" pairs are drawn from every kept image.
 
 Interval: pairs share images, so resampling pair values as if independent understates the
@@ -55,6 +57,8 @@ from mammoeval.metrics.base import (
 )
 
 MSSSIM_WEIGHTS: Final[tuple[float, ...]] = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+_LEVELS: Final[float] = 65535.0
+"""Kept images are stored as round(x * _LEVELS) in uint16."""
 
 
 def gaussian_window(size: int = 11, sigma: float = 1.5, *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -196,6 +200,7 @@ class MSSSIMDiversity(SampledSets):
         """Return the settings that change the real-side state."""
         s = asdict(self.cfg)
         s.pop("n_bootstrap")
+        s["image_storage"] = "uint16 x 65535"  # cached real states in another storage do not match
         return s
 
     def update(self, batch: ImageBatch, *, real: bool) -> None:
@@ -205,7 +210,8 @@ class MSSSIMDiversity(SampledSets):
         keys = torch.tensor([float(torch.rand(1, generator=torch.Generator().manual_seed(
             image_seed(self.cfg.seed, 3 if real else 4, st.n_seen + i)), dtype=torch.float64)) for i in range(n)],
             dtype=torch.float64)
-        st.add({"images": batch.images.detach().to("cpu", torch.float16), "views": batch.views.cpu().to(torch.int64)},
+        levels = (batch.images.detach().to("cpu", torch.float32).clamp(0, 1) * _LEVELS).round().to(torch.int32)
+        st.add({"images": levels.to(torch.uint16), "views": batch.views.cpu().to(torch.int64)},
                keys)
 
     def pair_values(self, real: bool, view: str) -> np.ndarray:
@@ -230,8 +236,8 @@ class MSSSIMDiversity(SampledSets):
         out = []
         for s in range(0, self.cfg.n_pairs, self.cfg.batch_pairs):
             ia, ib = idx[a[s:s + self.cfg.batch_pairs]], idx[b[s:s + self.cfg.batch_pairs]]
-            x = images[ia].to(self.device, torch.float32)
-            y = images[ib].to(self.device, torch.float32)
+            x = images[ia].to(self.device).to(torch.float32) / _LEVELS
+            y = images[ib].to(self.device).to(torch.float32) / _LEVELS
             out.append(ms_ssim(x, y).double().cpu().numpy())
         return np.concatenate(out), a, b, int(m)
 

@@ -6,8 +6,8 @@ comparable with a floor measured at the same size. The floor of a metric compare
 generated set of N images is the same metric between two *disjoint* real subsets of N images each,
 repeated over `n_splits` seeded random splits; its mean is the floor and the splits' standard
 deviation its spread. When the real set holds fewer than 2N images the largest equal size,
-floor(N_real / 2), is used instead and recorded (`FloorEstimate.size`); `floor_size_note` words the
-one-line warning. An identical generator then sits at ratio value / floor ~ 1.
+floor(N_real / 2), is used instead and recorded (`FloorEstimate.size`; the suite prints one warning
+line, `mammoeval.metrics.suite.floor_notes`). An identical generator then sits at ratio value / floor ~ 1.
 
 Intervals. Every interval here is a 95 % interval for the *expected value of the statistic at the
 sample sizes used* (the quantity the matched floor also estimates), not for a population value
@@ -148,15 +148,6 @@ class FloorEstimate:
 def floor_size(n_real: int, n_fake: int) -> int:
     """Return the subset size of a matched floor: `n_fake`, or floor(n_real / 2) when the reals are too few."""
     return max(0, min(int(n_fake), int(n_real) // 2))
-
-
-def floor_size_note(n_real: int, n_fake: int) -> str | None:
-    """Return the one-line warning when the real set cannot give two disjoint subsets of `n_fake` images."""
-    size = floor_size(n_real, n_fake)
-    if size >= n_fake:
-        return None
-    return (f"real-vs-real floors use two disjoint subsets of {size} real images, not {n_fake} like the generated "
-            f"set ({n_real} real images < 2 x {n_fake}); small-sample bias makes those floors pessimistic")
 
 
 def matched_splits(n_real: int, n_fake: int, *, n_splits: int = DEFAULT_FLOOR_SPLITS,

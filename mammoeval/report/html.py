@@ -164,10 +164,14 @@ def _metric_cell(key: str, entry: Any) -> dict[str, Any]:
     scale = display_scale(key)
     ci = entry.get("ci")
     floor = entry.get("floor")
+    ratio = entry.get("ratio")  # value / floor; absent in rows written before it existed
+    floor_text = _fmt(floor * scale) if isinstance(floor, (int, float)) else ""
+    if floor_text and isinstance(ratio, (int, float)):
+        floor_text += f" (ratio {ratio:.3g})"
     return {
         "value": _fmt(entry["value"] * scale),
         "ci": f"[{_fmt(ci[0] * scale)}, {_fmt(ci[1] * scale)}]" if isinstance(ci, (list, tuple)) and len(ci) == 2 else "",
-        "floor": _fmt(floor * scale) if isinstance(floor, (int, float)) else "",
+        "floor": floor_text,
         "raw": entry,
     }
 

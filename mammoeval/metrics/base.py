@@ -43,6 +43,9 @@ class MetricResult:
         floor_splits: splits the floor is averaged over (0 without a split floor).
         zero_floor: the statistic is unbiased, so the floor's expectation is 0 (KID): no ratio is
             reported; compare the value with the floor's spread instead.
+        matched_value: the value recomputed on subsets of `floor_size` images of both sets (mean over
+            draws), set only when the real set was too small for a floor at the value's own size;
+            the ratio then compares it, like with like, with the floor.
     """
 
     value: float
@@ -54,13 +57,16 @@ class MetricResult:
     floor_size: int | None = None
     floor_splits: int = 0
     zero_floor: bool = False
+    matched_value: float | None = None
 
     @property
     def ratio(self) -> float | None:
-        """Return value / floor (1 = as good as real data), or None without a positive finite floor."""
-        if self.zero_floor or self.floor is None or not math.isfinite(self.floor) or self.floor <= 0 or not math.isfinite(self.value):
+        """Return value / floor (1 = as good as real data; `matched_value` / floor when it is set), or None
+        without a positive finite floor."""
+        v = self.value if self.matched_value is None else self.matched_value
+        if self.zero_floor or self.floor is None or not math.isfinite(self.floor) or self.floor <= 0 or not math.isfinite(v):
             return None
-        return self.value / self.floor
+        return v / self.floor
 
     def with_floor(self, floor: FloorEstimate | None) -> MetricResult:
         """Return a copy carrying a split floor's mean, spread, size and split count."""
@@ -71,7 +77,7 @@ class MetricResult:
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON form ``{"value", "ci", "floor", "n_real", "n_fake", "ratio"}`` plus, for a split
-        floor, ``"floor_sd"``, ``"floor_size"`` and ``"floor_splits"``."""
+        floor, ``"floor_sd"``, ``"floor_size"`` and ``"floor_splits"``, and ``"matched_value"`` when set."""
         out: dict[str, Any] = {
             "value": float(self.value),
             "ci": None if self.ci is None else [float(self.ci[0]), float(self.ci[1])],
@@ -82,6 +88,8 @@ class MetricResult:
         }
         if self.floor_splits:
             out.update(floor_sd=self.floor_sd, floor_size=self.floor_size, floor_splits=self.floor_splits)
+        if self.matched_value is not None:
+            out["matched_value"] = float(self.matched_value)
         return out
 
 

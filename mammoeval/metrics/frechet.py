@@ -202,6 +202,8 @@ def compute_fid(real: np.ndarray, fake: np.ndarray, *, floor_splits: int = 5, n_
     generator. Floor: the same between disjoint real subsets of m (uncertainty.matched_floor).
     Interval: centred two-sample bootstrap, m draws with replacement from each set (at most 20
     replicates above 512 dimensions: each needs two covariances and an eigen-decomposition).
+    When the real set holds fewer than 2m samples the floor uses floor(N_real / 2) and
+    `matched_value` holds the value at that size (both sets subsampled), which the ratio uses.
     The population distance, free of set size, is `fd_infinity`.
     """
     from mammoeval.metrics.uncertainty import matched_floor, two_sample_bootstrap
@@ -215,4 +217,8 @@ def compute_fid(real: np.ndarray, fake: np.ndarray, *, floor_splits: int = 5, n_
     n_boot = n_bootstrap if r.shape[1] <= 512 else min(n_bootstrap, 20)
     ci = two_sample_bootstrap(lambda i, j: _fd(r[i], f[j]), r.shape[0], f.shape[0], value=value, n_bootstrap=n_boot,
                               seed=int(rng.integers(1 << 62)), m_a=m, m_b=m)
-    return MetricResult(value, ci, None, r.shape[0], f.shape[0]).with_floor(floor)
+    matched = None
+    if floor is not None and floor.size < m:  # too few reals for a floor at m: the value at the floor's size too
+        matched = float(np.mean([_fd(r[_subset(r.shape[0], floor.size, rng)], f[_subset(f.shape[0], floor.size, rng)])
+                                 for _ in range(max(1, floor_splits))]))
+    return MetricResult(value, ci, None, r.shape[0], f.shape[0], matched_value=matched).with_floor(floor)

@@ -162,7 +162,8 @@ def compute_prdc(real: torch.Tensor, fake: torch.Tensor, *, k_pr: int = 3, k_dc:
     The value: the larger set subsampled to the smaller one's size m, averaged over `repeats`
     seeded subsamples (one when the sizes are equal). The floor: the same between two disjoint real
     subsets of m samples (fewer when the real set holds under 2m), over `floor_splits` splits. The
-    interval: the centred two-sample bootstrap of `resampled_prdc` (m-out-of-n above `max_bootstrap`).
+    interval: `_prdc_intervals` (subsampling without replacement). When the floor had to use fewer
+    than m reals, `matched_value` holds the values at the floor's size (for the ratio).
 
     Args:
         real: float [N, D] and fake: float [M, D] features of one space; N, M > max(k_pr, k_dc).
@@ -197,10 +198,15 @@ def compute_prdc(real: torch.Tensor, fake: torch.Tensor, *, k_pr: int = 3, k_dc:
         return prdc_from_distances(d_rr[ia][:, ia], d_rr[ib][:, ib], d_rr[ia][:, ib], k_pr=k_pr, k_dc=k_dc)
 
     floors = matched_floor(floor_fn, nr, m, seed=int(rng.integers(1 << 62)), n_splits=floor_splits)
+    matched: dict[str, float] = {}
+    fs = next(iter(floors.values())).size if floors else m
+    if fs < m:  # too few reals for a floor at m: the value at the floor's size too, for the ratio
+        at_fs = [on(_draw(nr, fs, rng), _draw(nf, fs, rng)) for _ in range(max(1, floor_splits))]
+        matched = {k: float(np.mean([d[k] for d in at_fs])) for k in PRDC_KEYS}
     cis = _prdc_intervals(d_rr, d_ff, d_rf, value, m=m, k_pr=k_pr, k_dc=k_dc, n_bootstrap=n_bootstrap,
                           max_bootstrap=max_bootstrap, seed=int(rng.integers(1 << 62)))
-    return {k: MetricResult(value[k], cis.get(k), None, real.shape[0], fake.shape[0]).with_floor(floors.get(k))
-            for k in PRDC_KEYS}
+    return {k: MetricResult(value[k], cis.get(k), None, real.shape[0], fake.shape[0],
+                            matched_value=matched.get(k)).with_floor(floors.get(k)) for k in PRDC_KEYS}
 
 
 def _prdc_intervals(d_rr: torch.Tensor, d_ff: torch.Tensor, d_rf: torch.Tensor, value: dict[str, float], *, m: int,

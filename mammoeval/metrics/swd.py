@@ -35,8 +35,9 @@ copy of both sets (~0.4 GB) and chunked projections: under 3 GB, inside the 4 GB
 
 Sample-size protocol (uncertainty.py). Value: on equal-size sets of m = min(n_real, n_fake) images
 (the larger set subsampled by image, averaged over `floor_splits` seeded draws). Floor: the same SWD
-between two disjoint real subsets of m images (floor(n_real / 2) when the real set holds fewer
-than 2m), averaged over `floor_splits` splits, with their standard deviation.
+between two disjoint real subsets of m images, averaged over `floor_splits` splits, with their
+standard deviation. When the real set holds fewer than 2m images the floor uses floor(n_real / 2)
+and `matched_value` holds the value at that size too (both sets subsampled), for the ratio.
 
 Interval: images of both sets are resampled with replacement (`bootstrap_max_images` per set at
 most: m-out-of-n, deviations scaled by sqrt(m_boot / m)); the interval is the value plus the
@@ -567,6 +568,8 @@ class SubsetPlan:
         boot: (real counts, fake counts) per bootstrap replicate (draws with replacement).
         boot_scale: sqrt(m_boot / m), the m-out-of-n scaling of the bootstrap deviations.
         floor_size: images in each floor subset.
+        matched: (real counts, fake counts) of `floor_size` images each, per draw, when the floor is
+            smaller than the value's size (too few reals); empty otherwise.
     """
 
     value: list[tuple[np.ndarray, np.ndarray]]
@@ -574,6 +577,7 @@ class SubsetPlan:
     boot: list[tuple[np.ndarray, np.ndarray]]
     boot_scale: float
     floor_size: int
+    matched: list[tuple[np.ndarray, np.ndarray]]
 
 
 def _counts(n: int, idx: np.ndarray) -> np.ndarray:
@@ -595,16 +599,20 @@ def plan_subsets(n_real: int, n_fake: int, *, settings: SWDSettings, seed: int) 
     mb = min(m, settings.bootstrap_max_images)
     boot = [(_counts(n_real, rng.integers(0, n_real, mb)), _counts(n_fake, rng.integers(0, n_fake, mb)))
             for _ in range(settings.n_bootstrap if m >= 2 else 0)]
-    return SubsetPlan(value, floors, boot, math.sqrt(mb / m) if m else 1.0, floor_size(n_real, m))
+    fs = floor_size(n_real, m)
+    matched = [(_counts(n_real, rng.choice(n_real, fs, replace=False)), _counts(n_fake, rng.choice(n_fake, fs, replace=False)))
+               for _ in range(settings.floor_splits)] if floors and fs < m else []
+    return SubsetPlan(value, floors, boot, math.sqrt(mb / m) if m else 1.0, fs, matched)
 
 
 @dataclass(frozen=True)
 class LevelSWD:
-    """One level's SWDs: per value draw, per floor split and per bootstrap replicate."""
+    """One level's SWDs: per value draw, per floor split, per bootstrap replicate and per matched-size draw."""
 
     value: np.ndarray
     floors: np.ndarray
     boot: np.ndarray
+    matched: np.ndarray
 
 
 _IMG_BITS = 24
@@ -690,7 +698,7 @@ def level_swd_with_subsets(real: torch.Tensor, fake: torch.Tensor, plan: SubsetP
                       for _ in range(settings.repeats)], 1).numpy()  # [D, K]
     k = dirs.shape[1]
     kb = min(settings.bootstrap_dirs, k) if plan.boot else 0
-    kt = k if n_r != n_f else min(k, max(settings.floor_dirs if plan.floors else 0, kb))
+    kt = k if n_r != n_f else min(k, max(settings.floor_dirs if plan.floors else 0, kb))  # tagged directions
     kf = min(settings.floor_dirs, kt)
     img_r, img_f = np.repeat(np.arange(n_r, dtype=np.int64), p), np.repeat(np.arange(n_f, dtype=np.int64), p)
     workers = max(1, torch.get_num_threads())
@@ -707,8 +715,9 @@ def level_swd_with_subsets(real: torch.Tensor, fake: torch.Tensor, plan: SubsetP
     a_val = [(aff(cr, True), aff(cf, False)) for cr, cf in plan.value]
     a_flo = [(aff(ca, True), aff(cb, True)) for ca, cb in plan.floors]
     a_boo = [(aff(cr, True), aff(cf, False)) for cr, cf in plan.boot]
+    a_mat = [(aff(cr, True), aff(cf, False)) for cr, cf in plan.matched]
 
-    def chunk(span: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def chunk(span: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         lo, hi = span
         sub = dirs[:, lo:hi]
         colsum = sub.sum(0)
@@ -718,7 +727,7 @@ def level_swd_with_subsets(real: torch.Tensor, fake: torch.Tensor, plan: SubsetP
             pf.sort(axis=1)
             (ar, af), = a_val
             return _abs_diff_sums(pr, pf, ar, af, colsum)[None], np.zeros((len(plan.floors), 0)), \
-                np.zeros((len(plan.boot), 0))
+                np.zeros((len(plan.boot), 0)), np.zeros((len(plan.matched), 0))
         vr, ir = _sorted_tagged(pr, img_r)
         vf, jf = _sorted_tagged(pf, img_f)
         val = np.stack([_abs_diff_sums(_multiset(vr, ir, cr), _multiset(vf, jf, cf), ar, af, colsum)
@@ -731,7 +740,10 @@ def level_swd_with_subsets(real: torch.Tensor, fake: torch.Tensor, plan: SubsetP
         boo = np.stack([_abs_diff_sums(_multiset(vr[:nb], ir[:nb], cr), _multiset(vf[:nb], jf[:nb], cf), ar, af,
                                        colsum[:nb]) for (cr, cf), (ar, af) in zip(plan.boot, a_boo, strict=True)]) \
             if plan.boot and nb else np.zeros((len(plan.boot), 0))
-        return val, flo, boo
+        mat = np.stack([_abs_diff_sums(_multiset(vr[:nf_], ir[:nf_], cr), _multiset(vf[:nf_], jf[:nf_], cf), ar, af,
+                                       colsum[:nf_]) for (cr, cf), (ar, af) in zip(plan.matched, a_mat, strict=True)]) \
+            if plan.matched and nf_ else np.zeros((len(plan.matched), 0))
+        return val, flo, boo, mat
 
     with threadpool_limits(limits=1, user_api="blas"):
         if workers == 1 or len(starts) == 1:
@@ -743,10 +755,12 @@ def level_swd_with_subsets(real: torch.Tensor, fake: torch.Tensor, plan: SubsetP
     val = np.concatenate([x[0] for x in parts], axis=1).sum(1)
     flo = np.concatenate([x[1] for x in parts], axis=1).sum(1)
     boo = np.concatenate([x[2] for x in parts], axis=1).sum(1)
+    mat = np.concatenate([x[3] for x in parts], axis=1).sum(1)
     m_value = int(plan.value[0][0].sum()) * p
     m_floor = max(plan.floor_size * p, 1)
     m_boot = int(plan.boot[0][0].sum()) * p if plan.boot else 1
-    return LevelSWD(value=val / (m_value * k), floors=flo / (m_floor * max(kf, 1)), boot=boo / (m_boot * max(kb, 1)))
+    return LevelSWD(value=val / (m_value * k), floors=flo / (m_floor * max(kf, 1)), boot=boo / (m_boot * max(kb, 1)),
+                    matched=mat / (m_floor * max(kf, 1)))
 
 
 def swd_results(real: list[torch.Tensor], fake: list[torch.Tensor], *, settings: SWDSettings,
@@ -777,5 +791,6 @@ def _results_from_levels(levels: list[LevelSWD], plan: SubsetPlan, n_real: int, 
         if plan.boot:
             # The replicates share their directions, so their spread is that of the image sampling alone.
             ci = centred_interval(value, np.mean([lv.boot for lv in group], axis=0), scale=plan.boot_scale)
-        out[key] = MetricResult(value, ci, None, n_real, n_fake).with_floor(floor)
+        matched = float(np.mean([lv.matched.mean() for lv in group])) if plan.matched else None
+        out[key] = MetricResult(value, ci, None, n_real, n_fake, matched_value=matched).with_floor(floor)
     return out

@@ -134,11 +134,13 @@ def bench_swd_side_by_side(n: int, h: int, w: int, *, rounds: int = 2) -> dict[s
     views = torch.zeros(n, dtype=torch.int64)
     ids = [str(i) for i in range(n)]
     t_ref, t_ours, t_bare = float("inf"), float("inf"), float("inf")
+    print(f"side by side: 2x{n} at {h}x{w}, {rounds} round(s)", flush=True)
     ours: dict[str, Any] = {}
     ref_value = float("nan")
     for _ in range(rounds):
         t, ref_value = _timed(lambda: _reference_swd_value(real[:, 0].double().numpy(), fake[:, 0].double().numpy()))
         t_ref = min(t_ref, t)
+        print(f"reference bare value: {t:.1f} s", flush=True)
 
         def full() -> Any:
             m = SWDMetric(SWDSettings(n_bootstrap=SWD_MAX_BOOTSTRAP))
@@ -149,6 +151,7 @@ def bench_swd_side_by_side(n: int, h: int, w: int, *, rounds: int = 2) -> dict[s
 
         t, (m, r) = _timed(full)
         t_ours = min(t_ours, t)
+        print(f"ours full compute: {t:.1f} s", flush=True)
         t_bare = min(t_bare, _timed(lambda: m._swd_groups(m._view_desc(True, "all"), m._view_desc(False, "all"),  # noqa: B023
                                                           sub_seed=0))[0])
         ours = {"value": r.value, "ci": list(r.ci) if r.ci else None, "floor": r.floor, "floor_sd": r.floor_sd,
@@ -213,6 +216,7 @@ def main() -> None:
     ap.add_argument("--swd-only", action="store_true",
                     help="only the side-by-side SWD comparison; other rows are kept from reports/metrics.json")
     ap.add_argument("--shared", action="store_true", help="note in the report that other jobs shared the machine")
+    ap.add_argument("--rounds", type=int, default=2, help="alternating rounds of the side-by-side SWD comparison")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.swd_only:
@@ -246,7 +250,8 @@ def _swd_only(args: argparse.Namespace) -> None:
     path = ROOT / "reports" / "metrics.json"
     res = json.loads(path.read_text()) if path.is_file() else {}
     n = 32 if args.quick else 256
-    side = bench_swd_side_by_side(n, 320, 256)
+    side = bench_swd_side_by_side(n, 320, 256, rounds=args.rounds)
+    side["rounds"] = args.rounds
     side["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "threads": args.threads,
                        "loadavg": os.getloadavg(), "shared": bool(args.shared)}
     res["swd_side_by_side"] = side
@@ -266,7 +271,7 @@ def _side_markdown(side: dict[str, Any]) -> str:
         "",
         "## SWD side by side (one run, same images)",
         "",
-        f"{side['images']}, best of 2 alternating rounds, torch threads {m['threads']}.{shared}",
+        f"{side['images']}, best of {side.get('rounds', 2)} alternating round(s), torch threads {m['threads']}.{shared}",
         "",
         "| measurement | seconds |",
         "|---|---|",

@@ -240,7 +240,8 @@ def _prdc_intervals(d_rr: torch.Tensor, d_ff: torch.Tensor, d_rf: torch.Tensor, 
     for k in PRDC_KEYS:
         ci = centred_interval(value[k], reps[k], scale=math.sqrt(f / (1 - f)))
         if ci is not None:
-            out[k] = ci
+            # precision, recall and coverage are fractions: the interval stays in [0, 1] (density may exceed 1)
+            out[k] = (max(ci[0], 0.0), ci[1] if k == "density" else min(ci[1], 1.0))
     return out
 
 

@@ -109,6 +109,6 @@ def read_config(run_dir: str | Path) -> dict[str, Any]:
 
 def read_log(run_dir: str | Path) -> list[dict[str, Any]]:
     """Return log.jsonl rows (empty when absent)."""
-    from mammoeval.fsutil import read_jsonl
+    from mammoeval.jsonl import read_jsonl
 
     return read_jsonl(Path(run_dir) / LOG_FILE)

@@ -26,7 +26,8 @@ import mammoeval
 from mammoeval.data.dataset import PreparedDataset
 from mammoeval.data.prepared import DatasetInfo, is_prepared_dataset, read_dataset_info
 from mammoeval.errors import BadInputError, ConfigError, TrainingDivergedError
-from mammoeval.fsutil import append_jsonl, read_jsonl, write_json_atomic, write_text_atomic
+from mammoeval.fsutil import write_json_atomic, write_text_atomic
+from mammoeval.jsonl import append_jsonl, read_jsonl
 from mammoeval.rundir import (
     CHECKPOINT_DIR,
     CONFIG_FILE,

@@ -76,7 +76,7 @@ def read_run_files(run: Path) -> RunFiles:
 
 
 def _read_scores(path: Path) -> list[dict[str, Any]]:
-    from mammoeval.fsutil import read_jsonl
+    from mammoeval.jsonl import read_jsonl
 
     return [r for r in read_jsonl(path) if isinstance(r, dict)]
 

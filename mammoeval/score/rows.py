@@ -107,7 +107,7 @@ def read_score_file(path: str | Path) -> list[dict[str, Any]]:
     Raises:
         BadInputError: missing, empty or malformed file, or rows without a "checkpoint" key.
     """
-    from mammoeval.fsutil import read_jsonl
+    from mammoeval.jsonl import read_jsonl
 
     p = Path(path)
     if not p.is_file():

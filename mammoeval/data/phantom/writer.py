@@ -34,7 +34,8 @@ from mammoeval.data.prepared import (
     write_image,
 )
 from mammoeval.errors import BadInputError, ConfigError
-from mammoeval.fsutil import append_jsonl, read_jsonl, sha256_file, write_bytes_atomic, write_json_atomic
+from mammoeval.fsutil import sha256_file, write_bytes_atomic, write_json_atomic
+from mammoeval.jsonl import append_jsonl, read_jsonl
 from mammoeval.views import LATERALITIES, VIEWS
 
 TRUTH_FILE = "findings.json"

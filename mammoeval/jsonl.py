@@ -110,6 +110,15 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
         BadInputError: the path is not a regular file, is not UTF-8, or a line other than a torn
             tail is not a JSON object (the message names the file and the line).
     """
+    return [row for _, row in read_jsonl_numbered(path)]
+
+
+def read_jsonl_numbered(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """Return (1-based line number, row) for every row of a JSON-lines file, as `read_jsonl` reads them.
+
+    Raises:
+        BadInputError: as `read_jsonl`.
+    """
     path = Path(path)
     if not path.exists():
         return []
@@ -122,11 +131,11 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
         raise BadInputError(path, f"unreadable ({e.strerror or e})") from None
     lines = data.split(b"\n")
     torn = lines.pop()  # b"" when the file ends with a newline
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[int, dict[str, Any]]] = []
     for i, raw in enumerate(lines):
         if not raw.strip():
             continue
-        rows.append(_parse_line(path, i + 1, raw))
+        rows.append((i + 1, _parse_line(path, i + 1, raw)))
     if torn.strip():
         warn_once(f"torn:{path}", f"warning: {path}: ignoring a partial last line left by an interrupted write")
     return rows

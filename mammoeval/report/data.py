@@ -255,6 +255,9 @@ def _load_selected(run: Path, selected: dict[str, Any] | None,
 
     ckpt = selected_checkpoint(run, selected)
     loader = load_generator or _default_loader()
+    if ckpt is None and selected and selected.get("checkpoint"):
+        return None, (f"the selected checkpoint {selected['checkpoint']} is no longer in "
+                      f"{run / 'checkpoints'}: no generated images are shown (restore it, or rescore the run)")
     if ckpt is None:
         return None, "no checkpoint in the run: train with `mammoeval train` first"
     if loader is None:

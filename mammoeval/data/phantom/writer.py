@@ -34,7 +34,7 @@ from mammoeval.data.prepared import (
     write_image,
 )
 from mammoeval.errors import BadInputError, ConfigError
-from mammoeval.fsutil import sha256_file, write_bytes_atomic, write_json_atomic
+from mammoeval.fsutil import remove_orphan_temps, sha256_file, write_bytes_atomic, write_json_atomic
 from mammoeval.jsonl import append_jsonl, read_jsonl
 from mammoeval.views import LATERALITIES, VIEWS
 
@@ -113,6 +113,8 @@ def write_phantom_dataset(
         raise ConfigError(f"workers must be >= 1, got {workers}")
     render_phantom(0, size=size, findings=FindingsConfig.none())  # validates size before any file is written
     out = Path(out)
+    if out.is_dir():
+        remove_orphan_temps(out)  # left by a run killed in the middle of a write
     options = _options(size, seed, findings)
     done = _resume_rows(out, options)
     _write_options(out, options)

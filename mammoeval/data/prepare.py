@@ -40,7 +40,7 @@ from mammoeval.data.prepared import (
 from mammoeval.data.readers import HeaderFacts, is_supported_file, read_header, read_image
 from mammoeval.errors import BadInputError, ConfigError
 from mammoeval.fsutil import file_kind_problem, printable_path, remove_orphan_temps
-from mammoeval.jsonl import append_jsonl, read_jsonl
+from mammoeval.jsonl import append_jsonl, read_jsonl, repair_tail
 
 JOURNAL_DIR = ".prepare"
 JOURNAL_FILE = "journal.jsonl"
@@ -183,6 +183,7 @@ def prepare_dataset(
     if out_dir.is_dir():
         remove_orphan_temps(out_dir, extra=(ORPHAN_LOWRES,))  # left by a prepare killed mid-write
     journal = out_dir / JOURNAL_DIR / JOURNAL_FILE
+    repair_tail(journal)
     done = _read_journal(journal)
     pending = [j for j in jobs if j.source not in done or done[j.source].fingerprint != j.fingerprint]
     if pending:

@@ -199,6 +199,8 @@ def read_raster(path: str | Path) -> SourceImage:
             mode = "RGBA" if mode == "P" else mode
     except UnidentifiedImageError:
         raise BadInputError(path, "not a readable image (unrecognised or corrupt data)") from None
+    except Image.DecompressionBombError as e:
+        raise BadInputError(path, f"image too large to decode safely ({_one_line(e)})") from None
     except (OSError, ValueError, SyntaxError) as e:
         raise BadInputError(path, f"cannot decode image ({_one_line(e)})") from None
     pixels, photometric, bits, window = _raster_to_unit(path, arr, mode)

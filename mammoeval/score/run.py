@@ -17,7 +17,6 @@ scan by default) so the bookkeeping can be tested with cheap stand-ins.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -28,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from mammoeval.data.imageset import ImageSet
 from mammoeval.errors import BadInputError, ConfigError
 from mammoeval.fsutil import sha256_file, write_json_atomic
-from mammoeval.jsonl import append_jsonl, warn_once
+from mammoeval.jsonl import append_jsonl, repair_tail, warn_once
 from mammoeval.rundir import (
     BEST_FILE,
     CHECKPOINT_DIR,
@@ -376,6 +375,7 @@ def _score_run_main(run_dir: str | Path, *, settings: ScoreSettings, last: int |
     real_hash = real.base.content_hash
     current = settings.settings_hash(metrics=metrics, real_hash=real_hash)
     scores_path = run / SCORES_FILE
+    repair_tail(scores_path)
     done = {_row_key(r) for r in read_score_rows(scores_path, missing_ok=True)}
     todo = [r for r in refs if (r.name, current) not in done]
     new_rows, too_small, failed = [], [], []

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 import mammoeval
-from mammoeval.data.dataset import PreparedDataset
+from mammoeval.data.dataset import NoImagesError, PreparedDataset
 from mammoeval.data.prepared import DatasetInfo, is_prepared_dataset, read_dataset_info
 from mammoeval.errors import BadInputError, ConfigError, TrainingDivergedError
 from mammoeval.fsutil import write_json_atomic, write_text_atomic
@@ -434,7 +434,7 @@ def write_reals_grid(run: RunContext) -> None:
     for view in ("CC", "MLO"):
         try:
             ds = PreparedDataset(run.dataset, reduction=run.reduction, views=(view,))
-        except BadInputError:
+        except NoImagesError:
             parts.append(torch.zeros(0, 1, *cfg.size))
             continue
         parts.append(torch.stack([ds[i][0] for i in range(min(cfg.grid_per_view, len(ds)))]))

@@ -21,6 +21,10 @@ from mammoeval.errors import BadInputError
 from mammoeval.views import VIEWS
 
 
+class NoImagesError(BadInputError):
+    """The dataset holds no image of the requested views and split (the files themselves are fine)."""
+
+
 class PreparedDataset(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
     """Images of a prepared dataset, read lazily from disk, one item at a time.
 
@@ -60,7 +64,7 @@ class PreparedDataset(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
         ]
         self.records: list[ManifestRecord] = [all_records[i] for i in self._rows]
         if not self.records:
-            raise BadInputError(self.root, f"no images with views {sorted(keep_views or [])} and split {split!r}")
+            raise NoImagesError(self.root, f"no images with views {sorted(keep_views or [])} and split {split!r}")
         self.reduction = reduction
         self._n_manifest = len(all_records)
         self._lowres: np.ndarray | None = None

@@ -263,8 +263,7 @@ def _mutations() -> st.SearchStrategy[tuple[list[str], Any]]:
 @given(mutation=_mutations())
 def test_any_mutated_row_is_refused_in_one_line_or_read_by_selection_and_gate(tmp_path: Path,
                                                                               mutation: tuple[list[str], Any]) -> None:
-    from mammoeval.gate import read_rules
-    from mammoeval.gate import evaluate_rule
+    from mammoeval.gate import evaluate_rule, read_rules
     from mammoeval.report.sources import select_row
     from mammoeval.selection import select_checkpoint
 

@@ -297,3 +297,34 @@ def test_random_float_tiffs_are_finite_in_unit_range_or_rejected(tmp_path: Path,
         return
     assert np.isfinite(arr).all(), "a non-finite pixel must reject the file"
     assert np.isfinite(img.pixels).all() and 0.0 <= float(img.pixels.min()) and float(img.pixels.max()) <= 1.0
+
+
+LABEL_MANIFESTS: list[tuple[str, bytes | None, str]] = [
+    ("latin1", "path,view,laterality\nbé.png,CC,L\n".encode("latin-1"), "not UTF-8"),
+    ("utf16", "path,view,laterality\na.png,CC,L\n".encode("utf-16"), "label manifest"),
+    ("extra_values", b"path,view,laterality\na.png,CC,L,train,oops\n", "line 2: more values than columns"),
+    ("no_columns", b"file;view\na.png;CC\n", "needs columns path,view,laterality"),
+    ("twice", b"path,view,laterality\na.png,CC,L\n./a.png,MLO,R\n", "line 3: path 'a.png' listed twice"),
+    ("bad_laterality", b"path,view,laterality\na.png,CC,both\n", "line 2: laterality 'both'"),
+    ("fifo", None, "FIFO"),
+]
+
+
+@pytest.mark.parametrize(("case", "data", "reason"), LABEL_MANIFESTS, ids=[m[0] for m in LABEL_MANIFESTS])
+def test_bad_label_manifest_exits_2_naming_it(tmp_path: Path, case: str, data: bytes | None, reason: str) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    kit.write_png(src / "a.png", kit.breast())
+    manifest = tmp_path / "labels.csv"
+    if data is None:
+        kit.make_fifo(manifest)
+    else:
+        manifest.write_bytes(data)
+    signal.alarm(60)
+    try:
+        result = kit.invoke(["data", "prepare", src, "--out", tmp_path / "out", "--size", "32x24", "--workers", "1",
+                             "--manifest", manifest, "--no-progress"])
+    finally:
+        signal.alarm(0)
+    assert reason in kit.assert_bad_input(result, "labels.csv")
+    assert not (tmp_path / "out" / "dataset.json").exists()

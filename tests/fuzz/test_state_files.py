@@ -289,3 +289,20 @@ def test_any_mutated_row_is_refused_in_one_line_or_read_by_selection_and_gate(tm
     for rule in read_rules():
         evaluate_rule(rule, rows[1], rows[0])
     select_row(rows, {"checkpoint": "ckpt-0000002000.pt"})
+
+
+@pytest.mark.parametrize(("name", "change", "reason"), MISTYPED[:4], ids=[m[0] for m in MISTYPED[:4]])
+def test_score_refuses_to_append_to_a_scores_file_with_a_mistyped_row(tmp_path: Path, name: str,
+                                                                      change: dict[str, Any], reason: str) -> None:
+    from mammoeval.score.run import score_run
+    from mammoeval.score.settings import ScoreSettings
+    from tests.score.test_run import Backends, _make_run, _real
+
+    run = _make_run(tmp_path, [(1000, (32, 32), 0.5), (2000, (32, 32), 0.5)])
+    rows = [kit.score_row("ckpt-0000001000.pt"), {**kit.score_row("ckpt-0000002000.pt"), **change}]
+    (run / "scores.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    before = (run / "scores.jsonl").read_bytes()
+    with pytest.raises(BadInputError, match=r"scores\.jsonl: line 2.*" + reason):
+        score_run(run, settings=ScoreSettings(n_per_view=2, n_bootstrap=0), progress=False,
+                  backends=Backends(_real()).backends())
+    assert (run / "scores.jsonl").read_bytes() == before and not (run / "best.json").exists()

@@ -31,8 +31,11 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_open supports 'w' and 'wb', got {mode!r}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    except OSError as e:
+        raise _unwritable(path, e) from None
     try:
         f: IO[Any]
         f = os.fdopen(fd, "wb") if mode == "wb" else os.fdopen(fd, "w", encoding="utf-8", newline="")
@@ -40,11 +43,21 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as e:
+            raise _unwritable(path, e) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _unwritable(path: Path, e: OSError) -> Exception:
+    """Return the one-line error for a destination that cannot be written (a folder, no space, ...)."""
+    from mammoeval.errors import BadInputError
+
+    return BadInputError(path, f"cannot write here ({e.strerror or e})")
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:

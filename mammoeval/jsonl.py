@@ -40,12 +40,24 @@ def repair_tail(path: str | Path) -> int:
     """Truncate a torn last line of a JSON-lines file (bytes after the last newline); return bytes cut.
 
     A missing or empty file, or one ending in a newline, is left as it is (0 is returned).
+
+    Raises:
+        BadInputError: the path is not a regular file (a FIFO, a folder, a dangling link, ...).
     """
+    from mammoeval.fsutil import file_kind_problem
+
     path = Path(path)
+    problem = file_kind_problem(path)
+    if problem == "no such file":
+        return 0
+    if problem is not None:  # never open a FIFO or a device: opening it for writing blocks
+        raise BadInputError(path, problem)
     try:
         fd = os.open(path, os.O_RDWR)
     except FileNotFoundError:
         return 0
+    except OSError as e:
+        raise BadInputError(path, f"cannot open for repair ({e.strerror or e})") from None
     try:
         size = os.fstat(fd).st_size
         if size == 0:
@@ -88,17 +100,23 @@ def append_jsonl(path: str | Path, row: dict[str, Any]) -> None:
 
     Raises:
         TypeError: the row holds a value that is not JSON serialisable (nothing is written).
+        BadInputError: the file cannot be written (its folder is a file, it is a folder, no space).
     """
     path = Path(path)
     data = encode_row(row)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    repair_tail(path)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        repair_tail(path)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise BadInputError(path, f"cannot append here ({e.strerror or e})") from None
     try:
         written = os.write(fd, data)
         while written < len(data):  # a short write is rare (full disk, signals); finish the line
             written += os.write(fd, data[written:])
         os.fsync(fd)
+    except OSError as e:
+        raise BadInputError(path, f"cannot append here ({e.strerror or e})") from None
     finally:
         os.close(fd)
 

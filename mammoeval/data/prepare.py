@@ -38,7 +38,7 @@ from mammoeval.data.prepared import (
     write_skipped,
 )
 from mammoeval.data.readers import HeaderFacts, is_supported_file, read_header, read_image
-from mammoeval.errors import BadInputError, ConfigError
+from mammoeval.errors import BadInputError, ConfigError, MammoevalError
 from mammoeval.fsutil import file_kind_problem, printable_path, remove_orphan_temps
 from mammoeval.jsonl import append_jsonl, read_jsonl, repair_tail
 
@@ -125,6 +125,11 @@ class _Skip(Exception):
     """A file that is readable but excluded by a rule (implant, modality, view, size)."""
 
 
+class OutputWriteError(MammoevalError):
+    """The prepared dataset cannot be written (full disk, no permission): the run stops instead of
+    recording a good source file as skipped."""
+
+
 def default_workers() -> int:
     """Return min(4, CPU count): the default number of worker processes."""
     return max(1, min(4, os.cpu_count() or 1))
@@ -173,6 +178,8 @@ def prepare_dataset(
     src_dir, out_dir = Path(src).resolve(), Path(out).resolve()
     if not src_dir.is_dir():
         raise BadInputError(src_dir, "source is not a folder")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BadInputError(out_dir, "output exists and is not a folder")
     given = read_label_manifest(manifest) if manifest is not None else {}
     exclude = [out_dir] + ([Path(manifest).resolve()] if manifest is not None else [])
     sources, unsupported = list_sources(src_dir, exclude=exclude)
@@ -275,9 +282,14 @@ def prepare_one(job: Job, opts: PrepareOptions, out: str) -> Outcome:
     """Prepare one source file into `out`; return its record, or the one-line reason it was skipped.
 
     Never raises for a bad file: a batch over hundreds of thousands of files must go on.
+
+    Raises:
+        OutputWriteError: the prepared image cannot be written (the run must stop: the source is good).
     """
     try:
         return Outcome(job.source, job.fingerprint, record=_prepare_file(job, opts, Path(out)))
+    except OutputWriteError:
+        raise
     except BadInputError as e:
         return Outcome(job.source, job.fingerprint, reason=e.reason)
     except _Skip as e:
@@ -303,7 +315,10 @@ def _prepare_file(job: Job, opts: PrepareOptions, out: Path) -> ManifestRecord:
         side = "right" if lat == "R" else "left"
     canon, flipped = pp.flip_to_left(img.pixels, side)
     fitted, plan = pp.fit_to(canon, opts.size)
-    rel, digest = write_image(out, job.image_id, fitted, bits=opts.bits)
+    try:
+        rel, digest = write_image(out, job.image_id, fitted, bits=opts.bits)
+    except BadInputError as e:
+        raise OutputWriteError(str(e)) from None
     return ManifestRecord(
         id=job.image_id, file=rel, view=view, laterality=lat or ("L" if side == "left" else "R"),
         split=split or "train", source=printable_path(job.source), orig_height=h, orig_width=w, scale=plan.scale,

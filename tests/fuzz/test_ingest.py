@@ -328,3 +328,17 @@ def test_bad_label_manifest_exits_2_naming_it(tmp_path: Path, case: str, data: b
         signal.alarm(0)
     assert reason in kit.assert_bad_input(result, "labels.csv")
     assert not (tmp_path / "out" / "dataset.json").exists()
+
+
+def test_an_output_that_cannot_be_written_stops_the_run_and_loses_no_good_image(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    kit.write_png(src / "a.png", kit.breast())
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "images").write_text("a file where the image folder should be")
+    result = kit.invoke(["data", "prepare", src, "--out", out, "--size", "32x24", "--workers", "1", "--no-progress"])
+    kit.assert_bad_input(result, "images")
+    (out / "images").unlink()
+    s = prepare_dataset(src, out, size=SIZE, workers=1, progress=False)
+    assert s.n_prepared == 1 and s.n_processed == 1 and not s.skipped

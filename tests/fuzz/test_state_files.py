@@ -306,3 +306,34 @@ def test_score_refuses_to_append_to_a_scores_file_with_a_mistyped_row(tmp_path: 
         score_run(run, settings=ScoreSettings(n_per_view=2, n_bootstrap=0), progress=False,
                   backends=Backends(_real()).backends())
     assert (run / "scores.jsonl").read_bytes() == before and not (run / "best.json").exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_appending_to_a_path_that_is_not_a_regular_file_is_one_line(tmp_path: Path, kind: str) -> None:
+    p = tmp_path / "log.jsonl"
+    kit.make_fifo(p) if kind == "fifo" else p.mkdir()
+    signal.alarm(30)
+    try:
+        with pytest.raises(BadInputError, match=r"log\.jsonl: "):
+            append_jsonl(p, {"tick": 1})
+    finally:
+        signal.alarm(0)
+
+
+def test_outputs_that_cannot_be_written_are_exit_2_naming_them(tmp_path: Path) -> None:
+    run = _run_with_rows(tmp_path, [kit.score_row()])
+    folder = tmp_path / "a-folder.json"
+    folder.mkdir()
+    kit.assert_bad_input(kit.invoke(["gate", run, "--baseline", folder, "--update-baseline"]), "a-folder.json")
+    baseline = tmp_path / "baseline.json"
+    write_json_atomic(baseline, kit.score_row())
+    kit.assert_bad_input(kit.invoke(["gate", run, "--baseline", baseline, "--json", folder]), "a-folder.json")
+    src = tmp_path / "src"
+    src.mkdir()
+    kit.write_png(src / "a.png", kit.breast())
+    not_a_folder = tmp_path / "file-out"
+    not_a_folder.write_text("I am a file")
+    result = kit.invoke(["data", "prepare", src, "--out", not_a_folder, "--size", "32x24", "--workers", "1",
+                         "--no-progress"])
+    kit.assert_bad_input(result, "file-out")
+    assert not_a_folder.read_text() == "I am a file"

@@ -76,8 +76,11 @@ class FolderImageSet:
 
     @property
     def ids(self) -> list[str]:
-        """Image ids in iteration order: the path relative to the folder, without suffix."""
-        return [f.rsplit(".", 1)[0] for f in self.files]
+        """Image ids in iteration order: the path relative to the folder, without suffix (bytes of a
+        non-UTF-8 name written as ``\\xNN``)."""
+        from mammoeval.fsutil import printable_path
+
+        return [printable_path(f.rsplit(".", 1)[0]) for f in self.files]
 
     @property
     def content_hash(self) -> str:

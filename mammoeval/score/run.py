@@ -387,7 +387,7 @@ def _score_run_main(run_dir: str | Path, *, settings: ScoreSettings, last: int |
                                    real_hash=real_hash, cache_dir=run / CACHE_DIR, progress=progress, env=env)
         except UnloadableCheckpointError as e:
             failed.append((ref.name, e.reason))
-            _record_failure(run, ref, e.reason, current, progress=progress)
+            _record_failure(run, ref, e.reason, current)
             continue
         if row is None:
             too_small.append(ref.name)
@@ -425,7 +425,7 @@ def _load_sampler(backends: ScoreBackends, ref: CheckpointRef, device: str) -> S
         raise UnloadableCheckpointError(ref.path, e.reason) from None
 
 
-def _record_failure(run: Path, ref: CheckpointRef, reason: str, settings_hash: str, *, progress: bool) -> None:
+def _record_failure(run: Path, ref: CheckpointRef, reason: str, settings_hash: str) -> None:
     """Append why a checkpoint was not scored to RUN/scores-skipped.jsonl and say it in one line."""
     append_jsonl(run / SKIPPED_FILE, {"checkpoint": ref.name, "reason": reason, "settings_hash": settings_hash,
                                       "at": utc_now()})

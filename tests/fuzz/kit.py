@@ -22,7 +22,7 @@ from mammoeval.cli import app
 runner = CliRunner()
 
 
-def invoke(args: Sequence[str]) -> Any:
+def invoke(args: Sequence[object]) -> Any:
     """Run the CLI in-process and return click's result."""
     return runner.invoke(app, [str(a) for a in args], catch_exceptions=True)
 
@@ -114,10 +114,10 @@ def make_dicom(path: Path, arr: np.ndarray, *, photometric: str = "MONOCHROME2",
     """Write a small single-frame grey DICOM; `drop` removes elements after the tags are set, and
     `no_transfer_syntax` writes a file meta without TransferSyntaxUID."""
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = MAMMO_FOR_PRESENTATION
+    meta.MediaStorageSOPClassUID = UID(MAMMO_FOR_PRESENTATION)
     meta.MediaStorageSOPInstanceUID = generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = Dataset()

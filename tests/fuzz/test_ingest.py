@@ -14,6 +14,7 @@ import shutil
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -51,7 +52,7 @@ def _with_nan(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _dicom(**kw: object) -> Maker:
+def _dicom(**kw: Any) -> Maker:
     arr = (kit.breast().astype(np.uint16) * 16)
     return lambda p: kit.make_dicom(p, arr, **kw)
 

@@ -93,7 +93,7 @@ def test_sigkill_at_several_points_then_resume_matches_an_uninterrupted_run(data
         f.write(b'{"alpha": 1.0, "d_steps": 2, "gp": 0.0')
     resumed = train(tiny_config(total_kimg=TOTAL_KIMG), data=dataset, out=out, resume=True, progress=False)
     rows = _check_log(out)
-    assert any(round(float(r["kimg"]) * 1000) == last.n_images_shown for r in rows)
+    assert any(round(float(str(r["kimg"])) * 1000) == last.n_images_shown for r in rows)
     assert rows[-1]["tick"] == reference.ticks
     assert resumed.n_images_shown == reference.n_images_shown
     assert resumed.weights_sha256 == reference.weights_sha256

@@ -11,8 +11,9 @@ object whose ``value`` is a number or null and whose ``ci`` is null or two numbe
 checked when present and not null: ``n_images_shown``, ``kimg`` (numbers), ``resolution`` (two
 positive integers), ``n_per_view`` (an integer or view -> integer), ``seed`` (integer),
 ``unavailable`` (metric -> reason text), ``memorization``, ``qa``, ``timing``, ``settings`` and
-``versions`` (objects; ``settings.settings_hash`` text), ``checkpoint_sha256`` and ``scored_at``
-(text).
+``versions`` (objects; ``settings.settings_hash`` text; ``memorization.rate`` a number and
+``memorization.pairs`` objects with text ids, a number ``distance`` and a boolean ``flagged``),
+``checkpoint_sha256`` and ``scored_at`` (text).
 """
 
 from __future__ import annotations
@@ -148,6 +149,8 @@ def _check_optional(obj: dict[str, Any]) -> None:
     pairs = mem.get("pairs")
     _need(pairs is None or (isinstance(pairs, list) and all(isinstance(p, dict) for p in pairs)),
           "memorization.pairs", "a list of objects", pairs)
+    for i, pair in enumerate(pairs or []):
+        _check_pair(pair, f"memorization.pairs[{i}]")
     rate = mem.get("rate")
     _need(rate is None or _is_number(rate), "memorization.rate", "a number or null", rate)
     digest = (obj.get("settings") or {}).get("settings_hash")
@@ -155,6 +158,18 @@ def _check_optional(obj: dict[str, Any]) -> None:
     for name in _TEXT_FIELDS:
         v = obj.get(name)
         _need(v is None or isinstance(v, str), name, "text", v)
+
+
+def _check_pair(pair: dict[str, Any], name: str) -> None:
+    for key in ("fake_id", "train_id", "space"):
+        v = pair.get(key)
+        _need(v is None or isinstance(v, str), f"{name}.{key}", "text", v)
+    d = pair.get("distance")
+    _need(d is None or _is_number(d), f"{name}.distance", "a number", d)
+    flagged = pair.get("flagged")
+    _need(flagged is None or isinstance(flagged, bool), f"{name}.flagged", "true or false", flagged)
+    view = pair.get("view")
+    _need(view is None or isinstance(view, str) or _is_int(view), f"{name}.view", "text or a view label", view)
 
 
 def check_score_row(path: str | Path, where: str, obj: Any) -> ScoreRow:

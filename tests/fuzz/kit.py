@@ -98,7 +98,8 @@ def score_row(ckpt: str = "ckpt-0000001000.pt", *, swd: float = 0.01, res: tuple
     row = {"checkpoint": ckpt, "n_images_shown": int(ckpt[5:15]) if ckpt.startswith("ckpt-") else None,
            "kimg": 1.0, "resolution": list(res), "n_per_view": 8, "seed": 0,
            "metrics": {"all": view, "CC": view, "MLO": view}, "unavailable": {},
-           "memorization": {"rate": 0.0, "pairs": []},
+           "memorization": {"rate": 0.0, "pairs": [{"fake_id": "CC-seed1", "train_id": "img0", "distance": 0.5,
+                                                    "space": "pixels@20x16", "flagged": False, "view": "CC"}]},
            "qa": {"all": {"artifact_rate": {"any": {"real": 0.0, "fake": 0.05}}}}, "timing": {"total_s": 1.0},
            "settings": {"settings_hash": "abc"}, "versions": {"mammoeval": "0.1.0"},
            "scored_at": "2026-01-01T00:00:00Z"}

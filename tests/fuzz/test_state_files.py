@@ -100,6 +100,8 @@ MISTYPED: list[tuple[str, dict[str, Any], str]] = [
     ("kimg_text", {"kimg": "one"}, r'"kimg" must be a number'),
     ("qa_list", {"qa": []}, r'"qa" must be an object'),
     ("memorization_pairs_text", {"memorization": {"pairs": "x"}}, r'"memorization.pairs"'),
+    ("pair_distance_text", {"memorization": {"pairs": [{"fake_id": "CC-seed1", "distance": "far"}]}},
+     r'"memorization.pairs\[0\].distance" must be a number'),
     ("unavailable_list", {"unavailable": ["fid"]}, r'"unavailable"'),
     ("n_per_view_text", {"n_per_view": "8"}, r'"n_per_view"'),
     ("seed_float", {"seed": 0.5}, r'"seed" must be an integer'),
@@ -250,11 +252,12 @@ def test_bad_config_json_exits_2_in_score_and_report(tmp_path: Path, case: str, 
     kit.assert_bad_input(kit.invoke(["score", run, "--no-progress"]), "config.json")
 
 
-def _mutations() -> st.SearchStrategy[tuple[list[str], Any]]:
+def _mutations() -> st.SearchStrategy[tuple[list[Any], Any]]:
     paths = st.sampled_from([["metrics"], ["metrics", "all"], ["metrics", "all", "swd_avg"],
                              ["metrics", "all", "swd_avg", "value"], ["metrics", "all", "swd_avg", "ci"],
                              ["resolution"], ["settings"], ["qa"], ["qa", "all"], ["qa", "all", "artifact_rate"],
                              ["memorization"], ["memorization", "pairs"], ["memorization", "rate"], ["kimg"],
+                             ["memorization", "pairs", 0], ["memorization", "pairs", 0, "distance"],
                              ["n_images_shown"], ["unavailable"], ["checkpoint"], ["n_per_view"]])
     return st.tuples(paths, JSON_VALUES)
 
@@ -262,9 +265,11 @@ def _mutations() -> st.SearchStrategy[tuple[list[str], Any]]:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(mutation=_mutations())
 def test_any_mutated_row_is_refused_in_one_line_or_read_by_selection_and_gate(tmp_path: Path,
-                                                                              mutation: tuple[list[str], Any]) -> None:
+                                                                              mutation: tuple[list[Any], Any]) -> None:
     from mammoeval.gate import evaluate_rule, read_rules
-    from mammoeval.report.sources import select_row
+    from mammoeval.report.data import ReportOptions
+    from mammoeval.report.html import _summary
+    from mammoeval.report.sources import nn_pairs_for_view, select_row
     from mammoeval.selection import select_checkpoint
 
     path, value = mutation
@@ -288,7 +293,17 @@ def test_any_mutated_row_is_refused_in_one_line_or_read_by_selection_and_gate(tm
         assert "\n" not in str(e)
     for rule in read_rules():
         evaluate_rule(rule, rows[1], rows[0])
-    select_row(rows, {"checkpoint": "ckpt-0000002000.pt"})
+    selected = select_row(rows, {"checkpoint": "ckpt-0000002000.pt"})
+    for view in ("CC", "MLO", "all"):
+        nn_pairs_for_view(view, selected, ReportOptions(), train_root=None, generator=None)
+    _summary(_report_data(rows, selected))
+
+
+def _report_data(rows: list[dict[str, Any]], selected: dict[str, Any] | None) -> Any:
+    from mammoeval.report.data import ReportData
+
+    return ReportData(title="t", mode="run", source="s", config={}, log=[], scores=rows, selected=selected,
+                      best=None, gate=None, snapshots=[], reals_grid=None, views=[], provenance={})
 
 
 @pytest.mark.parametrize(("name", "change", "reason"), MISTYPED[:4], ids=[m[0] for m in MISTYPED[:4]])

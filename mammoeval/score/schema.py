@@ -165,7 +165,7 @@ def _check_pair(pair: dict[str, Any], name: str) -> None:
         v = pair.get(key)
         _need(v is None or isinstance(v, str), f"{name}.{key}", "text", v)
     d = pair.get("distance")
-    _need(d is None or _is_number(d), f"{name}.distance", "a number", d)
+    _need("distance" not in pair or _is_number(d), f"{name}.distance", "a number", d)
     flagged = pair.get("flagged")
     _need(flagged is None or isinstance(flagged, bool), f"{name}.flagged", "true or false", flagged)
     view = pair.get("view")

@@ -15,8 +15,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from mammoeval.core.errors import BadInputError
 from mammoeval.data.preprocess import Side, tissue_mask
-from mammoeval.errors import BadInputError
 
 _VIEW_ALIASES: dict[str, str] = {
     "CC": "CC", "CRANIOCAUDAL": "CC", "CRANIO-CAUDAL": "CC", "CRANIO CAUDAL": "CC",
@@ -113,7 +113,7 @@ def read_label_manifest(path: str | Path) -> dict[str, LabelRow]:
         BadInputError: the file is missing, lacks a `path` column, repeats a path, or gives a
             laterality other than L/R/left/right/empty (the message names the file and line).
     """
-    from mammoeval.fsutil import check_regular_file
+    from mammoeval.core.fsutil import check_regular_file
 
     path = Path(path)
     check_regular_file(path)

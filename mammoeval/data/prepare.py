@@ -26,6 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from mammoeval.core.errors import BadInputError, ConfigError, MammoevalError
+from mammoeval.core.fsutil import file_kind_problem, printable_path, remove_orphan_temps
+from mammoeval.core.jsonl import append_jsonl, read_jsonl, repair_tail
 from mammoeval.data import preprocess as pp
 from mammoeval.data.labels import LabelRow, infer_chest_wall, labels_from_name, read_label_manifest
 from mammoeval.data.prepared import (
@@ -38,9 +41,6 @@ from mammoeval.data.prepared import (
     write_skipped,
 )
 from mammoeval.data.readers import HeaderFacts, is_supported_file, read_header, read_image
-from mammoeval.errors import BadInputError, ConfigError, MammoevalError
-from mammoeval.fsutil import file_kind_problem, printable_path, remove_orphan_temps
-from mammoeval.jsonl import append_jsonl, read_jsonl, repair_tail
 
 JOURNAL_DIR = ".prepare"
 JOURNAL_FILE = "journal.jsonl"

@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from mammoeval.errors import BadInputError
-from mammoeval.fsutil import (
+from mammoeval.core.errors import BadInputError
+from mammoeval.core.fsutil import (
     check_regular_file,
     read_json,
     sha256_strings,
@@ -51,7 +51,7 @@ from mammoeval.fsutil import (
     write_json_atomic,
     write_text_atomic,
 )
-from mammoeval.views import VIEWS, view_to_label
+from mammoeval.core.views import VIEWS, view_to_label
 
 FORMAT_NAME = "mammoeval-prepared"
 FORMAT_VERSION = 1

@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from mammoeval.core.errors import BadInputError
+from mammoeval.core.fsutil import check_regular_file, file_kind_problem
 from mammoeval.data import preprocess as pp
 from mammoeval.data.labels import normalize_laterality, normalize_view, view_from_code
-from mammoeval.errors import BadInputError
-from mammoeval.fsutil import check_regular_file, file_kind_problem
 
 RASTER_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".pgm", ".pnm", ".ppm"})
 DICOM_SUFFIXES: frozenset[str] = frozenset({".dcm", ".dicom", ".dic"})

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mammoeval.errors import BadInputError
+from mammoeval.core.errors import BadInputError
 
 
 class RowError(ValueError):
@@ -196,8 +196,8 @@ def read_score_rows(path: str | Path, *, missing_ok: bool = False) -> list[dict[
         BadInputError: missing file, not a regular file, unreadable or invalid JSON, or a row that is
             not a valid score row (the message names the file and the line or list index).
     """
-    from mammoeval.fsutil import check_regular_file, read_json
-    from mammoeval.jsonl import read_jsonl_numbered
+    from mammoeval.core.fsutil import check_regular_file, read_json
+    from mammoeval.core.jsonl import read_jsonl_numbered
 
     p = Path(path)
     if missing_ok and not p.exists() and not p.is_symlink():

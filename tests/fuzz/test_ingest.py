@@ -22,10 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from mammoeval.core.errors import BadInputError
 from mammoeval.data.prepare import JOURNAL_DIR, JOURNAL_FILE, prepare_dataset
 from mammoeval.data.prepared import read_manifest
 from mammoeval.data.readers import read_image
-from mammoeval.errors import BadInputError
 from tests.fuzz import kit
 
 SIZE = (32, 24)

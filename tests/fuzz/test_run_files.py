@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from mammoeval.core.errors import BadInputError
+from mammoeval.core.fsutil import write_json_atomic
+from mammoeval.core.rundir import checkpoint_name
 from mammoeval.data.dataset import PreparedDataset
 from mammoeval.data.prepared import LOWRES_FILE, read_manifest
-from mammoeval.errors import BadInputError
-from mammoeval.fsutil import write_json_atomic
-from mammoeval.rundir import checkpoint_name
 from tests.fuzz import kit
 from tests.train.trainkit import make_breast_dataset, tiny_config
 
@@ -122,7 +122,7 @@ def _run(tmp_path: Path, rows: list[dict[str, Any]], checkpoints: list[str], bes
 
 
 def test_report_never_shows_another_checkpoint_under_the_selected_name(tmp_path: Path) -> None:
-    from mammoeval.report.data import gather_run
+    from mammoeval.report.gather import gather_run
 
     first, second = checkpoint_name(1000), checkpoint_name(2000)
     run = _run(tmp_path, [kit.score_row(first), kit.score_row(second)], [first], best=second)

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mammoeval.errors import BadInputError, MammoevalError
-from mammoeval.fsutil import write_json_atomic
-from mammoeval.jsonl import append_jsonl, read_jsonl, repair_tail
+from mammoeval.core.errors import BadInputError, MammoevalError
+from mammoeval.core.fsutil import write_json_atomic
+from mammoeval.core.jsonl import append_jsonl, read_jsonl, repair_tail
 from mammoeval.score.schema import ScoreRow, read_score_rows
 from tests.fuzz import kit
 
@@ -267,10 +267,10 @@ def _mutations() -> st.SearchStrategy[tuple[list[Any], Any]]:
 def test_any_mutated_row_is_refused_in_one_line_or_read_by_selection_and_gate(tmp_path: Path,
                                                                               mutation: tuple[list[Any], Any]) -> None:
     from mammoeval.gate import evaluate_rule, read_rules
-    from mammoeval.report.data import ReportOptions
+    from mammoeval.report.context import ReportOptions
     from mammoeval.report.html import _summary
     from mammoeval.report.sources import nn_pairs_for_view, select_row
-    from mammoeval.selection import select_checkpoint
+    from mammoeval.score.selection import select_checkpoint
 
     path, value = mutation
     row: dict[str, Any] = kit.score_row("ckpt-0000002000.pt")
@@ -300,7 +300,7 @@ def test_any_mutated_row_is_refused_in_one_line_or_read_by_selection_and_gate(tm
 
 
 def _report_data(rows: list[dict[str, Any]], selected: dict[str, Any] | None) -> Any:
-    from mammoeval.report.data import ReportData
+    from mammoeval.report.context import ReportData
 
     return ReportData(title="t", mode="run", source="s", config={}, log=[], scores=rows, selected=selected,
                       best=None, gate=None, snapshots=[], reals_grid=None, views=[], provenance={})

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from mammoeval.core.errors import BadInputError
+from mammoeval.core.jsonl import read_jsonl
+from mammoeval.core.rundir import checkpoint_name, list_checkpoints
 from mammoeval.data.imageset import TensorImageSet
-from mammoeval.errors import BadInputError
-from mammoeval.jsonl import read_jsonl
-from mammoeval.rundir import checkpoint_name, list_checkpoints
 from mammoeval.score.run import SKIPPED_FILE, ScoreBackends, score_run
 from mammoeval.score.settings import ScoreSettings
 from mammoeval_train import train

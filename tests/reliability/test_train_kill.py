@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mammoeval.rundir import LOG_FILE, LOG_KEYS, list_checkpoints, read_log
+from mammoeval.core.rundir import LOG_FILE, LOG_KEYS, list_checkpoints, read_log
 from mammoeval_train import train
 from tests.train.trainkit import make_breast_dataset, tiny_config
 

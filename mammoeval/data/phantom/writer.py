@@ -17,6 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from mammoeval.core.errors import BadInputError, ConfigError
+from mammoeval.core.fsutil import remove_orphan_temps, sha256_file, write_bytes_atomic, write_json_atomic
+from mammoeval.core.jsonl import append_jsonl, read_jsonl
+from mammoeval.core.views import LATERALITIES, VIEWS
 from mammoeval.data.phantom.render import render_phantom
 from mammoeval.data.phantom.truth import (
     FindingsConfig,
@@ -33,10 +37,6 @@ from mammoeval.data.prepared import (
     image_relpath,
     write_image,
 )
-from mammoeval.errors import BadInputError, ConfigError
-from mammoeval.fsutil import remove_orphan_temps, sha256_file, write_bytes_atomic, write_json_atomic
-from mammoeval.jsonl import append_jsonl, read_jsonl
-from mammoeval.views import LATERALITIES, VIEWS
 
 TRUTH_FILE = "findings.json"
 TRUTH_FORMAT = "mammoeval-phantom-truth"

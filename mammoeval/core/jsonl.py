@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mammoeval.errors import BadInputError
+from mammoeval.core.errors import BadInputError
 
 log = logging.getLogger("mammoeval")
 
@@ -44,7 +44,7 @@ def repair_tail(path: str | Path) -> int:
     Raises:
         BadInputError: the path is not a regular file (a FIFO, a folder, a dangling link, ...).
     """
-    from mammoeval.fsutil import file_kind_problem
+    from mammoeval.core.fsutil import file_kind_problem
 
     path = Path(path)
     problem = file_kind_problem(path)
@@ -140,7 +140,7 @@ def read_jsonl_numbered(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
     path = Path(path)
     if not path.exists():
         return []
-    from mammoeval.fsutil import check_regular_file
+    from mammoeval.core.fsutil import check_regular_file
 
     check_regular_file(path)
     try:

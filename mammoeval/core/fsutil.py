@@ -19,6 +19,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from mammoeval.core.errors import BadInputError
+
 _CHUNK = 1 << 20
 
 
@@ -55,8 +57,6 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
 
 def _unwritable(path: Path, e: OSError) -> Exception:
     """Return the one-line error for a destination that cannot be written (a folder, no space, ...)."""
-    from mammoeval.errors import BadInputError
-
     return BadInputError(path, f"cannot write here ({e.strerror or e})")
 
 
@@ -99,8 +99,6 @@ def read_json(path: str | Path) -> Any:
     Raises:
         BadInputError: the file cannot be read or is not valid JSON (one line naming it).
     """
-    from mammoeval.errors import BadInputError
-
     problem = file_kind_problem(path)
     if problem is not None and problem != "no such file":
         raise BadInputError(path, problem)
@@ -152,8 +150,6 @@ def check_regular_file(path: str | Path) -> None:
     """
     problem = file_kind_problem(path)
     if problem is not None:
-        from mammoeval.errors import BadInputError
-
         raise BadInputError(path, problem)
 
 
@@ -223,8 +219,8 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-# The JSON-lines writer and reader live in `mammoeval.jsonl`; these names stay importable from here.
-from mammoeval.jsonl import append_jsonl, read_jsonl  # noqa: E402
+# The JSON-lines writer and reader live in `mammoeval.core.jsonl`; these names stay importable from here.
+from mammoeval.core.jsonl import append_jsonl, read_jsonl  # noqa: E402
 
 __all__ = ["append_jsonl", "atomic_open", "check_regular_file", "file_kind_problem", "is_temp_name",
            "load_torch_safe", "printable_path", "read_json", "read_jsonl", "remove_orphan_temps", "save_torch_atomic",

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 import mammoeval
+import mammoeval_train.config as train_config
 from mammoeval.core import ddp
 from mammoeval.core.errors import BadInputError, ConfigError, TrainingDivergedError
 from mammoeval.core.fsutil import write_json_atomic, write_text_atomic
@@ -44,7 +45,7 @@ from mammoeval.data.dataset import NoImagesError, PreparedDataset
 from mammoeval.data.phantom import write_phantom_dataset
 from mammoeval.data.prepared import DatasetInfo, is_prepared_dataset, read_dataset_info
 from mammoeval_train.checkpoint import RNG_SCHEME, load_checkpoint, prune_checkpoints, save_checkpoint
-from mammoeval_train.config import TrainConfig, config_from_dict, preset, validate, with_overrides
+from mammoeval_train.config import TrainConfig, config_from_dict, validate, with_overrides
 from mammoeval_train.generate import latents_for_seeds, render_images
 from mammoeval_train.loss import DLoss, GLoss, LossWeights, compute_d_loss, compute_g_loss
 from mammoeval_train.networks import Discriminator, Generator, build_networks, downsample2, fade, upsample2
@@ -551,5 +552,5 @@ def resolve_config(preset_name: str | None, *, out: Path, resume: bool, **overri
     if resume and preset_name is None and (out / CONFIG_FILE).is_file():
         base = load_run_config(out)
     else:
-        base = preset(preset_name or "demo")
+        base = train_config.preset(preset_name or "demo")  # looked up at call time: tests substitute presets
     return with_overrides(base, **overrides)

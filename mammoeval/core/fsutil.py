@@ -8,18 +8,20 @@ file or the new one, never a partial one.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import io
 import json
 import os
-import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from mammoeval.core.errors import BadInputError
+from mammoeval.core.filekind import check_regular_file, file_kind_problem
+
+# The JSON-lines writer and reader live in `mammoeval.core.jsonl`; these names stay importable from here.
+from mammoeval.core.jsonl import append_jsonl, read_jsonl
 
 _CHUNK = 1 << 20
 
@@ -112,47 +114,6 @@ def read_json(path: str | Path) -> Any:
         raise BadInputError(path, f"unreadable ({e})") from None
 
 
-def file_kind_problem(path: str | Path) -> str | None:
-    """Return why `path` cannot be opened as a regular file (None when it can), without opening it.
-
-    Checked with `os.stat` only, so a FIFO, a device or a socket is never opened (opening a FIFO
-    blocks until a writer appears). Reasons: symlink loop, dangling symlink, missing, a folder,
-    a FIFO, a socket, a character or block device, unreadable.
-    """
-    p = os.fspath(path)
-    try:
-        st = os.stat(p)
-    except OSError as e:
-        if e.errno == errno.ELOOP:
-            return "symlink loop"
-        if e.errno == errno.ENOENT:
-            return "dangling symlink" if os.path.islink(p) else "no such file"
-        if e.errno == errno.ENAMETOOLONG:
-            return "file name too long"
-        return f"cannot stat ({e.strerror or e})"
-    mode = st.st_mode
-    if stat.S_ISREG(mode):
-        return None
-    for test, kind in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device")):
-        if test(mode):
-            return f"not a regular file ({kind})"
-    return "not a regular file"
-
-
-def check_regular_file(path: str | Path) -> None:
-    """Return when `path` is (or links to) a regular file.
-
-    Raises:
-        BadInputError: it is a symlink loop, a dangling link, missing, a folder, a FIFO, a socket or a
-            device (see `file_kind_problem`).
-    """
-    problem = file_kind_problem(path)
-    if problem is not None:
-        raise BadInputError(path, problem)
-
-
 def printable_path(path: str | Path) -> str:
     """Return a path as text that encodes to UTF-8: bytes of a non-UTF-8 file name become ``\\xNN``."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
@@ -219,8 +180,6 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-# The JSON-lines writer and reader live in `mammoeval.core.jsonl`; these names stay importable from here.
-from mammoeval.core.jsonl import append_jsonl, read_jsonl  # noqa: E402
 
 __all__ = ["append_jsonl", "atomic_open", "check_regular_file", "file_kind_problem", "is_temp_name",
            "load_torch_safe", "printable_path", "read_json", "read_jsonl", "remove_orphan_temps", "save_torch_atomic",

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mammoeval.core.errors import BadInputError
+from mammoeval.core.filekind import check_regular_file, file_kind_problem
 
 log = logging.getLogger("mammoeval")
 
@@ -44,8 +45,6 @@ def repair_tail(path: str | Path) -> int:
     Raises:
         BadInputError: the path is not a regular file (a FIFO, a folder, a dangling link, ...).
     """
-    from mammoeval.core.fsutil import file_kind_problem
-
     path = Path(path)
     problem = file_kind_problem(path)
     if problem == "no such file":
@@ -140,8 +139,6 @@ def read_jsonl_numbered(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
     path = Path(path)
     if not path.exists():
         return []
-    from mammoeval.core.fsutil import check_regular_file
-
     check_regular_file(path)
     try:
         data = path.read_bytes()

@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from mammoeval.core.errors import BadInputError
+from mammoeval.core.filekind import check_regular_file
 from mammoeval.data.preprocess import Side, tissue_mask
 
 _VIEW_ALIASES: dict[str, str] = {
@@ -113,8 +114,6 @@ def read_label_manifest(path: str | Path) -> dict[str, LabelRow]:
         BadInputError: the file is missing, lacks a `path` column, repeats a path, or gives a
             laterality other than L/R/left/right/empty (the message names the file and line).
     """
-    from mammoeval.core.fsutil import check_regular_file
-
     path = Path(path)
     check_regular_file(path)
     try:

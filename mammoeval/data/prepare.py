@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Literal
 
 from mammoeval.core.errors import BadInputError, ConfigError, MammoevalError
-from mammoeval.core.fsutil import file_kind_problem, printable_path, remove_orphan_temps
+from mammoeval.core.filekind import file_kind_problem
+from mammoeval.core.fsutil import printable_path, remove_orphan_temps
 from mammoeval.core.jsonl import append_jsonl, read_jsonl, repair_tail
 from mammoeval.data import preprocess as pp
 from mammoeval.data.labels import LabelRow, infer_chest_wall, labels_from_name, read_label_manifest

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from mammoeval.core.errors import BadInputError
-from mammoeval.core.fsutil import check_regular_file, file_kind_problem
+from mammoeval.core.filekind import check_regular_file, file_kind_problem
 from mammoeval.data import preprocess as pp
 from mammoeval.data.labels import normalize_laterality, normalize_view, view_from_code
 

@@ -21,6 +21,7 @@ from mammoeval.data.dataset import PreparedDataset
 from mammoeval.data.imageset import ImageSet
 from mammoeval.data.prepared import read_manifest, read_png
 from mammoeval.report.context import GeneratorLike, NNPair, ReportOptions, Role, Snapshot, Tile
+from mammoeval.score.schema import read_score_rows
 
 _FAKES_RE = re.compile(r"^fakes-(\d{10})\.png$")
 
@@ -75,8 +76,6 @@ def read_run_files(run: Path) -> RunFiles:
 
 
 def _read_scores(path: Path) -> list[dict[str, Any]]:
-    from mammoeval.score.schema import read_score_rows
-
     return read_score_rows(path, missing_ok=True)
 
 
@@ -130,8 +129,6 @@ def read_folder_scores(path: Path) -> list[dict[str, Any]]:
     Raises:
         BadInputError: missing or malformed file.
     """
-    from mammoeval.score.schema import read_score_rows
-
     return read_score_rows(path)
 
 

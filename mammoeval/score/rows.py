@@ -29,6 +29,7 @@ from mammoeval.metrics.keys import (
     KEY_MSSSIM_REAL,
 )
 from mammoeval.metrics.registry import derived_keys
+from mammoeval.score.schema import read_score_rows
 
 DERIVED_KEYS: Final[tuple[str, ...]] = (*derived_keys(), KEY_MEMORIZATION_RATE)
 """Keys `metric_of` computes from several places of a row (the registry's derived keys, and
@@ -102,8 +103,6 @@ def read_score_file(path: str | Path) -> list[dict[str, Any]]:
         BadInputError: missing, empty or malformed file, or a row that is not a valid score row
             (`mammoeval.score.schema`; the message names the file and the line).
     """
-    from mammoeval.score.schema import read_score_rows
-
     p = Path(path)
     rows = read_score_rows(p)
     if not rows:

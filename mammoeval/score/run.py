@@ -7,8 +7,9 @@ left by a kill is cut by the next append, `mammoeval.core.jsonl`). best.json is 
 after each call from every row with the current settings.
 
 A checkpoint that cannot be loaded (truncated, foreign, non-finite weights) does not stop the
-call: its reason is appended to RUN/scores-skipped.jsonl (`SKIPPED_FILE`), the other checkpoints
-are scored, and best.json is written from the good ones. It is tried again by the next call.
+call: a row (checkpoint, reason, settings_hash, at) is appended to RUN/scores-skipped.jsonl
+(`rundir.SCORE_SKIPS_FILE`), the other checkpoints are scored, and best.json is written from the
+good ones. The next call tries it again.
 
 The upstream stages are injected through `ScoreBackends` (the real trainer, metrics suite and QA
 scan by default) so the bookkeeping can be tested with cheap stand-ins.
@@ -32,6 +33,7 @@ from mammoeval.core.jsonl import append_jsonl, repair_tail, warn_once
 from mammoeval.core.rundir import (
     BEST_FILE,
     CHECKPOINT_DIR,
+    SCORE_SKIPS_FILE,
     SCORES_FILE,
     CheckpointRef,
     list_checkpoints,
@@ -58,8 +60,6 @@ from mammoeval.score.selection import select_checkpoint
 from mammoeval.score.settings import ScoreSettings
 from mammoeval_train.generate import load_generator
 
-SKIPPED_FILE = "scores-skipped.jsonl"
-"""One row per checkpoint that could not be scored: checkpoint, reason, settings_hash, at."""
 CACHE_DIR = ".cache"
 """Real-set statistics are cached under RUN/.cache/ (keyed by content hash by the suite)."""
 
@@ -400,7 +400,7 @@ def _score_run_main(run_dir: str | Path, *, settings: ScoreSettings, last: int |
     elif failed:
         name, reason = failed[0]
         raise BadInputError(run / CHECKPOINT_DIR / name, f"{reason} (no checkpoint could be scored; "
-                                                         f"{len(failed)} failed, see {run / SKIPPED_FILE})")
+                                                         f"{len(failed)} failed, see {run / SCORE_SKIPS_FILE})")
     return RunScoreResult(new_rows=new_rows, rows=rows, already_scored=[r.name for r in refs if r not in todo],
                           too_small=too_small, best=best, failed=failed)
 
@@ -423,7 +423,7 @@ def _load_sampler(backends: ScoreBackends, ref: CheckpointRef, device: str) -> S
 
 def _record_failure(run: Path, ref: CheckpointRef, reason: str, settings_hash: str) -> None:
     """Append why a checkpoint was not scored to RUN/scores-skipped.jsonl and say it in one line."""
-    append_jsonl(run / SKIPPED_FILE, {"checkpoint": ref.name, "reason": reason, "settings_hash": settings_hash,
+    append_jsonl(run / SCORE_SKIPS_FILE, {"checkpoint": ref.name, "reason": reason, "settings_hash": settings_hash,
                                       "at": utc_now()})
     warn_once(f"unscored:{ref.path}", f"warning: {ref.path}: not scored ({reason})")
 

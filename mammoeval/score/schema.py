@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from mammoeval.core.errors import BadInputError
+from mammoeval.core.filekind import check_regular_file
+from mammoeval.core.fsutil import read_json
+from mammoeval.core.jsonl import read_jsonl_numbered
 
 
 class RowError(ValueError):
@@ -196,9 +199,6 @@ def read_score_rows(path: str | Path, *, missing_ok: bool = False) -> list[dict[
         BadInputError: missing file, not a regular file, unreadable or invalid JSON, or a row that is
             not a valid score row (the message names the file and the line or list index).
     """
-    from mammoeval.core.fsutil import check_regular_file, read_json
-    from mammoeval.core.jsonl import read_jsonl_numbered
-
     p = Path(path)
     if missing_ok and not p.exists() and not p.is_symlink():
         return []

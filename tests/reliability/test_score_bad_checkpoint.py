@@ -12,9 +12,9 @@ import torch
 
 from mammoeval.core.errors import BadInputError
 from mammoeval.core.jsonl import read_jsonl
-from mammoeval.core.rundir import checkpoint_name, list_checkpoints
+from mammoeval.core.rundir import SCORE_SKIPS_FILE, checkpoint_name, list_checkpoints
 from mammoeval.data.imageset import TensorImageSet
-from mammoeval.score.run import SKIPPED_FILE, ScoreBackends, score_run
+from mammoeval.score.run import ScoreBackends, score_run
 from mammoeval.score.settings import ScoreSettings
 from mammoeval_train import train
 from mammoeval_train.generate import load_generator
@@ -70,7 +70,7 @@ def test_bad_checkpoints_are_recorded_and_the_good_ones_scored(trained: Path, tm
     assert "not a mammoeval training checkpoint" in failed[checkpoint_name(100)]
     best = json.loads((run / "best.json").read_text())
     assert best["checkpoint"] in good
-    skipped = read_jsonl(run / SKIPPED_FILE)
+    skipped = read_jsonl(run / SCORE_SKIPS_FILE)
     assert {r["checkpoint"] for r in skipped} == set(failed) and all(r["reason"] for r in skipped)
     lines = (run / "scores.jsonl").read_bytes()
     again = score_run(run, settings=SETTINGS, progress=False, backends=_backends())

@@ -343,3 +343,22 @@ def test_an_output_that_cannot_be_written_stops_the_run_and_loses_no_good_image(
     (out / "images").unlink()
     s = prepare_dataset(src, out, size=SIZE, workers=1, progress=False)
     assert s.n_prepared == 1 and s.n_processed == 1 and not s.skipped
+
+
+@pytest.mark.parametrize("command", ["score", "report"])
+@pytest.mark.parametrize("name", ["fifo.png", "all_nan.tif"])
+def test_folder_mode_with_a_bad_generated_file_exits_2_naming_it(tmp_path: Path, command: str, name: str) -> None:
+    real, fake = tmp_path / "real", tmp_path / "fake"
+    for folder in (real, fake):
+        folder.mkdir()
+        for i in range(2):
+            kit.write_png(folder / f"img{i}_L_CC.png", kit.breast(seed=i))
+    make = next(m for n, m, _ in BAD if n == name)
+    make(fake / name)
+    out = ["--out", tmp_path / ("scores.json" if command == "score" else "rep")]
+    signal.alarm(60)
+    try:
+        result = kit.invoke([command, "--real", real, "--fake", fake, *out, "--no-progress"])
+    finally:
+        signal.alarm(0)
+    kit.assert_bad_input(result, name)

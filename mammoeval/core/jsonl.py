@@ -6,8 +6,8 @@ Guarantees:
   ``O_APPEND``, followed by flush and fsync, so a process killed at any moment leaves at most a
   partial last line (a *torn tail*), never a damaged earlier row.
 - Opening a file for append repairs a torn tail first: the bytes after the last newline are
-  truncated, and one warning naming the file is logged (once per file per process). Without this
-  the next row would be glued to the partial one and every later read would fail.
+  truncated, with one warning naming the file (the CLI prints each warning once, as one line).
+  Without this the next row would be glued to the partial one and every later read would fail.
 - Reading skips a torn tail (without changing the file) and rejects any other line that is not a
   JSON object, naming the file and the line.
 """
@@ -15,8 +15,8 @@ Guarantees:
 from __future__ import annotations
 
 import json
-import logging
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,17 +24,10 @@ from typing import Any
 from mammoeval.core.errors import BadInputError
 from mammoeval.core.filekind import check_regular_file, file_kind_problem
 
-log = logging.getLogger("mammoeval")
 
-_warned: set[str] = set()
-
-
-def warn_once(key: str, message: str) -> None:
-    """Log `message` as a one-line warning the first time `key` is seen in this process."""
-    if key in _warned:
-        return
-    _warned.add(key)
-    log.warning(message)
+def _warn(message: str) -> None:
+    """Warn with `message` (a `RuntimeWarning`; the CLI prints each distinct one once, as one line)."""
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
 def repair_tail(path: str | Path) -> int:
@@ -69,8 +62,7 @@ def repair_tail(path: str | Path) -> int:
         os.fsync(fd)
     finally:
         os.close(fd)
-    warn_once(f"torn:{path}", f"warning: {path}: removed a partial last line ({size - keep} bytes) "
-                              "left by an interrupted write")
+    _warn(f"{path}: removed a partial last line ({size - keep} bytes) left by an interrupted write")
     return size - keep
 
 
@@ -152,7 +144,7 @@ def read_jsonl_numbered(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
             continue
         rows.append((i + 1, _parse_line(path, i + 1, raw)))
     if torn.strip():
-        warn_once(f"torn:{path}", f"warning: {path}: ignoring a partial last line left by an interrupted write")
+        _warn(f"{path}: ignoring a partial last line left by an interrupted write")
     return rows
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ import mammoeval
 from mammoeval.core.ddp import DistEnv
 from mammoeval.core.errors import BadInputError, ConfigError
 from mammoeval.core.fsutil import sha256_file, write_json_atomic
-from mammoeval.core.jsonl import append_jsonl, repair_tail, warn_once
+from mammoeval.core.jsonl import append_jsonl, repair_tail
 from mammoeval.core.rundir import (
     BEST_FILE,
     CHECKPOINT_DIR,
@@ -425,7 +426,7 @@ def _record_failure(run: Path, ref: CheckpointRef, reason: str, settings_hash: s
     """Append why a checkpoint was not scored to RUN/scores-skipped.jsonl and say it in one line."""
     append_jsonl(run / SCORE_SKIPS_FILE, {"checkpoint": ref.name, "reason": reason, "settings_hash": settings_hash,
                                       "at": utc_now()})
-    warn_once(f"unscored:{ref.path}", f"warning: {ref.path}: not scored ({reason})")
+    warnings.warn(f"{ref.path}: not scored ({reason})", RuntimeWarning, stacklevel=2)
 
 
 def _say(text: str) -> None:

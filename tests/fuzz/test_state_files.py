@@ -5,8 +5,8 @@ and nothing good is lost."""
 from __future__ import annotations
 
 import json
-import logging
 import signal
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -49,19 +49,30 @@ def test_a_torn_append_loses_only_the_torn_row_whatever_the_rows(tmp_path: Path,
     assert read_jsonl(p) == [*kept, new, new] and p.read_bytes().endswith(b"\n")
 
 
-def test_repair_warns_once_naming_the_file(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_repair_warns_in_one_line_naming_the_file(tmp_path: Path) -> None:
     p = tmp_path / "metrics.jsonl"
     append_jsonl(p, {"tick": 1})
     with open(p, "ab") as f:
         f.write(b'{"tick": 2, "sw')
-    with caplog.at_level(logging.WARNING, logger="mammoeval"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         assert repair_tail(p) == len(b'{"tick": 2, "sw')
-        with open(p, "ab") as f:
-            f.write(b'{"ti')
-        repair_tail(p)
-    lines = [r.getMessage() for r in caplog.records]
+        assert repair_tail(p) == 0  # nothing left to repair: no second warning
+    lines = [str(w.message) for w in caught]
     assert len(lines) == 1 and "metrics.jsonl" in lines[0] and "\n" not in lines[0]
     assert read_jsonl(p) == [{"tick": 1}]
+
+
+def test_cli_prints_the_repair_warning_once_as_one_line(tmp_path: Path) -> None:
+    run = _run_with_rows(tmp_path, [kit.score_row()])
+    with open(run / "scores.jsonl", "ab") as f:
+        f.write(b'{"checkpoint": "ckpt-0000009000.pt", "metr')
+    baseline = tmp_path / "baseline.json"
+    write_json_atomic(baseline, kit.score_row())
+    result = kit.invoke(["gate", run, "--baseline", baseline])
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warned) == 1 and "scores.jsonl" in warned[0] and "partial last line" in warned[0]
 
 
 BAD_JSONL: list[tuple[str, bytes, str]] = [
@@ -342,7 +353,7 @@ def test_outputs_that_cannot_be_written_are_exit_2_naming_them(tmp_path: Path) -
     kit.assert_bad_input(kit.invoke(["gate", run, "--baseline", folder, "--update-baseline"]), "a-folder.json")
     baseline = tmp_path / "baseline.json"
     write_json_atomic(baseline, kit.score_row())
-    kit.assert_bad_input(kit.invoke(["gate", run, "--baseline", baseline, "--json", folder]), "a-folder.json")
+    kit.assert_bad_input(kit.invoke(["gate", run, "--baseline", baseline, "--out", folder]), "a-folder.json")
     src = tmp_path / "src"
     src.mkdir()
     kit.write_png(src / "a.png", kit.breast())

@@ -252,6 +252,7 @@ def generate_command(
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per forward pass."),
     accept_out: Path | None = typer.Option(None, "--accept-out", help="Also run QA and copy the passing images here."),
     reject_out: Path | None = typer.Option(None, "--reject-out", help="With --accept-out: copy failing images here."),
+    link: bool = typer.Option(False, "--link", help="With --accept-out: hard-link instead of copying."),
     as_json: bool = typer.Option(False, "--json", help="Print the export manifest as JSON on stdout."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress."),
 ) -> None:
@@ -277,7 +278,7 @@ def generate_command(
         from mammoeval.qa import scan_folder
 
         scan = scan_folder(result.out, progress=progress and not as_json)
-        _print_curation(console, result.out, scan.rows, accept_out, reject_out, False)
+        _print_curation(console, result.out, scan.rows, accept_out, reject_out, link)
     if as_json:
         typer.echo(json.dumps(read_json(result.manifest_json), sort_keys=True))
 
@@ -296,6 +297,7 @@ def study_make(
     seed: int = typer.Option(0, "--seed", help="Seed of the image draw and the order."),
     title: str = typer.Option("Real or generated?", "--title", help="Page title."),
     as_json: bool = typer.Option(False, "--json", help="Print study.json on stdout."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress."),
 ) -> None:
     """Write a blinded, offline real-vs-generated reading page and its answer key (kept outside the page)."""
     import json
@@ -305,7 +307,7 @@ def study_make(
     from mammoeval.core.fsutil import read_json
     from mammoeval.study.make import make_study
 
-    res = make_study(real, fake, n=n, out=out, seed=seed, title=title)
+    res = make_study(real, fake, n=n, out=out, seed=seed, title=title, progress=progress and not as_json)
     if as_json:
         typer.echo(json.dumps(read_json(res.study_json), sort_keys=True))
         return

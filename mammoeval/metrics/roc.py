@@ -51,6 +51,11 @@ def bootstrap_auc_ci(scores: np.ndarray, labels: np.ndarray, *, n_bootstrap: int
             independent evidence.
 
     Returns None when an interval cannot be formed (no replicates, or a class with one item).
+
+    A replicate is a vector of how often each cluster is drawn, so its AUC is
+    ``c_pos @ Hc @ c_neg / (c_pos @ size_pos * c_neg @ size_neg)`` where ``Hc`` sums
+    ``[s_i > s_j] + [s_i = s_j] / 2`` over the positive items i of one cluster and the negative
+    items j of another: all replicates cost a few matrix products.
     """
     s = np.asarray(scores, dtype=np.float64)
     y = np.asarray(labels).astype(bool)
@@ -58,11 +63,21 @@ def bootstrap_auc_ci(scores: np.ndarray, labels: np.ndarray, *, n_bootstrap: int
         return None
     rng = np.random.default_rng(seed)
     g = np.arange(s.shape[0]) if groups is None else np.asarray(groups)
-    members = {c: [np.flatnonzero((g == k) & (y == c)) for k in np.unique(g[y == c])] for c in (True, False)}
-    stats = np.empty(n_bootstrap)
-    for b in range(n_bootstrap):
-        idx = np.concatenate([members[c][i] for c in (True, False)
-                              for i in rng.integers(0, len(members[c]), size=len(members[c]))])
-        stats[b] = compute_auc(s[idx], y[idx])
+    pos, neg = s[y], s[~y]
+    h = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+    (cp, mp), (cn, mn) = (_cluster_draws(g[y == c], n_bootstrap, rng) for c in (True, False))
+    hc = mp.T @ h @ mn  # pair wins summed per (positive cluster, negative cluster)
+    stats = np.einsum("bk,kl,bl->b", cp, hc, cn, optimize=True) / ((cp @ mp.sum(0)) * (cn @ mn.sum(0)))
     lo, hi = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
     return float(lo), float(hi)
+
+
+def _cluster_draws(groups: np.ndarray, n_bootstrap: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Return (float [n_bootstrap, k]: how often each of the k clusters is drawn with replacement,
+    float [n, k]: which cluster each item belongs to)."""
+    clusters, member_of = np.unique(groups, return_inverse=True)
+    k = clusters.shape[0]
+    draws = rng.integers(0, k, size=(n_bootstrap, k))
+    counts = np.zeros((n_bootstrap, k))
+    np.add.at(counts, (np.arange(n_bootstrap)[:, None], draws), 1.0)
+    return counts, np.eye(k)[member_of]

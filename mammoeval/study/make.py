@@ -29,6 +29,7 @@ from typing import Any, Final
 
 import numpy as np
 from jinja2 import Environment, select_autoescape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from mammoeval.core.errors import BadInputError, ConfigError
 from mammoeval.core.fsutil import sha256_strings, write_bytes_atomic, write_json_atomic, write_text_atomic
@@ -112,7 +113,7 @@ def pick_balanced(images: Sequence[StudyImage], n: int, rng: np.random.Generator
 
 
 def make_study(real: str | Path, fake: str | Path, *, n: int, out: str | Path, seed: int = 0,
-               title: str = "Real or generated?") -> StudyResult:
+               title: str = "Real or generated?", progress: bool = False) -> StudyResult:
     """Write a blinded study of `n` real and `n` generated images into `out` (see the module docstring).
 
     Raises:
@@ -135,12 +136,16 @@ def make_study(real: str | Path, fake: str | Path, *, n: int, out: str | Path, s
     key_rows: list[dict[str, Any]] = []
     items: list[dict[str, Any]] = []
     sizes: dict[str, set[tuple[int, int]]] = {t: set() for t in TRUTHS}
-    for k, idx in enumerate(order):
-        truth, im = entries[int(idx)]
-        shape = _write_item(im.path, out_dir / PAGE_DIR / "images" / f"{ids[k]}.png")
-        sizes[truth].add(shape)
-        items.append({"item": ids[k], "src": f"images/{ids[k]}.png", "rows": shape[0], "cols": shape[1]})
-        key_rows.append({"item": ids[k], "truth": truth, "view": im.view, "source": str(im.path)})
+    with Progress(TextColumn("study images"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  disable=not progress, transient=True) as bar:
+        task = bar.add_task("study", total=len(order))
+        for k, idx in enumerate(order):
+            truth, im = entries[int(idx)]
+            shape = _write_item(im.path, out_dir / PAGE_DIR / "images" / f"{ids[k]}.png")
+            sizes[truth].add(shape)
+            items.append({"item": ids[k], "src": f"images/{ids[k]}.png", "rows": shape[0], "cols": shape[1]})
+            key_rows.append({"item": ids[k], "truth": truth, "view": im.view, "source": str(im.path)})
+            bar.advance(task)
     if sizes["real"] != sizes["generated"] and (len(sizes["real"]) == 1 or len(sizes["generated"]) == 1):
         warnings.warn(f"real images are {_sizes(sizes['real'])} but generated ones {_sizes(sizes['generated'])}: "
                       "readers can tell them apart by size; prepare both sets at one size", stacklevel=2)

@@ -146,3 +146,17 @@ def test_checkpoint_whose_weights_do_not_fit_its_config_is_refused(tiny_run: Pat
     torch.save(ckpt, path)
     _bad(CliRunner().invoke(app, ["generate", str(run), "--n", "1", "--out", str(tmp_path / "o")]),
          "ckpt-0000000320.pt")
+
+
+def test_dicom_export_feeds_a_reader_study_with_views_from_the_tags(tiny_run: Path, tmp_path: Path) -> None:
+    from mammoeval.study.make import make_study
+
+    generate_export(tiny_run, tmp_path / "a", ExportSettings(n_per_view=2, format="dicom", seed=0), progress=False)
+    generate_export(tiny_run, tmp_path / "b", ExportSettings(n_per_view=2, format="dicom", seed=50), progress=False)
+    for p in (tmp_path / "a").glob("*.dcm"):  # names without the view: it must come from ViewPosition
+        p.rename(p.with_name(f"img_{p.name.split('_seed')[1]}"))
+    res = make_study(tmp_path / "a", tmp_path / "b", n=4, out=tmp_path / "study", seed=0)
+    with open(res.key, newline="") as f:
+        key = list(csv.DictReader(f))
+    assert sorted((r["truth"], r["view"]) for r in key) == sorted([("real", "CC")] * 2 + [("real", "MLO")] * 2 +
+                                                                 [("generated", "CC")] * 2 + [("generated", "MLO")] * 2)

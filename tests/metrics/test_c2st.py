@@ -3,6 +3,8 @@ near 1 on blurred copies, determinism, and the suite / registry path."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -125,3 +127,44 @@ def test_too_few_images_are_unavailable_not_an_error() -> None:
     assert KEY_C2ST_AUC in res.views["MLO"]
     with pytest.raises(ValueError, match="at least 4"):
         compute_c2st(np.zeros((3, 2)), np.zeros((5, 2)))
+
+
+def test_bootstrap_matches_a_plain_resampling_loop() -> None:
+    from mammoeval.metrics.roc import _cluster_draws
+
+    rng = np.random.default_rng(6)
+    y = np.repeat([1, 0], [7, 9])
+    s = np.round(rng.normal(size=16) + y, 1)
+    g = np.arange(16) // 2  # pairs of items form clusters; cluster 3 spans both classes and is drawn in each
+    lo, hi = bootstrap_auc_ci(s, y, n_bootstrap=50, seed=3, groups=g)  # type: ignore[misc]
+    # the same draws, replayed one replicate at a time with explicit index lists
+    r2 = np.random.default_rng(3)
+    (cp, _), (cn, _) = (_cluster_draws(g[y == c], 50, r2) for c in (1, 0))
+    ids = {c: np.unique(g[y == c]) for c in (1, 0)}
+    stats = []
+    for b in range(50):
+        idx = [i for c, counts in ((1, cp[b]), (0, cn[b])) for k, n in zip(ids[c], counts, strict=True)
+               for i in np.flatnonzero((g == k) & (y == c)) for _ in range(int(n))]
+        stats.append(compute_auc(s[idx], y[idx]))
+    assert (lo, hi) == pytest.approx(tuple(np.quantile(stats, [0.025, 0.975])), abs=1e-12)
+
+
+REAL_DEV = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real-dev"
+
+
+@pytest.mark.realdev
+def test_real_dev_halves_hold_half_and_blurred_copies_are_found() -> None:
+    if not REAL_DEV.is_dir():
+        pytest.skip("real-dev data absent")
+    from mammoeval.data.open import open_image_set
+
+    batches = list(open_image_set(REAL_DEV, size=(160, 128)).iter_batches(32))
+    x, v = torch.cat([b.images for b in batches]), torch.cat([b.views for b in batches])
+    a, b = slice(0, None, 2), slice(1, None, 2)  # interleaved: the folder is sorted by source
+    half_a = TensorImageSet(x[a], v[a], name="a")
+    blurred = torch.nn.functional.avg_pool2d(x[b], 9, stride=1, padding=4, count_include_pad=False)
+    same = compute_suite(half_a, TensorImageSet(x[b], v[b], name="b"), metrics=["c2st"], progress=False)
+    blur = compute_suite(half_a, TensorImageSet(blurred, v[b], name="blur"), metrics=["c2st"], progress=False)
+    r = same.views["all"][KEY_C2ST_AUC]
+    assert r.ci is not None and r.ci[0] <= 0.5 <= r.ci[1], r
+    assert blur.views["all"][KEY_C2ST_AUC].value > 0.9

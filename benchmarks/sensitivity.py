@@ -281,9 +281,9 @@ def realdev_sets(folder: Path, size: tuple[int, int]) -> tuple[torch.Tensor, tor
 # --- experiments ---------------------------------------------------------------------------------
 
 def run_degradations(real: torch.Tensor, fake: torch.Tensor, views: torch.Tensor,
-                     log: Callable[[str], None]) -> dict[str, Any]:
+                     log: Callable[[str], None], *, radiomics: bool = True) -> dict[str, Any]:
     """Return {"base": {key: [value, floor]}, "<kind>": {key: {"values", "floors", "ratios", "monotone"}}, ...}."""
-    suite = Suite(real, views)
+    suite = Suite(real, views, radiomics=radiomics)
     base = suite.score(fake)
     out: dict[str, Any] = {"base": {k: list(v) for k, v in base.items()}}
     for ki, (kind, strengths) in enumerate(STRENGTHS.items()):
@@ -301,7 +301,8 @@ def run_degradations(real: torch.Tensor, fake: torch.Tensor, views: torch.Tensor
     return out
 
 
-def run_background(real: torch.Tensor, fake: torch.Tensor, views: torch.Tensor) -> dict[str, Any]:
+def run_background(real: torch.Tensor, fake: torch.Tensor, views: torch.Tensor, *,
+                   radiomics: bool = True) -> dict[str, Any]:
     """Return the base-condition numbers with 0 and 50 % extra black columns on both sets, and the
     share of whole-image SWD patch centres / MS-SSIM windows outside the breast."""
     out: dict[str, Any] = {}
@@ -316,7 +317,7 @@ def run_background(real: torch.Tensor, fake: torch.Tensor, views: torch.Tensor) 
     for extra in (0.0, 0.5):
         pad = round(extra * real.shape[-1])
         rp, fp = F.pad(real, (0, pad)), F.pad(fake, (0, pad))  # chest wall left: pad the far side
-        suite = Suite(rp, views, radiomics=extra == 0.0)
+        suite = Suite(rp, views, radiomics=radiomics and extra == 0.0)
         res = suite.score(fp)
         out[f"extra_background_{extra:.2f}"] = {k: list(res[k]) for k in keys if k in res}
     return out
@@ -383,6 +384,8 @@ def main() -> None:
     ap.add_argument("--real-dev", type=Path, default=None, help="real-dev folder (default ../shared/data/real-dev)")
     ap.add_argument("--out", type=Path, default=ROOT / "reports" / "sensitivity")
     ap.add_argument("--datasets", default="phantoms,real-dev", help="comma-separated: phantoms, real-dev")
+    ap.add_argument("--no-radiomics", action="store_true",
+                    help="leave out FRD, frd_breast and the radiomics space (minutes instead of tens of minutes)")
     args = ap.parse_args()
     wanted = {d.strip() for d in args.datasets.split(",")}
     torch.set_num_threads(1)
@@ -393,8 +396,8 @@ def main() -> None:
     if "phantoms" in wanted:
         real, fake, views = phantom_sets(args.n, (h, w))
         log("phantoms")
-        datasets["phantoms"] = run_degradations(real, fake, views, log)
-        datasets["phantoms"]["background"] = run_background(real, fake, views)
+        datasets["phantoms"] = run_degradations(real, fake, views, log, radiomics=not args.no_radiomics)
+        datasets["phantoms"]["background"] = run_background(real, fake, views, radiomics=not args.no_radiomics)
         datasets["phantoms"]["description"] = (f"{args.n} real vs {args.n} generated phantoms at {h}x{w} "
                                                "(two disjoint seeded draws, CC and MLO alternating).")
         _write(args.out, datasets, t0, load0)
@@ -406,8 +409,8 @@ def main() -> None:
         log("real-dev absent: skipped")
     else:
         log("real-dev")
-        datasets["real-dev"] = run_degradations(*rd, log)
-        datasets["real-dev"]["background"] = run_background(*rd)
+        datasets["real-dev"] = run_degradations(*rd, log, radiomics=not args.no_radiomics)
+        datasets["real-dev"]["background"] = run_background(*rd, radiomics=not args.no_radiomics)
         datasets["real-dev"]["description"] = (f"real-dev: {rd[0].shape[0]} real (even files) vs {rd[1].shape[0]} "
                                                f"'generated' (odd files) images fitted to {h}x{w}, canonical "
                                                "orientation, views pooled.")

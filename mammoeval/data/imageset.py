@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 
 from mammoeval.core.fsutil import sha256_strings
+from mammoeval.core.imageops import box_reduce_tensor
 from mammoeval.data.dataset import PreparedDataset
 
 
@@ -152,7 +153,5 @@ class TensorImageSet:
 
     def iter_batches(self, batch_size: int, *, reduction: int = 1) -> Iterator[ImageBatch]:
         for s in range(0, len(self), batch_size):
-            imgs = self.images[s:s + batch_size]
-            if reduction > 1:
-                imgs = torch.nn.functional.avg_pool2d(imgs, reduction)
+            imgs = box_reduce_tensor(self.images[s:s + batch_size], reduction)
             yield ImageBatch(imgs, self.views[s:s + batch_size], self.ids[s:s + batch_size])

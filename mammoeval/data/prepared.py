@@ -50,6 +50,7 @@ from mammoeval.core.fsutil import (
     write_json_atomic,
     write_text_atomic,
 )
+from mammoeval.core.imageops import box_reduce_tensor
 from mammoeval.core.views import VIEWS, view_to_label
 
 FORMAT_NAME = "mammoeval-prepared"
@@ -281,7 +282,6 @@ def finalize_dataset(
 
 def _write_lowres(root: Path, records: Sequence[ManifestRecord], reduction: int, *, bits: int) -> None:
     import torch
-    import torch.nn.functional as F
 
     first = read_png(root / records[0].file)
     h, w = first.shape[0] // reduction, first.shape[1] // reduction
@@ -290,7 +290,7 @@ def _write_lowres(root: Path, records: Sequence[ManifestRecord], reduction: int,
     arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(len(records), h, w))
     for i, r in enumerate(records):
         img = torch.from_numpy(read_png(root / r.file))[None, None]
-        small = F.avg_pool2d(img, reduction)[0, 0].numpy()
+        small = box_reduce_tensor(img, reduction)[0, 0].numpy()
         arr[i] = quantise(small, bits=bits)
     arr.flush()
     del arr

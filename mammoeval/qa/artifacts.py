@@ -31,7 +31,8 @@ from typing import Final, Literal
 import numpy as np
 from scipy import ndimage as ndi
 
-from mammoeval.qa.anatomy import Anatomy, reduce_to_height
+from mammoeval.core.imageops import reduce_to_height
+from mammoeval.qa.anatomy import Anatomy
 
 DetectorName = Literal["broken", "checkerboard", "boundary", "background", "blobs", "repeats"]
 DETECTORS: Final[tuple[DetectorName, ...]] = ("broken", "checkerboard", "boundary", "background", "blobs", "repeats")

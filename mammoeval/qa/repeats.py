@@ -44,7 +44,8 @@ import numpy as np
 import scipy.fft
 from scipy import ndimage as ndi
 
-from mammoeval.qa.anatomy import Anatomy, box_reduce
+from mammoeval.core.imageops import box_reduce
+from mammoeval.qa.anatomy import Anatomy
 from mammoeval.qa.artifacts import Finding, _finding, _mask_at
 
 ANALYSIS_HEIGHT: Final = 640

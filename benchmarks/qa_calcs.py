@@ -9,7 +9,7 @@
   rotated spots, FWHM 1.5-4.5 px, contrast 0.08-0.5, added into clean phantoms and real-dev images
   at 640 rows, and real-dev at the scan's 1280 rows), reported on the odd-indexed real-dev files
   (the spot-strength test was tuned on the even ones and phantom seeds 0-39), with the detections
-  on the clean images counted as false positives. The default detector and round 3's (ROUND3) side
+  on the clean images counted as false positives. The default detector and the global top-hat baseline's (TOPHAT_GLOBAL) side
   by side.
 - Speed: anatomy (with pectoral), pectoral alone and calcifications on a 1280x1024 phantom, one thread.
 - Figure: detections on the mini-MIAS calcification cases and the normal ones (false detections).
@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 from mammoeval.core.fsutil import write_json_atomic, write_text_atomic  # noqa: E402
 from mammoeval.core.imageops import reduce_to_height  # noqa: E402
 from mammoeval.qa.anatomy import compute_anatomy  # noqa: E402
-from mammoeval.qa.calcifications import ROUND3, CalcConfig, detect_calcifications, match_detections  # noqa: E402
+from mammoeval.qa.calcifications import TOPHAT_GLOBAL, CalcConfig, detect_calcifications, match_detections  # noqa: E402
 from mammoeval.qa.pectoral import detect_pectoral  # noqa: E402
 from mammoeval.qa.view import predict_view  # noqa: E402
 
@@ -239,7 +239,7 @@ def speed(repeats: int = 7) -> dict[str, float]:
     out = {"anatomy_with_pectoral": ms(lambda: compute_anatomy(img)),
            "pectoral": ms(lambda: detect_pectoral(a.coarse, a.mask)),
            "calcifications": ms(lambda: detect_calcifications(img, a)),
-           "calcifications_round3": ms(lambda: detect_calcifications(img, a, config=ROUND3))}
+           "calcifications_tophat_global": ms(lambda: detect_calcifications(img, a, config=TOPHAT_GLOBAL))}
     out["together"] = ms(lambda: detect_calcifications(img, compute_anatomy(img)))
     return out
 
@@ -308,25 +308,25 @@ def render_md(rep: dict[str, Any]) -> str:
               f"{', '.join(p['missed_or_wrong']) or '-'} |", "",
               f"Phantom pectoral mask IoU with the truth (mean over MLO, misses count 0): {p['pectoral_iou_mean']}.",
               "", "## Calcifications", "",
-              "Default test (`threshold=\"blob\"`, round 5): the spot strength (smaller eigenvalue of the "
+              "Default test (`threshold=\"blob\"`): the spot strength (smaller eigenvalue of the "
               "negated Hessian at blur variances 1 and 2 px^2, scale-normalised; near 0 on ridges, vessels "
               "and edges) must exceed the breast's median + 6 x its robust spread (1.4826 x MAD), and the "
               "top-hat peak 0.1; size, ring and bright-object tests look only at the spot's own support "
               "(strength >= 0.4 x its peak), so texture ridges under or beside a spot no longer merge with "
               "it; line and stroke ends are rejected by a one-sided test. Tuned on phantom seeds 0-39 and "
-              "the even-indexed real-dev files at 640 rows; real_odd never used. ROUND3 is the previous "
+              "the even-indexed real-dev files at 640 rows; real_odd never used. TOPHAT_GLOBAL is the previous "
               "default (one top-hat bar per image: max of 0.08, 6 x noise, 4 x the breast's 90th top-hat "
               "percentile), kept for comparison.", "",
               "| set | detector | images | recall | precision | detections per clean image |",
               "|---|---|---|---|---|---|"]
-    for label, sec in (("default", rep), ("ROUND3", rep["round3"])):
+    for label, sec in (("default", rep), ("TOPHAT_GLOBAL", rep["tophat_global"])):
         for key in ("phantoms_tune", "phantoms_heldout"):
             c = sec[key]
             lines.append(f"| phantoms seeds {c['seeds']} ({'tuning' if key.endswith('tune') else 'held out'}) | "
                          f"{label} | {c['n_images']} | {c['recall']} | {c['precision']} | - |")
     for vkey, rows in (("calc_variant", 640), ("calc_variant_1280", 1280)):
         for name in rep[vkey]:
-            for label, v in (("default", rep[vkey][name]), ("ROUND3", rep["round3"][vkey][name])):
+            for label, v in (("default", rep[vkey][name]), ("TOPHAT_GLOBAL", rep["tophat_global"][vkey][name])):
                 bins = ", ".join(f"{k}: {r}" for k, r in v["recall_by_contrast"].items())
                 lines.append(f"| VARIANT spots in clean {name} images ({rows} rows) | {label} | {v['n_images']} | "
                              f"{v['recall']} (by contrast {bins}) | {v['precision_new_detections']} | "
@@ -338,7 +338,7 @@ def render_md(rep: dict[str, Any]) -> str:
               "precision counts every detection not at a variant spot or at a detection of the clean image. "
               "Detections per clean image are all detections on the unmodified image: real-dev images have "
               "real calcifications and calcification-like spots, so not all of them are false.", "",
-              "Diagnosis (round 5, even files at 640 rows): ROUND3 missed real-image spots mostly at its "
+              "Diagnosis (even files at 640 rows): TOPHAT_GLOBAL missed real-image spots mostly at its "
               "contrast bar (70 of 81 misses): on the CDD-CESM and NYU images (contrast-stretched, dense "
               "fibrous texture) the breast's 90th top-hat percentile is 0.11-0.16 (fibres narrower than the "
               "7-px opening pass the top-hat), so the bar was 0.46-0.65, above most spots of contrast 0.3-0.5; "
@@ -373,10 +373,10 @@ def main() -> None:
            "phantoms_heldout": calc_phantoms(range(1000, 1060)),
            "calc_variant": calc_variant(real, seed=7),
            "calc_variant_1280": calc_variant(real, seed=7, rows=1280),
-           "round3": {"phantoms_tune": calc_phantoms(range(0, 40), ROUND3),
-                      "phantoms_heldout": calc_phantoms(range(1000, 1060), ROUND3),
-                      "calc_variant": calc_variant(real, seed=7, config=ROUND3),
-                      "calc_variant_1280": calc_variant(real, seed=7, config=ROUND3, rows=1280)},
+           "tophat_global": {"phantoms_tune": calc_phantoms(range(0, 40), TOPHAT_GLOBAL),
+                      "phantoms_heldout": calc_phantoms(range(1000, 1060), TOPHAT_GLOBAL),
+                      "calc_variant": calc_variant(real, seed=7, config=TOPHAT_GLOBAL),
+                      "calc_variant_1280": calc_variant(real, seed=7, config=TOPHAT_GLOBAL, rows=1280)},
            "speed_ms": speed(),
            "mias": mias_figure(out / "qa_calcs_mias.png")}
     write_json_atomic(out / "qa_calcs.json", rep)

@@ -1,12 +1,12 @@
 """Calcification detection in one mammogram, and per-set statistics compared real vs generated.
 
 A calcification is a small bright spot inside the breast (1-6 px at the working resolution).
-Detection (default `threshold="blob"`, round 5), each step a physical symptom rather than a template:
+Detection (default `threshold="blob"`), each step a physical symptom rather than a template:
 
 1. spot strength: the smaller eigenvalue of the negated Hessian of the image blurred by the
    binomial kernel once and twice (variance 1 and 2 px^2), scale-normalised (x variance), the larger
    of the two. Both curvatures must be high: a spot is strong, a ridge (vessel, fibre, text stroke)
-   or an edge is near 0. Dense fibrous texture, which made round 3's top-hat bar rise above
+   or an edge is near 0. Dense fibrous texture, which makes a global top-hat bar rise above
    blatant spots, hardly registers;
 2. strength bar: median + `blob_k` x robust spread (1.4826 x MAD) of the strength over the breast
    (at least `min_strength`); the white top-hat (grey level minus a 7x7 grey opening) at the peak
@@ -24,9 +24,9 @@ Detection (default `threshold="blob"`, round 5), each step a physical symptom ra
    round), at least 2% of the width from the skin line and `edge_px` from the image edge (at the
    chest wall only beside the muscle).
 
-The round-3 test (`threshold="global"`, one top-hat bar per image: 4 x the breast's 90th top-hat
-percentile) is kept as `ROUND3` for comparison, and round 4's opt-in `threshold="local"` (a block
-z-score of the top-hat). Both miss most spots in dense texture (reports/qa_calcs.md).
+Two top-hat contrast tests serve as baselines for comparison: `threshold="global"` (one top-hat bar
+per image: 4 x the breast's 90th top-hat percentile; `TOPHAT_GLOBAL`) and `threshold="local"` (a
+block z-score of the top-hat). Both miss most spots in dense texture (reports/qa_calcs.md).
 
 Clusters are groups of at least 3 detections linked within `cluster_distance_frac` x height
 (single linkage). Settings were tuned on phantom seeds 0-39 and the even-indexed real-dev files
@@ -57,7 +57,7 @@ class CalcConfig:
             0.1 contrast the validation promises, because the top-hat of a sampled 2-px spot reads a little low.
         noise_k: the peak must also exceed noise_k x the local noise (robust std of the fine residual).
         max_diameter_px: largest half-maximum diameter kept (bigger = marker or mass); 6 px lets
-            Gaussian spots of FWHM 4.5 px (axis ratio 1.6) through; ROUND3 used 4.6.
+            Gaussian spots of FWHM 4.5 px (axis ratio 1.6) through; TOPHAT_GLOBAL uses 4.6.
         texture_k: the global bar: texture_k x the 90th percentile of the top-hat in the whole
             breast (with threshold="local", the local bar is capped at it).
         min_blobness: smallest ratio of the Hessian eigenvalues at the peak (best of the scales):
@@ -71,8 +71,8 @@ class CalcConfig:
         skin_margin_frac: detections closer to the skin line than this fraction of the width are dropped.
         cluster_distance_frac: linking distance for clusters, as a fraction of the image height.
         min_cluster_size: members needed for a cluster.
-        threshold: "blob" (default): the spot-strength test (module docstring); "global" (round
-            3) uses texture_k x the breast's 90th top-hat percentile; "local" (round 4) compares
+        threshold: "blob" (default): the spot-strength test (module docstring); "global" uses
+            texture_k x the breast's 90th top-hat percentile; "local" compares
             the top-hat with its own statistics in `block_px` blocks around each pixel (a local
             z-score), capped at the global bar. noise_k, texture_k, block_px and local_k apply to
             "global" / "local" only.
@@ -114,8 +114,8 @@ class CalcConfig:
     min_strength: float = 0.01
 
 
-ROUND3 = CalcConfig(threshold="global", min_contrast=0.08, max_diameter_px=4.6)
-"""The round-3 detector (one top-hat bar per image), kept for comparison: misses most spots in dense texture."""
+TOPHAT_GLOBAL = CalcConfig(threshold="global", min_contrast=0.08, max_diameter_px=4.6)
+"""The global top-hat baseline (one top-hat bar per image), for comparison: misses most spots in dense texture."""
 
 
 @dataclass(frozen=True)
@@ -185,7 +185,7 @@ def _search_mask(shape: tuple[int, int], anatomy: Anatomy, config: CalcConfig) -
 
 
 def _detect_tophat(work: np.ndarray, inner: np.ndarray, near_skin: np.ndarray, config: CalcConfig) -> list[Calc]:
-    """Return the detections of the round-3/4 top-hat contrast test ("global" / "local"), before dedupe."""
+    """Return the detections of the top-hat contrast baselines ("global" / "local"), before dedupe."""
     opened = _opening(work, config.opening_px)
     tophat = work - opened
     smooth = _binomial_blur(work)
@@ -199,7 +199,7 @@ def _detect_tophat(work: np.ndarray, inner: np.ndarray, near_skin: np.ndarray, c
     if config.threshold == "global":
         thr: float | np.ndarray = max(floor, config.texture_k * texture)
     else:
-        # Local bar, never above the global one: a spot that cleared round 3's bar still does.
+        # Local bar, never above the global one: a spot that clears the global bar still does.
         thr = np.maximum(floor, np.minimum(_local_threshold(tophat, inner, config), config.texture_k * texture))
     ys, xs = np.nonzero((tophat >= thr) & inner)
     ys, xs = _local_maxima(tophat, ys, xs)

@@ -1,4 +1,4 @@
-"""Round dark blobs behind a crisp edge (issue #5): the round-edge evidence of detect_blobs."""
+"""Round dark blobs behind a crisp edge: the round-edge evidence of detect_blobs."""
 
 from __future__ import annotations
 

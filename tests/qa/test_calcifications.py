@@ -5,7 +5,7 @@ import pytest
 
 from mammoeval.qa.anatomy import compute_anatomy
 from mammoeval.qa.calcifications import (
-    ROUND3,
+    TOPHAT_GLOBAL,
     Calc,
     assign_clusters,
     detect_calcifications,
@@ -144,8 +144,8 @@ def test_local_threshold_finds_a_spot_in_fat_beside_dense_texture(make_breast):
     truth = [(x, y) for x, y, _ in spots]
     assert match_detections(detect_calcifications(out, a, config=CalcConfig(threshold="local")), truth)[0] == 2
     assert match_detections(detect_calcifications(out, a), truth)[0] == 2  # the default spot-strength test
-    # round 3's one top-hat bar for the whole breast is raised by the texture and misses them
-    assert match_detections(detect_calcifications(out, a, config=ROUND3), truth)[0] == 0
+    # the global baseline's one top-hat bar for the whole breast is raised by the texture and misses them
+    assert match_detections(detect_calcifications(out, a, config=TOPHAT_GLOBAL), truth)[0] == 0
 
 
 def test_local_threshold_is_block_median_plus_k_mad():
@@ -199,8 +199,8 @@ def test_gaussian_spots_in_dense_fibre_texture_are_found(make_breast):
     a = compute_anatomy(out)
     truth = [(x, y) for x, y, _ in spots]
     assert match_detections(detect_calcifications(out, a), truth) == (4, 0, 0)
-    # fibres as bright as the spots cover the breast: round 3's top-hat bar rises above them
-    assert match_detections(detect_calcifications(out, a, config=ROUND3), truth)[0] == 0
+    # fibres as bright as the spots cover the breast: the global baseline's top-hat bar rises above them
+    assert match_detections(detect_calcifications(out, a, config=TOPHAT_GLOBAL), truth)[0] == 0
     # and the fibres alone (ridges, their ends at the skin, crossings of two) give no detection
     assert detect_calcifications(textured, compute_anatomy(textured)) == []
 

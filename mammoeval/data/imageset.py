@@ -8,6 +8,7 @@ whole set in memory, and names its content by a hash so that statistics can be c
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,8 +143,6 @@ class TensorImageSet:
 
     @property
     def content_hash(self) -> str:
-        import hashlib
-
         h = hashlib.sha256(self.images.detach().cpu().contiguous().numpy().tobytes())
         h.update(self.views.cpu().numpy().tobytes())
         return h.hexdigest()

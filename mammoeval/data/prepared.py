@@ -41,6 +41,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from PIL import Image
 
 from mammoeval.core.errors import BadInputError
 from mammoeval.core.fsutil import (
@@ -142,8 +144,6 @@ def encode_png(image: np.ndarray, *, bits: int) -> bytes:
             array already at `bits` depth.
         bits: 8 or 16.
     """
-    from PIL import Image
-
     if image.ndim != 2:
         raise ValueError(f"expected a 2-D grey image, got shape {image.shape}")
     if bits not in (8, 16):
@@ -178,8 +178,6 @@ def read_png(path: str | Path) -> np.ndarray:
     Raises:
         BadInputError: the file is missing, truncated or not a grey PNG.
     """
-    from PIL import Image
-
     try:
         with Image.open(path) as im:
             im.load()
@@ -281,8 +279,6 @@ def finalize_dataset(
 
 
 def _write_lowres(root: Path, records: Sequence[ManifestRecord], reduction: int, *, bits: int) -> None:
-    import torch
-
     first = read_png(root / records[0].file)
     h, w = first.shape[0] // reduction, first.shape[1] // reduction
     dtype = np.uint8 if bits == 8 else np.uint16

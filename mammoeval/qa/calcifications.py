@@ -41,7 +41,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import scipy.sparse as sp
 from scipy import ndimage as ndi
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+from scipy.stats import wasserstein_distance
 
 from mammoeval.qa.anatomy import Anatomy
 from mammoeval.qa.artifacts import _mask_at
@@ -545,13 +549,8 @@ def assign_clusters(calcs: Sequence[Calc], *, distance_px: float, min_size: int 
     """
     if not calcs:
         return []
-    from scipy.sparse.csgraph import connected_components
-    from scipy.spatial import cKDTree
-
     pts = np.array([[c.x, c.y] for c in calcs])
     pairs = cKDTree(pts).query_pairs(distance_px, output_type="ndarray")
-    import scipy.sparse as sp
-
     n = len(calcs)
     graph = sp.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n)) if len(pairs) else \
         sp.coo_matrix((n, n))
@@ -595,6 +594,4 @@ def wasserstein_1(a: Sequence[float], b: Sequence[float]) -> float | None:
     """Return the Wasserstein-1 distance between two 1-D samples (None when either is empty)."""
     if len(a) == 0 or len(b) == 0:
         return None
-    from scipy.stats import wasserstein_distance
-
     return float(wasserstein_distance(np.asarray(a, float), np.asarray(b, float)))

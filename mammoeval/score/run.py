@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import platform
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy
+import torch
+from rich.console import Console
 
 import mammoeval
 from mammoeval.core.ddp import DistEnv
@@ -156,11 +161,6 @@ def real_reduction(real_size: tuple[int, int], resolution: tuple[int, int], data
 
 
 def library_versions() -> dict[str, str]:
-    import platform
-
-    import numpy
-    import torch
-
     return {"mammoeval": mammoeval.__version__, "torch": torch.__version__, "numpy": numpy.__version__,
             "python": platform.python_version()}
 
@@ -400,6 +400,4 @@ def _score_run_main(run_dir: str | Path, *, settings: ScoreSettings, last: int |
 
 
 def _say(text: str) -> None:
-    from rich.console import Console
-
     Console(stderr=True).print(text)

@@ -1,6 +1,6 @@
 """write_phantom_dataset: a prepared dataset of phantoms plus its ground-truth sidecar findings.json.
 
-Image ``i`` of a dataset made with seed ``S`` is ``render_phantom(image_seed(S, i), ...)`` with view
+Image ``i`` of a dataset made with seed ``S`` is ``render_phantom(phantom_seed(S, i), ...)`` with view
 ``("CC", "MLO")[i % 2]`` and laterality ``("L", "R")[(i // 2) % 2]``, so it depends on ``(S, i)``
 only: any number of workers, a resumed run and a larger ``n`` all give the same images.
 """
@@ -66,7 +66,7 @@ def phantom_labels(index: int) -> tuple[str, str]:
     return VIEWS[index % 2], LATERALITIES[(index // 2) % 2]
 
 
-def image_seed(seed: int, index: int) -> int:
+def phantom_seed(seed: int, index: int) -> int:
     """Return the render_phantom seed of image `index` in a dataset made with `seed`."""
     return int(np.random.SeedSequence([seed, index]).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
@@ -214,7 +214,7 @@ def _is_done(job: _Job, done: dict[str, dict[str, Any]]) -> bool:
 def _render_job(job: _Job) -> dict[str, Any]:
     """Render and write one phantom (prepared PNG and optional raw PNG); return its truth row."""
     view, lat = phantom_labels(job.index)
-    s = image_seed(job.seed, job.index)
+    s = phantom_seed(job.seed, job.index)
     ph = render_phantom(s, size=job.size, view=view, laterality=lat, findings=job.findings)
     image_id = phantom_id(job.index)
     write_image(job.out, image_id, ph.image, bits=BITS)

@@ -29,11 +29,12 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
+from calc_baselines import TOPHAT_GLOBAL, TophatConfig, detect_tophat  # noqa: E402
 
 from mammoeval.core.fsutil import write_json_atomic, write_text_atomic  # noqa: E402
 from mammoeval.core.imageops import reduce_to_height  # noqa: E402
-from mammoeval.qa.anatomy import compute_anatomy  # noqa: E402
-from mammoeval.qa.calcifications import TOPHAT_GLOBAL, CalcConfig, detect_calcifications, match_detections  # noqa: E402
+from mammoeval.qa.anatomy import Anatomy, compute_anatomy  # noqa: E402
+from mammoeval.qa.calcifications import Calc, CalcConfig, detect_calcifications, match_detections  # noqa: E402
 from mammoeval.qa.pectoral import detect_pectoral  # noqa: E402
 from mammoeval.qa.view import predict_view  # noqa: E402
 
@@ -111,7 +112,14 @@ def _iou(coarse_mask: np.ndarray, truth: np.ndarray) -> float:
     return float((up & truth).sum() / union) if union else 1.0
 
 
-def calc_phantoms(seeds: range, config: CalcConfig = CalcConfig()) -> dict[str, Any]:
+def _detect(image: np.ndarray, anatomy: Anatomy, config: CalcConfig | TophatConfig) -> list[Calc]:
+    """Return the detections of the detector (CalcConfig) or of a top-hat baseline (TophatConfig)."""
+    if isinstance(config, TophatConfig):
+        return detect_tophat(image, anatomy, config=config)
+    return detect_calcifications(image, anatomy, config=config)
+
+
+def calc_phantoms(seeds: range, config: CalcConfig | TophatConfig = CalcConfig()) -> dict[str, Any]:
     """Return calcification recall/precision on phantom truth for the given seeds (both views)."""
     from mammoeval.data.phantom import FindingsConfig, render_phantom
 
@@ -120,7 +128,7 @@ def calc_phantoms(seeds: range, config: CalcConfig = CalcConfig()) -> dict[str, 
     for s in seeds:
         for view in ("CC", "MLO"):
             p = render_phantom(s, size=(320, 256), view=view, findings=cfg)
-            found = detect_calcifications(p.image, compute_anatomy(p.image), config=config)
+            found = _detect(p.image, compute_anatomy(p.image), config)
             visible = [(c.x, c.y) for c in p.truth.calcifications if 2 <= c.diameter_px <= 4 and c.contrast >= 0.1]
             a, _, c = match_detections(found, visible)
             _, b, _ = match_detections(found, [(c.x, c.y) for c in p.truth.calcifications])
@@ -166,7 +174,7 @@ CONTRAST_BINS = ((0.08, 0.15), (0.15, 0.3), (0.3, 0.5))
 
 
 def calc_variant(real: list[tuple[str, str, np.ndarray]], seed: int,
-                 config: CalcConfig = CalcConfig(), rows: int = 640) -> dict[str, Any]:
+                 config: CalcConfig | TophatConfig = CalcConfig(), rows: int = 640) -> dict[str, Any]:
     """Return recall (per contrast bin) and precision of VARIANT spots in clean real-dev images (and phantoms at 640 rows).
 
     Real-dev (reduced to at most `rows` rows) is reported on the odd-indexed files (never tuned
@@ -188,11 +196,11 @@ def calc_variant(real: list[tuple[str, str, np.ndarray]], seed: int,
         for img in images:
             a = compute_anatomy(img)
             canon = img if a.chest_wall_side == "left" else np.ascontiguousarray(img[:, ::-1])
-            base = detect_calcifications(canon, a, config=config)
+            base = _detect(canon, a, config)
             allowed = np.kron(a.mask & ~a.pectoral_mask, np.ones((a.factor, a.factor), bool))
             allowed = np.pad(allowed, ((0, canon.shape[0] - allowed.shape[0]), (0, canon.shape[1] - allowed.shape[1])))
             spotted, spots = add_variant_spots(canon, allowed & ~_near(base, canon.shape), rng, 8)
-            found = detect_calcifications(spotted, compute_anatomy(spotted), config=config)
+            found = _detect(spotted, compute_anatomy(spotted), config)
             _, b_, _ = match_detections(found, [(x, y) for x, y, _ in spots] + [(c.x, c.y) for c in base])
             fp, clean = fp + b_, clean + len(base)
             hits += [(con, any(np.hypot(f.x - x, f.y - y) <= 2.5 for f in found)) for x, y, con in spots]
@@ -239,7 +247,7 @@ def speed(repeats: int = 7) -> dict[str, float]:
     out = {"anatomy_with_pectoral": ms(lambda: compute_anatomy(img)),
            "pectoral": ms(lambda: detect_pectoral(a.coarse, a.mask)),
            "calcifications": ms(lambda: detect_calcifications(img, a)),
-           "calcifications_tophat_global": ms(lambda: detect_calcifications(img, a, config=TOPHAT_GLOBAL))}
+           "calcifications_tophat_global": ms(lambda: detect_tophat(img, a, config=TOPHAT_GLOBAL))}
     out["together"] = ms(lambda: detect_calcifications(img, compute_anatomy(img)))
     return out
 

@@ -76,10 +76,12 @@ def test_destination_inside_the_source_is_refused(tmp_path: Path, phantom_dir_80
 def test_generate_accept_out_curates_the_export(tiny_run: Path, tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["generate", str(tiny_run), "--n", "2", "--out", str(tmp_path / "exp"),
                                    "--accept-out", str(tmp_path / "ok"), "--reject-out", str(tmp_path / "bad"),
-                                   "--no-progress"])
+                                   "--link", "--no-progress"])
     assert res.exit_code == 0, res.output
     rows = _csv(tmp_path / "ok" / "curation.csv")
     assert len(rows) == 4
+    placed = [tmp_path / ("ok" if r["decision"] == "accepted" else "bad") / f"{r['id']}.png" for r in rows]
+    assert all(p.stat().st_ino == (tmp_path / "exp" / p.name).stat().st_ino for p in placed)  # hard links
     scan = {r.id: r for r in scan_folder(tmp_path / "exp", progress=False).rows}
     for r in rows:
         assert r["decision"] == qa_decision(scan[r["id"]])[0]

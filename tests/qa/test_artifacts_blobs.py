@@ -1,4 +1,4 @@
-"""Round dark blobs behind a crisp edge: the round-edge evidence of detect_blobs."""
+"""Round dark blobs behind a crisp edge (issue #5): the round-edge evidence of detect_blobs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from scipy import ndimage as ndi
 
 from mammoeval.core.imageops import reduce_to_height
 from mammoeval.qa.anatomy import compute_anatomy
-from mammoeval.qa.artifacts import (
+from mammoeval.qa.detectors.blobs import (
     CIRCLE_STEP_LIMIT,
     CRISP_STEP_FLOOR,
     MID_HEIGHT,

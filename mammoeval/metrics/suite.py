@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from mammoeval.core.errors import BadInputError, MissingWeightsError
 from mammoeval.core.fsutil import sha256_file
+from mammoeval.core.progress import progress_bar
 from mammoeval.data.imageset import ImageSet
 from mammoeval.metrics.base import VIEW_NAMES, Metric, MetricResult
 from mammoeval.metrics.cache import cache_key, cache_path, load_cached, save_cached
@@ -177,9 +177,7 @@ def _stream(images: ImageSet, metrics: Iterable[Metric], *, real: bool | None, b
         return
     # Features another rank computed for a batch (ImageBatch.precomputed) replace extraction.
     memos = list({id(x): x for m in metrics if isinstance(x := getattr(m, "extractor", None), MemoExtractor)}.values())
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  disable=not progress, transient=True) as bar:
-        task = bar.add_task(label, total=len(images))
+    with progress_bar(label, total=len(images), enabled=progress, transient=True) as bar:
         for batch in images.iter_batches(batch_size):
             for x in memos:
                 x.prime(batch)
@@ -189,7 +187,7 @@ def _stream(images: ImageSet, metrics: Iterable[Metric], *, real: bool | None, b
                     m.update_train(batch)
                 else:
                     m.update(batch, real=real)
-            bar.advance(task, batch.images.shape[0])
+            bar.advance(batch.images.shape[0])
 
 
 def _load_or_stream_real(real: ImageSet, metrics: list[Metric], *, cache_dir: Path | None, batch_size: int,

@@ -14,7 +14,6 @@ import json
 import math
 import platform
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,9 @@ import mammoeval
 import mammoeval_train.config as train_config
 from mammoeval.core import ddp
 from mammoeval.core.errors import BadInputError, ConfigError, TrainingDivergedError
-from mammoeval.core.fsutil import append_jsonl, read_jsonl, write_json_atomic, write_text_atomic
+from mammoeval.core.fsutil import write_json_atomic, write_text_atomic
+from mammoeval.core.jsonl import append_jsonl, read_jsonl
+from mammoeval.core.progress import progress_bar
 from mammoeval.core.rundir import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
@@ -40,7 +41,7 @@ from mammoeval.core.rundir import (
     list_checkpoints,
     read_config,
 )
-from mammoeval.data.dataset import PreparedDataset
+from mammoeval.data.dataset import NoImagesError, PreparedDataset
 from mammoeval.data.phantom import write_phantom_dataset
 from mammoeval.data.prepared import DatasetInfo, is_prepared_dataset, read_dataset_info
 from mammoeval_train.checkpoint import RNG_SCHEME, load_checkpoint, prune_checkpoints, save_checkpoint
@@ -59,6 +60,9 @@ RESUMABLE_FIELDS = frozenset({"total_kimg", "device", "num_workers", "precision"
                               "swd_per_view"})
 """Config fields that may change on --resume; every other field must match the saved run."""
 _STAT_NAMES = ("loss_d", "loss_g", "gp", "grad_norm_d", "grad_norm_g", "drift", "ce_real", "ce_fake")
+"""Training statistics of a step, by name (log.jsonl keys)."""
+_D_STAT_NAMES = ("loss_d", "gp", "grad_norm_d", "drift", "ce_real", "ce_fake")
+"""The statistics averaged over the D steps of an iteration."""
 
 
 @dataclass(frozen=True)
@@ -354,36 +358,40 @@ def update_ema(G_ema: Generator, G: Generator, beta: float) -> None:
     torch._foreach_lerp_(list(G_ema.parameters()), [p.detach() for p in G.parameters()], 1.0 - beta)
 
 
-def train_step(state: TrainState, run: RunContext, pos: Position, feed: RealFeed, weights: LossWeights) -> torch.Tensor:
-    """Run one iteration (d_steps D steps, one G step, EMA) and return float32 [8] stats (_STAT_NAMES),
-    averaged over D steps and ranks, on the CPU. Advances state.n_images_shown."""
+def train_step(state: TrainState, run: RunContext, pos: Position, feed: RealFeed,
+               weights: LossWeights) -> dict[str, float]:
+    """Run one iteration (d_steps D steps, one G step, EMA) and return its statistics by name (_STAT_NAMES),
+    averaged over D steps and ranks. Advances state.n_images_shown."""
     cfg, env = run.cfg, run.env
     dev = env.device
     gen = torch.Generator().manual_seed(derive_seed(cfg.seed, state.n_images_shown, env.rank, "step"))
     b = pos.minibatch // env.world_size
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    d_terms = torch.zeros(6, device=dev)
+    d_terms = torch.zeros(len(_D_STAT_NAMES), device=dev)
     for _ in range(pos.d_steps):
         real, views = feed.next()
         real = fade_reals(real, pos).contiguous(memory_format=fmt)
         z = torch.randn(b, cfg.latent_size, generator=gen).to(dev)
         mix = torch.rand(b, 1, 1, 1, generator=gen).to(dev)
         dl, norm = _d_step(state, run, pos, real, views, z, mix, weights)
-        d_terms += torch.stack([dl.total.detach(), dl.gp, norm, dl.drift, dl.ce_real, dl.ce_fake])
+        step = {"loss_d": dl.total.detach(), "gp": dl.gp, "grad_norm_d": norm, "drift": dl.drift,
+                "ce_real": dl.ce_real, "ce_fake": dl.ce_fake}
+        d_terms += torch.stack([step[n] for n in _D_STAT_NAMES])
         state.n_images_shown += pos.minibatch
     d_terms /= pos.d_steps
     z = torch.randn(b, cfg.latent_size, generator=gen).to(dev)
     g_views = torch.randint(0, 2, (b,), generator=gen).to(dev)
     gl, norm_g = _g_step(state, run, pos, z, g_views, weights)
     update_ema(state.G_ema, state.G, cfg.ema_beta)
-    stats = torch.stack([d_terms[0], gl.total.detach(), d_terms[1], d_terms[2], norm_g, d_terms[3], d_terms[4],
-                         d_terms[5]]).float()
-    return ddp.all_reduce_mean(stats, env).cpu()
+    named = {**dict(zip(_D_STAT_NAMES, d_terms, strict=True)), "loss_g": gl.total.detach(), "grad_norm_g": norm_g}
+    # One all-reduce for every statistic: stacked in _STAT_NAMES order, then keyed by name again.
+    reduced = ddp.all_reduce_mean(torch.stack([named[n] for n in _STAT_NAMES]).float(), env).cpu()
+    return dict(zip(_STAT_NAMES, reduced.tolist(), strict=True))
 
 
-def _diverged(stats: torch.Tensor, state: TrainState) -> TrainingDivergedError:
-    what = "NaN" if bool(torch.isnan(stats).any()) else "infinite"
-    names = [n for n, v in zip(_STAT_NAMES, stats.tolist(), strict=True) if not math.isfinite(v)]
+def _diverged(stats: dict[str, float], state: TrainState) -> TrainingDivergedError:
+    what = "NaN" if any(math.isnan(v) for v in stats.values()) else "infinite"
+    names = [n for n, v in stats.items() if not math.isfinite(v)]
     last = state.last_checkpoint if state.last_checkpoint is not None else "none (no checkpoint written yet)"
     return TrainingDivergedError(f"loss became {what} at tick {state.tick + 1} (kimg {state.n_images_shown / 1000:.3f}; "
                                  f"{', '.join(names)}); last good checkpoint: {last}")
@@ -396,19 +404,19 @@ def _diverged(stats: torch.Tensor, state: TrainState) -> TrainingDivergedError:
 class _TickStats:
     start_img: int
     t0: float = field(default_factory=time.perf_counter)
-    sums: torch.Tensor = field(default_factory=lambda: torch.zeros(len(_STAT_NAMES), dtype=torch.float64))
+    sums: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_STAT_NAMES, 0.0))
     n: int = 0
 
-    def add(self, stats: torch.Tensor) -> None:
-        self.sums += stats.double()
+    def add(self, stats: dict[str, float]) -> None:
+        for name in _STAT_NAMES:
+            self.sums[name] += stats[name]
         self.n += 1
 
 
 def log_row(state: TrainState, pos: Position, acc: _TickStats, seconds: float) -> dict[str, Any]:
     """Return the log.jsonl row (exactly LOG_KEYS) closing the current tick."""
-    means = (acc.sums / max(acc.n, 1)).tolist()
     shown = state.n_images_shown - acc.start_img
-    row: dict[str, Any] = dict(zip(_STAT_NAMES, means, strict=True))
+    row: dict[str, Any] = {name: total / max(acc.n, 1) for name, total in acc.sums.items()}
     row.update(
         tick=state.tick, kimg=state.n_images_shown / 1000.0, stage=pos.stage,
         resolution=f"{pos.resolution[0]}x{pos.resolution[1]}", alpha=pos.alpha, d_steps=pos.d_steps, lr=pos.lr,
@@ -432,7 +440,7 @@ def write_reals_grid(run: RunContext) -> None:
     for view in ("CC", "MLO"):
         try:
             ds = PreparedDataset(run.dataset, reduction=run.reduction, views=(view,))
-        except BadInputError:
+        except NoImagesError:
             parts.append(torch.zeros(0, 1, *cfg.size))
             continue
         parts.append(torch.stack([ds[i][0] for i in range(min(cfg.grid_per_view, len(ds)))]))
@@ -477,20 +485,11 @@ def write_snapshot_swd(run: RunContext, state: TrainState, pos: Position) -> Non
                                               "n_images_shown": state.n_images_shown, "tick": state.tick, **row})
 
 
-@contextlib.contextmanager
-def _progress_bar(show: bool, total: int, done: int) -> Iterator[Any]:
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
-                  disable=not show) as bar:
-        task = bar.add_task("training", total=total, completed=done)
-        yield lambda n, text: bar.update(task, completed=n, description=text)
-
-
-def _describe(state: TrainState, pos: Position, stats: torch.Tensor) -> str:
+def _describe(state: TrainState, pos: Position, stats: dict[str, float]) -> str:
     h, w = pos.resolution
     return (f"kimg {state.n_images_shown / 1000:8.1f} | stage {pos.stage} {h}x{w} a={pos.alpha:.2f} | "
-            f"D {float(stats[0]):+.3f} G {float(stats[1]):+.3f}")
+            f"D {stats['loss_d']:+.3f} G {stats['loss_g']:+.3f}")
 
 
 def run_loop(run: RunContext, state: TrainState, *, progress: bool = True) -> RunSummary:
@@ -504,7 +503,7 @@ def run_loop(run: RunContext, state: TrainState, *, progress: bool = True) -> Ru
     feed: RealFeed | None = None
     feed_stage = -1
     acc = _TickStats(state.n_images_shown)
-    with _progress_bar(progress and env.is_main, total, state.n_images_shown) as update:
+    with progress_bar("training", total=total, completed=state.n_images_shown, enabled=progress and env.is_main) as bar:
         while state.n_images_shown < total:
             pos = position_at(cfg, state.n_images_shown)
             if pos.phase_key != state.phase_key:
@@ -518,10 +517,10 @@ def run_loop(run: RunContext, state: TrainState, *, progress: bool = True) -> Ru
                 feed_stage = pos.stage
             assert feed is not None
             stats = train_step(state, run, pos, feed, weights)
-            if not bool(torch.isfinite(stats).all()):
+            if not all(math.isfinite(v) for v in stats.values()):
                 raise _diverged(stats, state)
             acc.add(stats)
-            update(state.n_images_shown, _describe(state, pos, stats))
+            bar.update(completed=state.n_images_shown, description=_describe(state, pos, stats))
             if state.n_images_shown - acc.start_img >= tick_imgs or state.n_images_shown >= total:
                 acc = _close_tick(run, state, pos, acc, final=state.n_images_shown >= total)
     pos = position_at(cfg, state.n_images_shown)

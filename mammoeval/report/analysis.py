@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from rich.progress import track
 
+from mammoeval.core.progress import track
 from mammoeval.metrics.msssim import ms_ssim
 from mammoeval.qa.calibration import Calibration, CalibrationWarning
 from mammoeval.qa.scan import ImageQA, QAScan
@@ -101,7 +101,7 @@ def calibration_context(calibration: Calibration, view: str, origin: str) -> dic
 def _check_all(checker: ImageChecker, tiles: Sequence[Tile], *, progress: bool,
                label: str) -> list[Checked]:
     """Return (tile, QA row, QA details) for every tile."""
-    seq = track(tiles, description=label, transient=True) if progress and tiles else tiles
+    seq = track(tiles, label, enabled=progress and bool(tiles))
     out = []
     for t in seq:
         qa, details = checker(t.image, view=t.view if t.view != "unknown" else None, image_id=t.id)

@@ -181,6 +181,8 @@ def qa_command(
     directory: Path = typer.Argument(..., exists=True, readable=True,
                                      help="Prepared dataset or plain folder of mammograms."),
     out: Path | None = typer.Option(None, "--out", help="Output folder for qa.csv and qa.json (default: ./qa)."),
+    workers: int | None = typer.Option(None, "--workers", min=1,
+                                       help="Worker processes (default: the cores this process may use)."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
 ) -> None:
     """Run the QA checks (anatomy, view, artifacts, calcifications) on every image of DIR."""
@@ -188,12 +190,14 @@ def qa_command(
 
     from mammoeval.data.imageset import open_image_set
     from mammoeval.data.prepared import is_prepared_dataset
+    from mammoeval.parallel import resolve_workers
     from mammoeval.qa import DETECTORS, scan_folder, scan_image_set, write_qa
 
+    n_workers = resolve_workers(workers)
     if is_prepared_dataset(directory):
-        scan = scan_image_set(open_image_set(directory), progress=not no_progress)
+        scan = scan_image_set(open_image_set(directory), progress=not no_progress, workers=n_workers)
     else:  # a plain folder: each image at its own size
-        scan = scan_folder(directory, progress=not no_progress)
+        scan = scan_folder(directory, progress=not no_progress, workers=n_workers)
     out_dir = out if out is not None else Path("qa")
     write_qa(scan, out_dir)
     summary = scan.summary()["views"]["all"]

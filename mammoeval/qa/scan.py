@@ -10,13 +10,14 @@ from __future__ import annotations
 import csv
 import heapq
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mammoeval.parallel import WorkerPool, ordered_map
 from mammoeval.qa.anatomy import Anatomy, compute_anatomy, reduce_to_height
 from mammoeval.qa.artifacts import (
     DETECTORS,
@@ -286,7 +287,7 @@ def qa_rows_key(config: QAConfig = QAConfig()) -> str:
 
 
 def scan_image_set(images: Any, *, progress: bool = True, keep_details: int = 0, batch_size: int = 8,
-                   config: QAConfig = QAConfig()) -> QAScan:
+                   config: QAConfig = QAConfig(), workers: int = 1, pool: WorkerPool | None = None) -> QAScan:
     """Return the QA scan of an image set, streaming it batch by batch.
 
     A batch that carries its rows (`ImageBatch.precomputed[qa_rows_key(config)]`, one `ImageQA`
@@ -299,41 +300,65 @@ def scan_image_set(images: Any, *, progress: bool = True, keep_details: int = 0,
         keep_details: keep ImageDetails for at most this many images, the lowest-quality ones.
         batch_size: images decoded at a time (bounds memory).
         config: per-image check settings.
+        workers: processes that check the images (1 = this process; see `mammoeval.parallel`).
+        pool: an open `WorkerPool` to use instead of starting `workers` processes.
+
+    The rows are the same whatever `workers` and `pool`: each image is checked by `check_image` alone.
     """
     from mammoeval.views import label_to_view
 
     name = getattr(images, "name", "")
     acc = _Accumulator(keep_details)
     key = qa_rows_key(config)
-    with _progress(progress, total=len(images), name=name) as advance:
+
+    def jobs() -> Iterator[_Job]:
         for batch in images.iter_batches(batch_size):
             shipped = getattr(batch, "precomputed", {}).get(key)
             if shipped is not None and keep_details == 0:
-                acc.rows.extend(shipped)
-                advance(len(shipped))
+                yield from ((None, "", "", config, False, row) for row in shipped)
                 continue
             arr = batch.images.detach().cpu().numpy()
             for k in range(arr.shape[0]):
-                view = label_to_view(int(batch.views[k]))
-                acc.add(*check_image(arr[k, 0], view=view, image_id=batch.ids[k], config=config))
-                advance(1)
+                yield arr[k, 0], label_to_view(int(batch.views[k])), batch.ids[k], config, keep_details > 0, None
+
+    with _progress(progress, total=len(images), name=name) as advance:
+        for row, details in ordered_map(_check_job, jobs(), workers=workers, pool=pool):
+            acc.add(row, details)
+            advance(1)
     return acc.scan(name)
 
 
+_Job = tuple[Any, str, str, QAConfig, bool, "ImageQA | None"]
+"""(pixels [H, W] or an image file path, view, id, config, keep details, row already computed or None)."""
+
+
+def _check_job(job: _Job) -> tuple[ImageQA, ImageDetails | None]:
+    """Return the row (and details when asked) of one image: a pure function, run in a worker process or here."""
+    pixels, view, image_id, config, keep, row = job
+    if row is not None:
+        return row, None
+    if isinstance(pixels, (str, Path)):
+        from mammoeval.data.readers import read_image
+
+        pixels = read_image(pixels).pixels
+    row, details = check_image(pixels, view=view or None, image_id=image_id, config=config)
+    return row, details if keep else None
+
+
 def scan_folder(path: str | Path, *, progress: bool = True, keep_details: int = 0,
-                config: QAConfig = QAConfig()) -> QAScan:
+                config: QAConfig = QAConfig(), workers: int = 1, pool: WorkerPool | None = None) -> QAScan:
     """Return the QA scan of a plain folder of mammograms, each checked at its own size.
 
     Unlike `scan_image_set` over a `FolderImageSet`, the images need not share one size (real
     mammograms from several sources rarely do); `check_image` reduces each to the working height.
     Ids are the paths relative to the folder without suffix, views come from the file names.
+    `workers` / `pool`: as in `scan_image_set` (each worker reads its own files).
 
     Raises:
         BadInputError: the folder is missing or holds no image, or a file cannot be decoded.
     """
     from mammoeval.data.folder import list_image_files
     from mammoeval.data.labels import labels_from_name
-    from mammoeval.data.readers import read_image
     from mammoeval.errors import BadInputError
 
     root = Path(path)
@@ -343,11 +368,11 @@ def scan_folder(path: str | Path, *, progress: bool = True, keep_details: int = 
     if not files:
         raise BadInputError(root, "no images found")
     acc = _Accumulator(keep_details)
+    jobs = ((str(root / rel), labels_from_name(rel)[0] or "", str(Path(rel).with_suffix("")), config,
+             keep_details > 0, None) for rel in files)
     with _progress(progress, total=len(files), name=root.name) as advance:
-        for rel in files:
-            pixels = read_image(root / rel).pixels
-            image_id = str(Path(rel).with_suffix(""))
-            acc.add(*check_image(pixels, view=labels_from_name(rel)[0] or None, image_id=image_id, config=config))
+        for row, details in ordered_map(_check_job, jobs, workers=workers, pool=pool):
+            acc.add(row, details)
             advance(1)
     return acc.scan(root.name)
 
@@ -360,10 +385,10 @@ class _Accumulator:
         self.rows: list[ImageQA] = []
         self._worst: list[tuple[float, int, str, ImageDetails]] = []
 
-    def add(self, row: ImageQA, details: ImageDetails) -> None:
-        """Append a row; keep its details while it is among the `keep` worst so far."""
+    def add(self, row: ImageQA, details: ImageDetails | None) -> None:
+        """Append a row; keep its details (when given) while it is among the `keep` worst so far."""
         self.rows.append(row)
-        if self.keep > 0:
+        if self.keep > 0 and details is not None:
             item = (-row.quality_score, len(self.rows), row.id, details)
             if len(self._worst) < self.keep:
                 heapq.heappush(self._worst, item)

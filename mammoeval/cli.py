@@ -230,6 +230,9 @@ def score_command(
     qa: bool = typer.Option(True, "--qa/--no-qa", help="Run the QA scan (artifact rates, calcifications)."),
     device: str = typer.Option("cpu", "--device", help="Torch device for generation and features."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per batch."),
+    workers: int | None = typer.Option(None, "--workers", min=1,
+                                       help="Worker processes for per-image work (default: the cores this "
+                                            "process may use; 1 = none). Ignored under torchrun."),
     n_bootstrap: int = typer.Option(200, "--n-bootstrap", min=0, help="Bootstrap replicates per interval."),
     inception_weights: Path | None = typer.Option(None, "--inception-weights", help="FID Inception weights file."),
     as_json: bool = typer.Option(False, "--json", help="Print the new rows and best.json as JSON on stdout."),
@@ -250,7 +253,7 @@ def score_command(
     if run_dir is not None and size is not None:
         raise ConfigError("--size is for folder mode (--real/--fake); a run is scored at its checkpoints' resolution")
     settings = ScoreSettings(n_per_view=n, seed=seed, n_bootstrap=n_bootstrap, qa=qa, device=device,
-                             batch_size=batch_size, inception_weights=str(inception_weights) if inception_weights else None,
+                             batch_size=batch_size, workers=workers, inception_weights=str(inception_weights) if inception_weights else None,
                              metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()) if metrics else None)
     console = Console(stderr=as_json)
     if run_dir is None:

@@ -7,7 +7,8 @@ worker) are submitted and not yet taken, so memory stays bounded whatever the nu
 With one worker (and no pool) the calls run in this process, with no pool at all.
 
 Workers run one compute thread each (torch, OpenMP and BLAS limited to 1), so N workers use N
-cores and never spin against each other; results are those of a one-thread run. They start
+cores and never spin against each other. With one worker the calls run here under the same limit
+(`one_thread`), so results are the same whatever the number of workers, to the byte. They start
 with the "forkserver" method where it exists ("spawn" elsewhere): never a plain fork of a
 process that may hold torch or CUDA threads. Starting costs a fraction of a second per worker
 (imports), so a `WorkerPool` is meant to be opened once and reused (e.g. for every checkpoint of
@@ -28,7 +29,8 @@ import pickle
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import AbstractContextManager
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
 from mammoeval.errors import MammoevalError
@@ -66,6 +68,22 @@ def resolve_workers(workers: int | None) -> int:
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")
     return workers
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the block with torch and BLAS held to one thread, as in a worker (results equal a worker's:
+    a reduction split over several threads may round differently)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _init_worker() -> None:
@@ -172,7 +190,9 @@ class WorkerPool(AbstractContextManager["WorkerPool"]):
             raise ValueError(f"chunk must be >= 1, got {chunk}")
         if self.in_process:
             for x in items:
-                yield fn(x)
+                with one_thread():
+                    result = fn(x)
+                yield result
             return
         limit = max(1, max_in_flight if max_in_flight is not None else 2 * self.workers)
         pending: deque[Future[tuple[bool, Any]]] = deque()
@@ -189,7 +209,12 @@ class WorkerPool(AbstractContextManager["WorkerPool"]):
                     pending.append(pool.submit(_run_chunk, fn, part))
                 if not pending:
                     return
-                ok, value = pending.popleft().result()
+                try:
+                    ok, value = pending.popleft().result()
+                except BrokenProcessPool:
+                    self.close()
+                    raise WorkerError("a worker process died (out of memory, or killed); "
+                                      "run again with --workers 1 to see the error here") from None
                 if not ok:
                     raise _rebuilt(value)
                 yield from value

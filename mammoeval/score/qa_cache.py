@@ -1,0 +1,52 @@
+"""The real set's QA scan cached by content, so it is computed once per dataset and QA setting.
+
+File: ``<cache_dir>/qa-<set name>-<key[:24]>.json``, where key = SHA-256 of the set's content hash,
+`mammoeval.qa.scan.qa_rows_key(config)` (a hash of every QA setting) and a format version. The
+file holds one JSON object per image (the fields of `ImageQA`) in set order; floats are written
+with Python's shortest round-trip repr, so a cached scan equals the computed one exactly. Written
+atomically; an unreadable or mismatched file is a miss and is rewritten.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from mammoeval.fsutil import sha256_strings, write_json_atomic
+
+QA_CACHE_VERSION = 1
+_TUPLE_FIELDS = ("scores", "flags", "calc_sizes_px", "calc_contrasts")
+
+
+def qa_cache_path(cache_dir: str | Path, images: Any, config: Any) -> Path:
+    """Return the file that holds (or will hold) the QA scan of `images` (an ImageSet) checked with `config`."""
+    from mammoeval.qa.scan import qa_rows_key
+
+    key = sha256_strings([f"mammoeval-qa-cache/{QA_CACHE_VERSION}", images.content_hash, qa_rows_key(config)])
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", images.name)[:40] or "set"
+    return Path(cache_dir) / f"qa-{safe}-{key[:24]}.json"
+
+
+def load_qa_scan(path: Path, *, name: str, n_images: int) -> Any:
+    """Return the cached `QAScan` at `path` (named `name`), or None when absent, unreadable or not `n_images` rows."""
+    from mammoeval.qa.scan import ImageQA, QAScan
+
+    if not path.is_file():
+        return None
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        fields: list[dict[str, Any]] = [{k: tuple(v) if k in _TUPLE_FIELDS else v for k, v in r.items()}
+                                        for r in raw["rows"]]
+        rows = [ImageQA(**f) for f in fields]
+    except (OSError, ValueError, TypeError, KeyError):  # a damaged cache file is a miss
+        return None
+    return QAScan(rows, name=name) if len(rows) == n_images else None
+
+
+def save_qa_scan(path: Path, scan: Any) -> None:
+    """Write the rows of `scan` (a `QAScan`) to `path` atomically."""
+    write_json_atomic(path, {"version": QA_CACHE_VERSION, "rows": [dataclasses.asdict(r) for r in scan.rows]},
+                      indent=None)

@@ -176,6 +176,11 @@ class WorkerPool(AbstractContextManager["WorkerPool"]):
                 f.result()
         return self
 
+    def worker_pids(self) -> list[int]:
+        """Return the process ids of the running workers (empty before the first use and in-process)."""
+        procs = getattr(self._executor, "_processes", None) or {}
+        return sorted(int(pid) for pid in procs)
+
     def map(self, fn: Callable[[T], R], items: Iterable[T], *, chunk: int = 1,
             max_in_flight: int | None = None) -> Iterator[R]:
         """Yield `fn(item)` for every item, in item order (see the module docstring).

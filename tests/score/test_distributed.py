@@ -306,7 +306,8 @@ FOLDER_MEASURED = ("metrics", "unavailable", "memorization", "qa", "resolution",
 def _folder_settings() -> Any:
     from mammoeval.score.settings import ScoreSettings
 
-    return ScoreSettings(metrics=("swd", "fid_offline", "prdc_offline", "memorization"), n_bootstrap=5, batch_size=3)
+    return ScoreSettings(metrics=("swd", "fid_offline", "prdc_offline", "memorization"), n_bootstrap=5, batch_size=3,
+                         workers=1)
 
 
 def _real_pass_main(rank: int, world: int, init_file: str, phantoms: str, out_dir: str, real_folder: str) -> None:

@@ -65,7 +65,7 @@ class RepeatedImageSet:
 
     @property
     def content_hash(self) -> str:
-        from mammoeval.fsutil import sha256_strings
+        from mammoeval.core.fsutil import sha256_strings
 
         return sha256_strings([self._base.content_hash, self.name])
 
@@ -124,8 +124,8 @@ def run_one(stage: str, size: str, n: int, workers: int) -> dict[str, Any]:
     """Measure one stage on N images of one size with `workers` processes; return its numbers."""
     import torch
 
-    from mammoeval.data.imageset import open_image_set
-    from mammoeval.parallel import WorkerPool
+    from mammoeval.core.pool import WorkerPool
+    from mammoeval.data.open import open_image_set
 
     _warm_imports()
     real = RepeatedImageSet(open_image_set(WORK / f"real-{size}"), n, "real")
@@ -170,7 +170,7 @@ def _score_cold_warm(real: Any, fake: Any, n: int, size: str, pool: Any) -> dict
     """Score `fake` against `real` with an empty cache, then a second generated set against the cached real side."""
     import warnings
 
-    from mammoeval.data.imageset import open_image_set
+    from mammoeval.data.open import open_image_set
     from mammoeval.score.run import default_backends, score_images
     from mammoeval.score.settings import ScoreSettings
 
@@ -315,7 +315,7 @@ def main() -> None:
     dist = run_torchrun("320x256", args.torchrun_n) if args.torchrun else None
     report = build_report(results, nn, dist, note=args.note, total_s=time.perf_counter() - t_start)
     REPORTS.mkdir(exist_ok=True)
-    from mammoeval.fsutil import write_json_atomic, write_text_atomic
+    from mammoeval.core.fsutil import write_json_atomic, write_text_atomic
 
     write_json_atomic(REPORTS / "score_scale.json", report)
     write_text_atomic(REPORTS / "score_scale.md", render_markdown(report))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from mammoeval_train import ddp
+from mammoeval.core import ddp
 from mammoeval_train.config import TrainConfig, preset, with_overrides
 from mammoeval_train.loop import RunContext, TrainState, build_state, train_step
 from mammoeval_train.loss import LossWeights

@@ -17,7 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from mammoeval.parallel import WorkerPool, ordered_map
+from mammoeval.core.errors import BadInputError
+from mammoeval.core.fsutil import write_json_atomic, write_text_atomic
+from mammoeval.core.pool import WorkerPool, ordered_map
+from mammoeval.core.views import label_to_view
+from mammoeval.data.folder import list_image_files
+from mammoeval.data.labels import labels_from_name
+from mammoeval.data.readers import read_image
 from mammoeval.qa.anatomy import Anatomy, compute_anatomy, reduce_to_height
 from mammoeval.qa.artifacts import (
     DETECTORS,
@@ -300,13 +306,11 @@ def scan_image_set(images: Any, *, progress: bool = True, keep_details: int = 0,
         keep_details: keep ImageDetails for at most this many images, the lowest-quality ones.
         batch_size: images decoded at a time (bounds memory).
         config: per-image check settings.
-        workers: processes that check the images (1 = this process; see `mammoeval.parallel`).
+        workers: processes that check the images (1 = this process; see `mammoeval.core.pool`).
         pool: an open `WorkerPool` to use instead of starting `workers` processes.
 
     The rows are the same whatever `workers` and `pool`: each image is checked by `check_image` alone.
     """
-    from mammoeval.views import label_to_view
-
     name = getattr(images, "name", "")
     acc = _Accumulator(keep_details)
     key = qa_rows_key(config)
@@ -338,8 +342,6 @@ def _check_job(job: _Job) -> tuple[ImageQA, ImageDetails | None]:
     if row is not None:
         return row, None
     if isinstance(pixels, (str, Path)):
-        from mammoeval.data.readers import read_image
-
         pixels = read_image(pixels).pixels
     row, details = check_image(pixels, view=view or None, image_id=image_id, config=config)
     return row, details if keep else None
@@ -357,10 +359,6 @@ def scan_folder(path: str | Path, *, progress: bool = True, keep_details: int = 
     Raises:
         BadInputError: the folder is missing or holds no image, or a file cannot be decoded.
     """
-    from mammoeval.data.folder import list_image_files
-    from mammoeval.data.labels import labels_from_name
-    from mammoeval.errors import BadInputError
-
     root = Path(path)
     if not root.is_dir():
         raise BadInputError(root, "not a folder of images")
@@ -460,8 +458,6 @@ def compare_scans(real: QAScan, fake: QAScan) -> dict[str, Any]:
 
 def write_qa(scan: QAScan, out_dir: str | Path) -> None:
     """Write qa.csv (one row per image, columns of ImageQA.to_row) and qa.json (scan.summary()) atomically."""
-    from mammoeval.fsutil import write_json_atomic, write_text_atomic
-
     out = Path(out_dir)
     buf = io.StringIO()
     rows = [r.to_row() for r in scan.rows]
@@ -486,8 +482,6 @@ def read_qa_csv(path: str | Path) -> list[dict[str, str]]:
     Raises:
         BadInputError: the file is missing or has no header.
     """
-    from mammoeval.errors import BadInputError
-
     p = Path(path)
     if not p.is_file():
         raise BadInputError(p, "no such qa.csv file")

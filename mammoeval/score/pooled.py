@@ -2,7 +2,7 @@
 
 `PooledImageSet` wraps an image set; in a pass with work (set with `doing`, a
 `mammoeval.score.distributed.ShardWork`: feature extractors and/or the QA checks), each batch
-this process reads or generates is sent to a `mammoeval.parallel.WorkerPool` worker, which
+this process reads or generates is sent to a `mammoeval.core.pool.WorkerPool` worker, which
 computes that work on it, and the batch is yielded, in order, with the results in
 `ImageBatch.precomputed` (as the other torchrun ranks ship them). The metrics and the QA scan
 take them from there instead of computing them: `MemoExtractor.prime` for features,
@@ -10,7 +10,7 @@ take them from there instead of computing them: `MemoExtractor.prime` for featur
 SWD descriptors, MS-SSIM, the memorization pixel search and every reduction.
 
 Results equal one-process scoring: a worker runs the same pure functions on the same batch
-(`mammoeval.score.distributed.compute_shard_work`; the pool holds each worker to one thread).
+(`mammoeval.score.distributed.Worker`; the pool holds each worker to one thread).
 Memory: at most `max_in_flight` batches (default workers + 1) are on their way at once.
 
 QA rows of a complete pass are kept (`qa_rows`), so a pass that computed the features and the
@@ -27,22 +27,22 @@ from typing import Any
 import numpy as np
 import torch
 
+from mammoeval.core.pool import WorkerPool
 from mammoeval.data.imageset import ImageBatch, ImageSet
-from mammoeval.parallel import WorkerPool
-from mammoeval.score.distributed import ShardWork
+from mammoeval.qa.scan import QAScan, qa_rows_key
+from mammoeval.score.distributed import ShardedFileImageSet, ShardedGeneratedImageSet, ShardWork, Worker
 
 _WORKER: Any = None
-"""This worker process's `_Worker` (extractors are built once per process), created on first use."""
+"""This worker process's `Worker` (extractors are built once per process), created on first use."""
 
 
 def _do_work(payload: tuple[np.ndarray, np.ndarray, list[str], ShardWork]) -> dict[str, Any]:
     """Return the results of `work` on one batch (tensors as NumPy arrays); runs in a worker process."""
     global _WORKER
-    from mammoeval.score.distributed import _Worker
 
     images, views, ids, work = payload
     if _WORKER is None:
-        _WORKER = _Worker(torch.device("cpu"))
+        _WORKER = Worker(torch.device("cpu"))
     out = _WORKER.compute(ImageBatch(torch.from_numpy(images), torch.from_numpy(views), ids), work)
     # NumPy, not tensors: torch would send tensors through shared-memory file descriptors.
     return {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in out.items()}
@@ -101,8 +101,6 @@ class PooledImageSet:
         return self._pass(batch_size, reduction, self.work)
 
     def _pass(self, batch_size: int, reduction: int, work: ShardWork) -> Iterator[ImageBatch]:
-        from mammoeval.qa.scan import qa_rows_key
-
         sent: deque[ImageBatch] = deque()
 
         def payloads() -> Iterator[tuple[np.ndarray, np.ndarray, list[str], ShardWork]]:
@@ -128,8 +126,6 @@ def pool_set(images: ImageSet, pool: WorkerPool | None) -> ImageSet:
     A pool of one worker wraps too: the work is then done here, as a worker does it (one thread), so
     the results do not depend on the number of workers.
     """
-    from mammoeval.score.distributed import ShardedFileImageSet, ShardedGeneratedImageSet
-
     if pool is None or isinstance(images, (PooledImageSet, ShardedFileImageSet, ShardedGeneratedImageSet)):
         return images
     return PooledImageSet(images, pool)
@@ -151,7 +147,5 @@ def suite_work(extractors: tuple[Any, ...], *, device: str, qa: Any) -> ShardWor
 
 def collected_scan(images: ImageSet, config: Any) -> Any:
     """Return the `QAScan` of the rows a complete pooled pass computed with `config`, or None."""
-    from mammoeval.qa.scan import QAScan, qa_rows_key
-
     rows = images.qa_rows.get(qa_rows_key(config)) if isinstance(images, PooledImageSet) else None
     return None if rows is None else QAScan(list(rows), name=images.name)

@@ -15,25 +15,23 @@ import re
 from pathlib import Path
 from typing import Any
 
-from mammoeval.fsutil import sha256_strings, write_json_atomic
+from mammoeval.core.fsutil import sha256_strings, write_json_atomic
+from mammoeval.data.imageset import ImageSet
+from mammoeval.qa.scan import ImageQA, QAConfig, QAScan, qa_rows_key
 
 QA_CACHE_VERSION = 1
 _TUPLE_FIELDS = ("scores", "flags", "calc_sizes_px", "calc_contrasts")
 
 
-def qa_cache_path(cache_dir: str | Path, images: Any, config: Any) -> Path:
-    """Return the file that holds (or will hold) the QA scan of `images` (an ImageSet) checked with `config`."""
-    from mammoeval.qa.scan import qa_rows_key
-
+def qa_cache_path(cache_dir: str | Path, images: ImageSet, config: QAConfig) -> Path:
+    """Return the file that holds (or will hold) the QA scan of `images` checked with `config`."""
     key = sha256_strings([f"mammoeval-qa-cache/{QA_CACHE_VERSION}", images.content_hash, qa_rows_key(config)])
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", images.name)[:40] or "set"
     return Path(cache_dir) / f"qa-{safe}-{key[:24]}.json"
 
 
-def load_qa_scan(path: Path, *, name: str, n_images: int) -> Any:
+def load_qa_scan(path: Path, *, name: str, n_images: int) -> QAScan | None:
     """Return the cached `QAScan` at `path` (named `name`), or None when absent, unreadable or not `n_images` rows."""
-    from mammoeval.qa.scan import ImageQA, QAScan
-
     if not path.is_file():
         return None
     try:
@@ -46,7 +44,7 @@ def load_qa_scan(path: Path, *, name: str, n_images: int) -> Any:
     return QAScan(rows, name=name) if len(rows) == n_images else None
 
 
-def save_qa_scan(path: Path, scan: Any) -> None:
-    """Write the rows of `scan` (a `QAScan`) to `path` atomically."""
+def save_qa_scan(path: Path, scan: QAScan) -> None:
+    """Write the rows of `scan` to `path` atomically."""
     write_json_atomic(path, {"version": QA_CACHE_VERSION, "rows": [dataclasses.asdict(r) for r in scan.rows]},
                       indent=None)

@@ -19,13 +19,14 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mammoeval.data.imageset import ImageSet
-from mammoeval.errors import BadInputError, ConfigError
-from mammoeval.fsutil import append_jsonl, read_jsonl, sha256_file, write_json_atomic
-from mammoeval.parallel import WorkerPool
-from mammoeval.rundir import (
+import mammoeval
+from mammoeval.core.ddp import DistEnv
+from mammoeval.core.errors import BadInputError, ConfigError
+from mammoeval.core.fsutil import append_jsonl, read_jsonl, sha256_file, write_json_atomic
+from mammoeval.core.pool import WorkerPool
+from mammoeval.core.rundir import (
     BEST_FILE,
     CHECKPOINT_DIR,
     SCORES_FILE,
@@ -33,11 +34,27 @@ from mammoeval.rundir import (
     list_checkpoints,
     read_config,
 )
-from mammoeval.score.imagesets import GeneratedImageSet, ReducedImageSet, Sampler
+from mammoeval.data.imageset import ImageSet
+from mammoeval.data.open import open_image_set
+from mammoeval.metrics.registry import default_metrics
+from mammoeval.metrics.suite import compute_suite, suite_extractor_specs
+from mammoeval.qa.scan import QAConfig, compare_scans, scan_image_set
+from mammoeval.score.distributed import (
+    ShardedFileImageSet,
+    ShardedGeneratedImageSet,
+    ShardWork,
+    finish,
+    score_env,
+    serve_generation,
+    sharded_generation,
+    shutdown,
+)
+from mammoeval.score.generated import GeneratedImageSet, ReducedImageSet, Sampler
+from mammoeval.score.pooled import PooledImageSet, collected_scan, pool_set, suite_work
+from mammoeval.score.qa_cache import load_qa_scan, qa_cache_path, save_qa_scan
+from mammoeval.score.selection import select_checkpoint
 from mammoeval.score.settings import ScoreSettings
-
-if TYPE_CHECKING:
-    from mammoeval_train.ddp import DistEnv
+from mammoeval_train.generate import load_generator
 
 CACHE_DIR = ".cache"
 """Real-set statistics are cached under RUN/.cache/ (keyed by content hash by the suite)."""
@@ -63,13 +80,8 @@ class ScoreBackends:
 
 def default_backends() -> ScoreBackends:
     """Return the real trainer / metrics / QA entry points (imported here, lazily)."""
-    from mammoeval.data.imageset import open_image_set
-    from mammoeval.metrics.suite import DEFAULT_METRICS, compute_suite, suite_extractor_specs
-    from mammoeval.qa.scan import QAConfig, compare_scans, scan_image_set
-    from mammoeval_train.generate import load_generator
-
     return ScoreBackends(load_generator=load_generator, compute_suite=compute_suite,
-                         default_metrics=tuple(DEFAULT_METRICS), open_real=open_image_set,
+                         default_metrics=default_metrics(), open_real=open_image_set,
                          scan_image_set=scan_image_set, compare_scans=compare_scans,
                          extractor_specs=suite_extractor_specs, qa_config=QAConfig())
 
@@ -152,8 +164,6 @@ def library_versions() -> dict[str, str]:
     import numpy
     import torch
 
-    import mammoeval
-
     return {"mammoeval": mammoeval.__version__, "torch": torch.__version__, "numpy": numpy.__version__,
             "python": platform.python_version()}
 
@@ -194,15 +204,11 @@ def score_images(real: ImageSet, fake: ImageSet, *, settings: ScoreSettings, bac
     The measured part holds "metrics", "unavailable", "memorization", "qa" (None when QA is off or
     unavailable) and "timing" (metrics_s, qa_s, generate_s where the fake set records it, workers).
     """
-    from mammoeval.score.pooled import collected_scan, pool_set
-
     gen_before = getattr(fake, "generate_s", 0.0)
     weights = Path(settings.inception_weights) if settings.inception_weights else None
     qa_on = settings.qa and backends.scan_image_set is not None and backends.compare_scans is not None
     cached_path = None
     if qa_on and real_scan is None and cache_dir is not None and backends.qa_config is not None:
-        from mammoeval.score.qa_cache import load_qa_scan, qa_cache_path
-
         cached_path = qa_cache_path(cache_dir, real, backends.qa_config)
         real_scan = load_qa_scan(cached_path, name=real.name, n_images=len(real))
     real, fake = pool_set(real, pool), pool_set(fake, pool)
@@ -229,8 +235,6 @@ def score_images(real: ImageSet, fake: ImageSet, *, settings: ScoreSettings, bac
                 real_scan = collected_scan(real, qa_config) or backends.scan_image_set(real, progress=progress)
             fake_scan = collected_scan(fake, qa_config) or backends.scan_image_set(fake, progress=progress)
         if fresh_real and cached_path is not None:
-            from mammoeval.score.qa_cache import save_qa_scan
-
             save_qa_scan(cached_path, real_scan)
         qa = backends.compare_scans(real_scan, fake_scan)
         qa_s = time.perf_counter() - t1
@@ -248,8 +252,6 @@ def _pooled_work(images: ImageSet, backends: ScoreBackends, settings: ScoreSetti
                  inception_weights: Path | None, *, qa: Any, features: bool = True) -> ExitStack:
     """Return a context in which a pooled set's workers do the per-image work of the next passes
     (nothing for other sets): the QA rows with `qa` and, when `features`, the suite's features where that pays."""
-    from mammoeval.score.pooled import PooledImageSet, suite_work
-
     stack = ExitStack()
     if not isinstance(images, PooledImageSet):
         return stack
@@ -264,8 +266,6 @@ def _sharded_work(sets: Sequence[ImageSet], backends: ScoreBackends, *, metrics:
                   inception_weights: Path | None, qa: bool) -> ExitStack:
     """Return a context in which the other torchrun ranks compute the per-image work of the next passes
     over those of `sets` that are sharded: the suite's features (qa=False) or the QA rows (qa=True)."""
-    from mammoeval.score.distributed import ShardedFileImageSet, ShardedGeneratedImageSet, ShardWork
-
     stack = ExitStack()
     sharded = [x for x in sets if isinstance(x, (ShardedGeneratedImageSet, ShardedFileImageSet))]
     if not sharded:
@@ -300,12 +300,6 @@ def score_checkpoint(ref: CheckpointRef, *, real: _RealSide, settings: ScoreSett
                                   name=ref.name, device=settings.device, cache_max_bytes=settings.cache_max_mb << 20)
     with ExitStack() as stack:
         if env is not None and env.distributed:
-            from mammoeval.score.distributed import (
-                ShardedFileImageSet,
-                ShardedGeneratedImageSet,
-                sharded_generation,
-            )
-
             stack.enter_context(sharded_generation(env, ref.path))
             sharded = ShardedGeneratedImageSet(sampler, env=env, **kwargs)
             stack.callback(sharded.close)
@@ -356,7 +350,7 @@ def score_run(run_dir: str | Path, *, settings: ScoreSettings = ScoreSettings(),
         run_dir: a run directory (config.json, checkpoints/).
         settings: what to generate and measure.
         last, every: which checkpoints (see `pick_checkpoints`).
-        select: selection rule for best.json (see `mammoeval.selection`).
+        select: selection rule for best.json (see `mammoeval.score.selection`).
         progress: print per-checkpoint lines and let the suite and QA show progress bars.
         backends: upstream functions (None = the real ones).
         on_row: called with each new row right after it is appended (rank 0 only).
@@ -385,8 +379,6 @@ def run_on_ranks(settings: ScoreSettings, backends: ScoreBackends | None,
     or one-line error is
     handed to every rank.
     """
-    from mammoeval.score.distributed import finish, score_env, serve_generation, shutdown
-
     env = score_env(settings.device)
     try:
         b = backends or default_backends()
@@ -410,8 +402,6 @@ def _score_run_main(run_dir: str | Path, *, settings: ScoreSettings, last: int |
                     select: str, progress: bool, backends: ScoreBackends,
                     on_row: Callable[[dict[str, Any]], None] | None, env: DistEnv) -> RunScoreResult:
     """Return `score_run`'s result, computed (and written) by this process, rank 0 under torchrun."""
-    from mammoeval.selection import select_checkpoint
-
     run = Path(run_dir)
     config = read_config(run)
     refs = pick_checkpoints(list_checkpoints(run), last=last, every=every)
@@ -459,7 +449,7 @@ def open_pool(settings: ScoreSettings, env: Any = None) -> WorkerPool | None:
     start on first use and stop when it is closed (or, after an error, garbage-collected)."""
     if env is not None and getattr(env, "distributed", False):
         return None
-    return WorkerPool(settings.workers)
+    return WorkerPool(settings.workers, preload=("mammoeval.qa.scan", "mammoeval.score.pooled"))
 
 
 def _say(text: str) -> None:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mammoeval.errors import ConfigError
-from mammoeval.fsutil import sha256_strings
+from mammoeval.core.errors import ConfigError
+from mammoeval.core.fsutil import sha256_strings
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class ScoreSettings:
             identically, for each pass, and memory stays bounded whatever `n_per_view`.
         min_side: checkpoints whose short side is below this many pixels are not scored (the SWD
             pyramid needs a 16-px level).
-        workers: processes for the per-image work (QA checks, features; see `mammoeval.parallel`);
+        workers: processes for the per-image work (QA checks, features; see `mammoeval.core.pool`);
             None = the cores this process may use, 1 = none (all work in this process). Ignored
             under torchrun, where the ranks share that work.
     """

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from mammoeval.core.pool import WorkerPool
 from mammoeval.data.imageset import TensorImageSet
-from mammoeval.parallel import WorkerPool
 from mammoeval.qa import scan_folder, scan_image_set, write_qa
 
 
@@ -36,7 +36,7 @@ def test_scan_image_set_workers_equal_one_process(phantoms, pool, tmp_path):
 def test_scan_folder_workers_equal_one_process_and_name_a_bad_file(phantoms, pool, tmp_path):
     from PIL import Image
 
-    from mammoeval.errors import BadInputError
+    from mammoeval.core.errors import BadInputError
 
     for i, (view, img, _) in enumerate(phantoms[:4]):
         Image.fromarray((img * 65535).astype(np.uint16)).save(tmp_path / f"p{i}_L_{view}.png")

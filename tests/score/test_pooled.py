@@ -23,7 +23,7 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> None:
 
 def test_folder_scores_with_two_workers_equal_one_worker(phantom_dir_80x64: Path, phantom_dir_160x128: Path,
                                                          tmp_path: Path) -> None:
-    from mammoeval.score.folder import score_folders
+    from mammoeval.score.folder_mode import score_folders
 
     rows = {}
     for w in (1, 2):
@@ -38,7 +38,7 @@ def test_folder_scores_with_two_workers_equal_one_worker(phantom_dir_80x64: Path
 
 def test_run_scores_with_two_workers_equal_one_worker_with_one_pool(tiny_run: Path, tmp_path: Path,  # noqa: F811
                                                                   monkeypatch: Any) -> None:
-    import mammoeval.parallel as parallel
+    import mammoeval.core.pool as parallel
     from mammoeval.score.run import score_run
 
     started: list[int] = []
@@ -67,7 +67,7 @@ def test_run_scores_with_two_workers_equal_one_worker_with_one_pool(tiny_run: Pa
 def test_real_qa_scan_is_cached_once_per_dataset_and_setting(phantom_dir_80x64: Path, tmp_path: Path,
                                                              monkeypatch: Any) -> None:
     import mammoeval.qa.scan as scan_mod
-    from mammoeval.score.folder import score_folders
+    from mammoeval.score.folder_mode import score_folders
 
     checked: list[str] = []
     real_check = scan_mod.check_image
@@ -87,7 +87,7 @@ def test_real_qa_scan_is_cached_once_per_dataset_and_setting(phantom_dir_80x64: 
 
 
 def test_qa_cache_round_trip_and_damaged_file(phantom_dir_80x64: Path, tmp_path: Path) -> None:
-    from mammoeval.data.imageset import open_image_set
+    from mammoeval.data.open import open_image_set
     from mammoeval.qa.scan import QAConfig, scan_image_set
     from mammoeval.score.qa_cache import load_qa_scan, qa_cache_path, save_qa_scan
 
@@ -118,7 +118,7 @@ def test_pool_gets_the_qa_and_features_only_where_they_pay() -> None:
 
 
 def test_workers_setting_is_validated_and_not_in_the_hash() -> None:
-    from mammoeval.errors import ConfigError
+    from mammoeval.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="workers"):
         ScoreSettings(workers=0)

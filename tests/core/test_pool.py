@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from mammoeval.errors import BadInputError, ConfigError
-from mammoeval.parallel import WorkerPool, default_workers, ordered_map, resolve_workers
+from mammoeval.core.errors import BadInputError, ConfigError
+from mammoeval.core.pool import WorkerPool, default_workers, ordered_map, resolve_workers
 
 
 def square(x: int) -> int:

@@ -33,12 +33,15 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
-from mammoeval.errors import MammoevalError
+import torch
+from threadpoolctl import threadpool_limits
+
+from mammoeval.core.errors import ConfigError, MammoevalError
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-_PRELOAD = ("numpy", "torch", "scipy.ndimage", "mammoeval.qa.scan", "mammoeval.metrics.offline")
+_PRELOAD = ("numpy", "torch", "scipy.ndimage")
 """Modules the forkserver imports before it forks workers (importing torch takes seconds)."""
 _THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
@@ -61,8 +64,6 @@ def resolve_workers(workers: int | None) -> int:
     Raises:
         ConfigError: workers < 1.
     """
-    from mammoeval.errors import ConfigError
-
     if workers is None:
         return default_workers()
     if workers < 1:
@@ -74,9 +75,6 @@ def resolve_workers(workers: int | None) -> int:
 def one_thread() -> Iterator[None]:
     """Run the block with torch and BLAS held to one thread, as in a worker (results equal a worker's:
     a reduction split over several threads may round differently)."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -90,18 +88,8 @@ def _init_worker() -> None:
     """Hold every compute library of a worker process to one thread."""
     for name in _THREAD_ENV:
         os.environ[name] = "1"
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(limits=1)
-    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-        pass
+    torch.set_num_threads(1)
+    threadpool_limits(limits=1)
 
 
 def _run_chunk(fn: Callable[[Any], Any], chunk: list[Any]) -> tuple[bool, Any]:
@@ -148,10 +136,13 @@ class WorkerPool(AbstractContextManager["WorkerPool"]):
     Args:
         workers: number of processes (None = `default_workers()`). 1 = no processes: `map` runs
             in this process.
+        preload: more modules for the forkserver to import before it forks the workers (only the
+            first pool of a process starts the forkserver, so only its list counts).
     """
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, *, preload: tuple[str, ...] = ()) -> None:
         self.workers = resolve_workers(workers)
+        self._preload = (*_PRELOAD, *preload)
         self._executor: ProcessPoolExecutor | None = None
 
     @property
@@ -164,7 +155,7 @@ class WorkerPool(AbstractContextManager["WorkerPool"]):
             ctx = multiprocessing.get_context(_start_method())
             if ctx.get_start_method() == "forkserver":
                 # Workers fork from a server that has imported these once: each starts in milliseconds.
-                ctx.set_forkserver_preload(list(_PRELOAD))
+                ctx.set_forkserver_preload(list(self._preload))
             self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init_worker)
         return self._executor
 

@@ -18,7 +18,9 @@ subprocess so that peaks do not leak from one to the next:
 N images are a small phantom set repeated (ids made unique): the per-image cost is that of a real
 image of that size. Measured points are fitted with t = a + b N (least squares) and the fit is
 used to project N = 256 .. 10000 where those were not run; the report marks every number as
-measured or projected. `--torchrun` also scores two phantom folders in one process and under
+measured or projected. Every measurement is appended to reports/score_scale.raw.jsonl and the
+report is built from all of them (the newest per stage, size, N and workers), so runs with other
+flags add to one report. `--torchrun` also scores two phantom folders in one process and under
 `torchrun --nproc_per_node 2` (gloo). Results: reports/score_scale.json and reports/score_scale.md.
 
     python benchmarks/score_scale.py                    # default: bounded (minutes on 2 cores)
@@ -236,6 +238,29 @@ def measure(stage: str, size: str, n: int, workers: int) -> dict[str, Any]:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def append_jsonl(path: Path, row: dict[str, Any]) -> None:
+    """Append one measurement (the raw log: later runs add to it, the report reads all of it)."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row, sort_keys=True) + "\n")
+
+
+def read_raw(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any] | None]:
+    """Return (stage measurements, nn timings, torchrun comparison) of the raw log, the newest per key."""
+    stages: dict[tuple[Any, ...], dict[str, Any]] = {}
+    nn: dict[int, dict[str, Any]] = {}
+    dist = None
+    for line in path.read_text(encoding="utf-8").splitlines() if path.is_file() else []:
+        r = json.loads(line)
+        kind = r.pop("kind")
+        if kind == "stage":
+            stages[(r["stage"], r["size"], r["n"], r["workers"])] = r
+        elif kind == "nn":
+            nn[r["n"]] = r
+        else:
+            dist = r
+    return [stages[k] for k in sorted(stages)], [nn[k] for k in sorted(nn)], dist
+
+
 def fit_linear(points: list[tuple[float, float]]) -> tuple[float, float]:
     """Return (a, b) of the least-squares line t = a + b n through `points` (n, t); b only for one point."""
     import numpy as np
@@ -286,6 +311,8 @@ def main() -> None:
     ap.add_argument("--sizes", default="320x256,1280x1024")
     ap.add_argument("--n", default="32,64,128", help="N measured at 320x256.")
     ap.add_argument("--n-full", default="8,16,32", help="N measured at 1280x1024.")
+    ap.add_argument("--score-n", default="32,64", help="N of the whole-score stage at 320x256.")
+    ap.add_argument("--score-n-full", default="8,16", help="N of the whole-score stage at 1280x1024.")
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--stages", default=",".join(STAGES))
     ap.add_argument("--nn", default="1000,2000,3000", help="N for the nearest-neighbour / PRDC timing.")
@@ -297,24 +324,30 @@ def main() -> None:
         stage, size, n, workers = args.one
         print(json.dumps(run_one(stage, size, int(n), int(workers))))
         return
-    sizes = args.sizes.split(",")
+    sizes = [v for v in args.sizes.split(",") if v]
     ensure_phantoms(sizes)
     workers = [int(w) for w in args.workers.split(",")]
-    results: list[dict[str, Any]] = []
+    score_n = {size: [int(v) for v in (args.score_n if size == "320x256" else args.score_n_full).split(",") if v]
+               for size in sizes}
     t_start = time.perf_counter()
+    raw = REPORTS / "score_scale.raw.jsonl"
+    REPORTS.mkdir(exist_ok=True)
     for size in sizes:
-        ns = [int(v) for v in (args.n if size == "320x256" else args.n_full).split(",")]
-        for stage in args.stages.split(","):
+        ns = [int(v) for v in (args.n if size == "320x256" else args.n_full).split(",") if v]
+        for stage in [v for v in args.stages.split(",") if v]:
             per_worker = workers if stage in ("qa", "score") else [1]
             for w in per_worker:
-                for n in ns:
+                for n in (score_n[size] if stage == "score" else ns):
                     r = measure(stage, size, n, w)
                     print(json.dumps(r), flush=True)
-                    results.append(r)
-    nn = run_nn_search([int(v) for v in args.nn.split(",")]) if args.nn else []
-    dist = run_torchrun("320x256", args.torchrun_n) if args.torchrun else None
+                    append_jsonl(raw, {"kind": "stage", **r})
+    if args.nn:
+        for p in run_nn_search([int(v) for v in args.nn.split(",")]):
+            append_jsonl(raw, {"kind": "nn", **p})
+    if args.torchrun:
+        append_jsonl(raw, {"kind": "torchrun", **run_torchrun("320x256", args.torchrun_n)})
+    results, nn, dist = read_raw(raw)
     report = build_report(results, nn, dist, note=args.note, total_s=time.perf_counter() - t_start)
-    REPORTS.mkdir(exist_ok=True)
     from mammoeval.core.fsutil import write_json_atomic, write_text_atomic
 
     write_json_atomic(REPORTS / "score_scale.json", report)

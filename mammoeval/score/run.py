@@ -52,6 +52,7 @@ from mammoeval.score.distributed import (
 from mammoeval.score.generated import GeneratedImageSet, ReducedImageSet, Sampler
 from mammoeval.score.pooled import PooledImageSet, collected_scan, pool_set, suite_work
 from mammoeval.score.qa_cache import load_qa_scan, qa_cache_path, save_qa_scan
+from mammoeval.score.scale import scale_of
 from mammoeval.score.selection import select_checkpoint
 from mammoeval.score.settings import ScoreSettings
 from mammoeval_train.generate import load_generator
@@ -202,7 +203,8 @@ def score_images(real: ImageSet, fake: ImageSet, *, settings: ScoreSettings, bac
     `backends.qa_config`.
 
     The measured part holds "metrics", "unavailable", "memorization", "qa" (None when QA is off or
-    unavailable) and "timing" (metrics_s, qa_s, generate_s where the fake set records it, workers).
+    unavailable), "scale" (per metric: images used and working resolution, `mammoeval.score.scale`)
+    and "timing" (metrics_s, qa_s, generate_s where the fake set records it, workers).
     """
     gen_before = getattr(fake, "generate_s", 0.0)
     weights = Path(settings.inception_weights) if settings.inception_weights else None
@@ -244,8 +246,10 @@ def score_images(real: ImageSet, fake: ImageSet, *, settings: ScoreSettings, bac
     timing = {"generate_s": round(gen_total, 3), "metrics_s": round(t1 - t0 - gen_in_suite, 3),
               "qa_s": round(max(qa_s - (gen_total - gen_in_suite), 0.0), 3),
               "workers": pool.workers if pool is not None else 1}
+    scale = scale_of(suite.get("settings") or {}, size=(int(fake.size[0]), int(fake.size[1])), n_real=len(real),
+                     n_fake=len(fake), qa=backends.qa_config if qa_on else None)
     return {"metrics": suite.get("views", {}), "unavailable": unavailable,
-            "memorization": suite.get("memorization", {}), "qa": qa, "timing": timing}, real_scan
+            "memorization": suite.get("memorization", {}), "qa": qa, "scale": scale, "timing": timing}, real_scan
 
 
 def _pooled_work(images: ImageSet, backends: ScoreBackends, settings: ScoreSettings, metrics: Sequence[str],

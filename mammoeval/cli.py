@@ -219,6 +219,8 @@ def score_command(
     out: Path | None = typer.Option(None, "--out", help="Folder mode: a .json file or a folder (-> scores.json)."),
     size: str | None = typer.Option(None, "--size", help="Folder mode: HEIGHTxWIDTH a plain --real folder is fitted "
                                                          "to (default: the generated images' size)."),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Folder mode: cache the real side's statistics "
+                                                                    "and QA scan here (default: no cache)."),
     last: int | None = typer.Option(None, "--last", min=1, help="Only the newest K checkpoints."),
     every: int | None = typer.Option(None, "--every", min=1, help="Every N-th checkpoint, counted back from the newest."),
     n: int = typer.Option(256, "--n", "--n-per-view", min=1,
@@ -250,6 +252,8 @@ def score_command(
 
     if (run_dir is None) == (real is None and fake is None) or (run_dir is None and (real is None or fake is None)):
         raise ConfigError("give either RUN_DIR or both --real DIR and --fake DIR")
+    if run_dir is not None and cache_dir is not None:
+        raise ConfigError("--cache-dir is for folder mode (--real/--fake); a run caches in RUN/.cache")
     if run_dir is not None and size is not None:
         raise ConfigError("--size is for folder mode (--real/--fake); a run is scored at its checkpoints' resolution")
     settings = ScoreSettings(n_per_view=n, seed=seed, n_bootstrap=n_bootstrap, qa=qa, device=device,
@@ -261,7 +265,7 @@ def score_command(
 
         target = out if out is not None else Path("scores.json")
         row = score_folders(real, fake, settings=settings, out=target, progress=progress and not as_json,  # type: ignore[arg-type]
-                            size=_parse_size(size) if size else None)
+                            size=_parse_size(size) if size else None, cache_dir=cache_dir)
         if not is_rank_zero():  # torchrun: rank 0 prints
             return
         if as_json:

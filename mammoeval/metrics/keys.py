@@ -22,6 +22,8 @@ KEY_DENSITY: Final = "density"
 KEY_COVERAGE: Final = "coverage"
 KEY_MEMORIZATION_RATE: Final = "memorization_rate"
 KEY_NN_DISTANCE_MEDIAN: Final = "nn_distance_median"
+KEY_C2ST_AUC: Final = "c2st_auc"
+"""Classifier two-sample test: held-out AUC of generated vs real (0.5 = indistinguishable)."""
 OFFLINE_SUFFIX: Final = "_offline"
 
 KEY_ARTIFACT_RATE: Final = "artifact_rate"

@@ -23,6 +23,7 @@ import torch
 
 from mammoeval.core.errors import ConfigError
 from mammoeval.metrics.base import Metric
+from mammoeval.metrics.c2st import C2STMetric, C2STSettings
 from mammoeval.metrics.features import (
     FeatureExtractor,
     FeatureMetric,
@@ -33,6 +34,7 @@ from mammoeval.metrics.features import (
 from mammoeval.metrics.keys import (
     KEY_ARTIFACT_RATE,
     KEY_ARTIFACT_RATE_REAL,
+    KEY_C2ST_AUC,
     KEY_FID,
     KEY_KID,
     KEY_MEMORIZATION_RATE,
@@ -326,6 +328,11 @@ register(MetricSpec(
     "memorization", _build_memorization,
     (KeySpec(KEY_MEMORIZATION_RATE, "min", headline=True), KeySpec(KEY_NN_DISTANCE_MEDIAN, "max", headline=True)),
     "nearest-training-image copy check (pixels and offline features)", extractor="offline"))
+# Held-out AUC of a classifier telling generated from real: 0.5 = indistinguishable, 1 = always told apart.
+register(MetricSpec(
+    "c2st", lambda ctx, specs: C2STMetric(ctx.extractors["offline"], C2STSettings(seed=ctx.seed, n_bootstrap=ctx.n_bootstrap)),
+    (KeySpec(KEY_C2ST_AUC, "min", headline=True),),
+    "classifier two-sample test: held-out AUC of real vs generated (0.5 = indistinguishable)", extractor="offline"))
 
 register_derived(KeySpec(KEY_ARTIFACT_RATE, "min"))
 register_derived(KeySpec(KEY_ARTIFACT_RATE_REAL, "min"))

@@ -465,6 +465,9 @@ def render_markdown(report: dict[str, Any]) -> str:
                          f"{r1[key] / r2[key]:.2f}x | {r1['cpu_s']} / {r2['cpu_s']} | {est} |")
     lines += ["", "## Cost of one checkpoint against a cached real side (score_warm; metrics suite + QA)", "",
               "| size | workers | " + " | ".join(f"N={n}" for n in PROJECT_N) + " |", "|---|---:|" + "---:|" * len(PROJECT_N)]
+    if not any(f["stage"] == "score" for f in report["fits"]):
+        lines += ["", "Not measured in this run (`--stages score`); docs/scale.md projects it from the per-image "
+                      "CPU times above and the fixed costs of the suite."]
     for f in report["fits"]:
         if f["stage"] == "score" and f["of"] == "wall":
             cells = [(f"{v['seconds'] / 60:.1f} min" if v["measured"] else f"*{v['seconds'] / 60:.1f} min*")
@@ -487,6 +490,8 @@ def render_markdown(report: dict[str, Any]) -> str:
                   "", "| how | wall s | CPU s | peak RSS MiB (largest process) |", "|---|---:|---:|---:|"]
         lines += [f"| {k} | {v['wall_s']} | {v['cpu_s']} | {v['peak_rss_mb_largest_process']} |"
                   for k, v in d["runs"].items()]
+        lines += ["", "CPU here is what the launched command's waited-for processes used: both torchrun ranks, "
+                      "but not the pool workers of the 2-worker run (children of the forkserver)."]
     lines += ["", "GPU (`--device cuda`): not measured (no GPU was available to this benchmark).",
               f"Total benchmark time: {report['total_benchmark_s']} s.", ""]
     return "\n".join(lines)

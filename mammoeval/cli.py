@@ -183,9 +183,16 @@ def train_command(
 # --- qa --------------------------------------------------------------------------------------
 @app.command("qa")
 def qa_command(
-    directory: Path = typer.Argument(..., exists=True, readable=True,
-                                     help="Prepared dataset or plain folder of mammograms."),
-    out: Path | None = typer.Option(None, "--out", help="Output folder for qa.csv and qa.json (default: ./qa)."),
+    directory: Path = typer.Argument(..., help="Prepared dataset or plain folder of mammograms; "
+                                               "or `calibrate` followed by the real images."),
+    real: Path | None = typer.Argument(None, help="With `calibrate`: the clean real images to fit thresholds on."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder for qa.csv and qa.json (default: ./qa); "
+                                                       "with `calibrate`: the calibration JSON file (default: ./calib.json)."),
+    calibration: Path | None = typer.Option(None, "--calibration", exists=True, dir_okay=False,
+                                            help="Judge the flags with this calibration (from `qa calibrate`); "
+                                                 "default: the shipped thresholds."),
+    fp_rate: float = typer.Option(0.02, "--fp-rate", min=0.001, max=0.2,
+                                  help="With `calibrate`: share of clean real images each detector may flag."),
     workers: int | None = typer.Option(None, "--workers", min=1,
                                        help="Worker processes (default: the cores this process may use)."),
     accept_out: Path | None = typer.Option(None, "--accept-out", help="Copy the images that pass QA here, "
@@ -195,24 +202,31 @@ def qa_command(
     as_json: bool = typer.Option(False, "--json", help="Print qa.json (the summary) on stdout."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
 ) -> None:
-    """Run the QA checks (anatomy, view, artifacts, calcifications) on every image of DIR."""
+    """Run the QA checks (anatomy, view, artifacts, calcifications) on every image of DIR.
+
+    `mammoeval qa calibrate REAL --out calib.json` fits the detector thresholds on clean real images
+    instead; `mammoeval qa DIR --calibration calib.json` judges DIR with them.
+    """
     from rich.console import Console
 
+    if str(directory) == "calibrate" and not directory.exists():
+        _qa_calibrate(real, out, fp_rate, no_progress, Console())
+        return
+    if not directory.exists():
+        raise typer.BadParameter(f"{directory} does not exist", param_hint="DIRECTORY")
     from mammoeval.core.pool import resolve_workers
-    from mammoeval.data.open import open_image_set
-    from mammoeval.data.prepared import is_prepared_dataset
-    from mammoeval.qa import DETECTORS, scan_folder, scan_image_set, write_qa
+    from mammoeval.qa import DETECTORS, scan_path, write_qa
+    from mammoeval.qa.calibration import read_calibration
 
-    n_workers = resolve_workers(workers)
-    if is_prepared_dataset(directory):
-        scan = scan_image_set(open_image_set(directory), progress=not (no_progress or as_json), workers=n_workers)
-    else:  # a plain folder: each image at its own size
-        scan = scan_folder(directory, progress=not (no_progress or as_json), workers=n_workers)
+    cal = read_calibration(calibration) if calibration is not None else None
+    scan = scan_path(directory, progress=not (no_progress or as_json), calibration=cal,
+                     workers=resolve_workers(workers))
     out_dir = out if out is not None else Path("qa")
     write_qa(scan, out_dir)
     summary = scan.summary()["views"]["all"]
     console = Console(stderr=as_json)
-    console.print(f"[bold]{len(scan.rows)}[/] images checked -> {out_dir / 'qa.csv'}, {out_dir / 'qa.json'}")
+    console.print(f"[bold]{len(scan.rows)}[/] images checked -> {out_dir / 'qa.csv'}, {out_dir / 'qa.json'} "
+                  f"(thresholds: {cal.id if cal else 'shipped defaults'})")
     if summary["n"]:
         rates = ", ".join(f"{d} {summary['artifact_rate'][d]:.0%}" for d in DETECTORS)
         console.print(f"flagged: any {summary['artifact_rate']['any']:.0%} ({rates}); "
@@ -357,6 +371,26 @@ def study_score(
     if out is not None:
         console.print(f"results: {out}")
 
+def _qa_calibrate(real: Path | None, out: Path | None, fp_rate: float, no_progress: bool, console: Any) -> None:
+    """`qa calibrate REAL`: fit the thresholds on REAL, write them, print what was fitted."""
+    if real is None or not real.exists():
+        raise typer.BadParameter("`qa calibrate` needs the folder of clean real images", param_hint="REAL")
+    import warnings
+
+    from mammoeval.qa.calibration import CalibrationWarning, write_calibration
+    from mammoeval.qa.scan import calibrate_path
+
+    with warnings.catch_warnings():  # printed below, once, as one line
+        warnings.simplefilter("ignore", CalibrationWarning)
+        cal = calibrate_path(real, fp_rate=fp_rate, progress=not no_progress)
+    path = out if out is not None else Path("calib.json")
+    write_calibration(cal, path)
+    for w in cal.warnings:
+        typer.echo(f"warning: {w}", err=True)
+    fitted = {k: v.n_images for k, v in cal.views.items() if v.calibrated}
+    console.print(f"calibration {cal.id} -> {path} (fitted views: {fitted or 'none'}; "
+                  f"{len(cal.data_quality)} data-quality findings among the real images)")
+
 
 # --- score -----------------------------------------------------------------------------------
 @app.command("score")
@@ -430,11 +464,14 @@ def score_command(
         return
     if as_json:
         typer.echo(json.dumps({"new_rows": result.new_rows, "already_scored": result.already_scored,
-                               "too_small": result.too_small, "best": result.best}, sort_keys=True))
+                               "too_small": result.too_small, "best": result.best,
+                               "failed": [list(f) for f in result.failed]}, sort_keys=True))
         return
     console.print(render_summary(result.rows, result.best, title=f"scores of {run_dir} ({len(result.new_rows)} new)"))
     if result.too_small:
         console.print(f"not scored (below {settings.min_side} px): {', '.join(result.too_small)}")
+    for name, reason in result.failed:
+        console.print(f"not scored: {name}: {reason}", markup=False)
     if result.best is not None:
         console.print(f"best: [bold]{result.best['checkpoint']}[/] ({result.best['explanation']})")
 

@@ -26,7 +26,8 @@ import mammoeval
 import mammoeval_train.config as train_config
 from mammoeval.core import ddp
 from mammoeval.core.errors import BadInputError, ConfigError, TrainingDivergedError
-from mammoeval.core.fsutil import append_jsonl, read_jsonl, write_json_atomic, write_text_atomic
+from mammoeval.core.fsutil import write_json_atomic, write_text_atomic
+from mammoeval.core.jsonl import append_jsonl, read_jsonl
 from mammoeval.core.rundir import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
@@ -40,7 +41,7 @@ from mammoeval.core.rundir import (
     list_checkpoints,
     read_config,
 )
-from mammoeval.data.dataset import PreparedDataset
+from mammoeval.data.dataset import NoImagesError, PreparedDataset
 from mammoeval.data.phantom import write_phantom_dataset
 from mammoeval.data.prepared import DatasetInfo, is_prepared_dataset, read_dataset_info
 from mammoeval_train.checkpoint import RNG_SCHEME, load_checkpoint, prune_checkpoints, save_checkpoint
@@ -432,7 +433,7 @@ def write_reals_grid(run: RunContext) -> None:
     for view in ("CC", "MLO"):
         try:
             ds = PreparedDataset(run.dataset, reduction=run.reduction, views=(view,))
-        except BadInputError:
+        except NoImagesError:
             parts.append(torch.zeros(0, 1, *cfg.size))
             continue
         parts.append(torch.stack([ds[i][0] for i in range(min(cfg.grid_per_view, len(ds)))]))

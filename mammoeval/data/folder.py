@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from mammoeval.core.errors import BadInputError
-from mammoeval.core.fsutil import sha256_file, sha256_strings
+from mammoeval.core.fsutil import printable_path, sha256_file, sha256_strings
 from mammoeval.core.views import view_to_label
 from mammoeval.data import preprocess as pp
 from mammoeval.data.imageset import ImageBatch
@@ -77,8 +77,9 @@ class FolderImageSet:
 
     @property
     def ids(self) -> list[str]:
-        """Image ids in iteration order: the path relative to the folder, without suffix."""
-        return [f.rsplit(".", 1)[0] for f in self.files]
+        """Image ids in iteration order: the path relative to the folder, without suffix (bytes of a
+        non-UTF-8 name written as ``\\xNN``)."""
+        return [printable_path(f.rsplit(".", 1)[0]) for f in self.files]
 
     @property
     def content_hash(self) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from mammoeval.core.errors import BadInputError
+from mammoeval.core.filekind import check_regular_file
 from mammoeval.data.preprocess import Side, tissue_mask
 
 _VIEW_ALIASES: dict[str, str] = {
@@ -114,6 +115,7 @@ def read_label_manifest(path: str | Path) -> dict[str, LabelRow]:
             laterality other than L/R/left/right/empty (the message names the file and line).
     """
     path = Path(path)
+    check_regular_file(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
@@ -123,11 +125,17 @@ def read_label_manifest(path: str | Path) -> dict[str, LabelRow]:
             return _label_rows(path, reader)
     except OSError as e:
         raise BadInputError(path, f"cannot read label manifest ({e.strerror or e})") from None
+    except UnicodeDecodeError:
+        raise BadInputError(path, "label manifest is not UTF-8 text") from None
+    except csv.Error as e:
+        raise BadInputError(path, f"label manifest is not a valid CSV file ({e})") from None
 
 
 def _label_rows(path: Path, reader: csv.DictReader) -> dict[str, LabelRow]:
     rows: dict[str, LabelRow] = {}
     for line, raw in enumerate(reader, start=2):
+        if None in raw:
+            raise BadInputError(path, f"line {line}: more values than columns")
         row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
         key = normalize_source_path(row.get("path", ""))
         if not key:

@@ -44,6 +44,7 @@ import numpy as np
 
 from mammoeval.core.errors import BadInputError
 from mammoeval.core.fsutil import (
+    check_regular_file,
     read_json,
     sha256_strings,
     write_bytes_atomic,
@@ -311,7 +312,18 @@ def read_dataset_info(root: str | Path) -> DatasetInfo:
         found = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
         raise BadInputError(path, f"unknown format {found!r}, expected {FORMAT_NAME!r}")
     known = {f.name for f in dataclasses.fields(DatasetInfo)}
-    return DatasetInfo(**{k: v for k, v in raw.items() if k in known})
+    required = {f.name for f in dataclasses.fields(DatasetInfo) if f.default is dataclasses.MISSING
+                and f.default_factory is dataclasses.MISSING}
+    if required - set(raw):
+        raise BadInputError(path, f"lacks {sorted(required - set(raw))}; run `mammoeval data prepare` again")
+    info = DatasetInfo(**{k: v for k, v in raw.items() if k in known})
+    sizes = (info.height, info.width, info.bits, info.n_images, info.lowres_reduction)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in sizes) or min(sizes[:3]) < 1:
+        raise BadInputError(path, "height, width, bits, n_images and lowres_reduction must be non-negative "
+                                  "integers (height, width and bits positive)")
+    if not isinstance(info.content_hash, str) or not isinstance(info.counts, dict):
+        raise BadInputError(path, "content_hash must be text and counts an object")
+    return info
 
 
 def read_manifest(root: str | Path) -> list[ManifestRecord]:
@@ -323,12 +335,24 @@ def read_manifest(root: str | Path) -> list[ManifestRecord]:
     path = Path(root) / MANIFEST_FILE
     if not path.is_file():
         raise BadInputError(root, f"no {MANIFEST_FILE}")
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = {"id", "file", "view", "laterality"} - set(reader.fieldnames or [])
-        if missing:
-            raise BadInputError(path, f"missing columns {sorted(missing)}")
-        return [_record_from_row(row) for row in reader]
+    check_regular_file(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            missing = {"id", "file", "view", "laterality"} - set(reader.fieldnames or [])
+            if missing:
+                raise BadInputError(path, f"missing columns {sorted(missing)}")
+            records = []
+            for row in reader:
+                try:
+                    records.append(_record_from_row(row))
+                except (ValueError, TypeError, AttributeError) as e:
+                    raise BadInputError(path, f"line {reader.line_num}: bad value ({e})") from None
+            return records
+    except UnicodeDecodeError:
+        raise BadInputError(path, "not UTF-8 text") from None
+    except csv.Error as e:
+        raise BadInputError(path, f"not a valid CSV file ({e})") from None
 
 
 def is_prepared_dataset(path: str | Path) -> bool:

@@ -15,12 +15,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from mammoeval.core.fsutil import sha256_strings, write_json_atomic
+from mammoeval.core.fsutil import sha256_strings, write_text_atomic
 from mammoeval.data.imageset import ImageSet
 from mammoeval.qa.scan import ImageQA, QAConfig, QAScan, qa_rows_key
 
 QA_CACHE_VERSION = 1
-_TUPLE_FIELDS = ("scores", "flags", "calc_sizes_px", "calc_contrasts")
+_TUPLE_FIELDS = tuple(f.name for f in dataclasses.fields(ImageQA) if str(f.type).startswith("tuple"))
 
 
 def qa_cache_path(cache_dir: str | Path, images: ImageSet, config: QAConfig) -> Path:
@@ -46,5 +46,13 @@ def load_qa_scan(path: Path, *, name: str, n_images: int) -> QAScan | None:
 
 def save_qa_scan(path: Path, scan: QAScan) -> None:
     """Write the rows of `scan` to `path` atomically."""
-    write_json_atomic(path, {"version": QA_CACHE_VERSION, "rows": [dataclasses.asdict(r) for r in scan.rows]},
-                      indent=None)
+    # Keys in their own order (not sorted): per-detector dicts keep the detectors' order.
+    write_text_atomic(path, json.dumps({"version": QA_CACHE_VERSION, "rows": [dataclasses.asdict(r) for r in scan.rows]},
+                                       default=_plain) + "\n")
+
+
+def _plain(value: Any) -> Any:
+    """Return a NumPy scalar as the Python number or bool it holds (for json.dumps)."""
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

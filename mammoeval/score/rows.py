@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from mammoeval.core.errors import BadInputError
-from mammoeval.core.fsutil import read_json, read_jsonl
 from mammoeval.metrics.keys import (
     KEY_ARTIFACT_RATE,
     KEY_ARTIFACT_RATE_REAL,
@@ -30,6 +29,7 @@ from mammoeval.metrics.keys import (
     KEY_MSSSIM_REAL,
 )
 from mammoeval.metrics.registry import derived_keys
+from mammoeval.score.schema import read_score_rows
 
 DERIVED_KEYS: Final[tuple[str, ...]] = (*derived_keys(), KEY_MEMORIZATION_RATE)
 """Keys `metric_of` computes from several places of a row (the registry's derived keys, and
@@ -100,19 +100,11 @@ def read_score_file(path: str | Path) -> list[dict[str, Any]]:
     """Return the rows of a scores.jsonl (one per line) or scores.json (one object or a list).
 
     Raises:
-        BadInputError: missing, empty or malformed file, or rows without a "checkpoint" key.
+        BadInputError: missing, empty or malformed file, or a row that is not a valid score row
+            (`mammoeval.score.schema`; the message names the file and the line).
     """
     p = Path(path)
-    if not p.is_file():
-        raise BadInputError(p, "no such score file")
-    if p.suffix == ".jsonl":
-        rows = read_jsonl(p)
-    else:
-        obj = read_json(p)
-        rows = obj if isinstance(obj, list) else [obj]
+    rows = read_score_rows(p)
     if not rows:
         raise BadInputError(p, "holds no score rows; run `mammoeval score` first")
-    for i, r in enumerate(rows):
-        if not isinstance(r, dict) or not isinstance(r.get("checkpoint"), str):
-            raise BadInputError(p, f"row {i + 1} is not a score row (no \"checkpoint\" key)")
     return rows

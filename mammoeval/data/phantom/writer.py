@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from mammoeval.core.errors import BadInputError, ConfigError
-from mammoeval.core.fsutil import append_jsonl, read_jsonl, sha256_file, write_bytes_atomic, write_json_atomic
+from mammoeval.core.fsutil import remove_orphan_temps, sha256_file, write_bytes_atomic, write_json_atomic
+from mammoeval.core.jsonl import append_jsonl, read_jsonl
 from mammoeval.core.views import LATERALITIES, VIEWS
 from mammoeval.data.phantom.render import render_phantom
 from mammoeval.data.phantom.truth import (
@@ -112,6 +113,8 @@ def write_phantom_dataset(
         raise ConfigError(f"workers must be >= 1, got {workers}")
     render_phantom(0, size=size, findings=FindingsConfig.none())  # validates size before any file is written
     out = Path(out)
+    if out.is_dir():
+        remove_orphan_temps(out)  # left by a run killed in the middle of a write
     options = _options(size, seed, findings)
     done = _resume_rows(out, options)
     _write_options(out, options)

@@ -25,8 +25,8 @@ from typing import Any
 
 import torch
 
-from mammoeval.fsutil import read_jsonl, write_json_atomic, write_text_atomic
-from mammoeval.rundir import GRID_DIR, METRICS_FILE, REALS_GRID, read_log
+from mammoeval.core.fsutil import read_jsonl, write_json_atomic, write_text_atomic
+from mammoeval.core.rundir import GRID_DIR, METRICS_FILE, REALS_GRID, read_log
 
 REPORT_DIR = Path(__file__).resolve().parents[1] / "reports"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mammoeval.fsutil import write_json_atomic, write_text_atomic
+from mammoeval.core.fsutil import write_json_atomic, write_text_atomic
 
 REPORTS = Path(__file__).resolve().parents[1] / "reports"
 REAL_DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-dev"

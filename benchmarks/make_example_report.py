@@ -29,7 +29,7 @@ MAX_BYTES = 5_000_000
 
 def ensure_trained(run: Path) -> None:
     """Train the demo preset into `run` unless it already has checkpoints."""
-    from mammoeval.rundir import list_checkpoints
+    from mammoeval.core.rundir import list_checkpoints
 
     if list_checkpoints(run):
         return

@@ -24,8 +24,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mammoeval.core.fsutil import write_json_atomic, write_text_atomic  # noqa: E402
 from mammoeval.data.imageset import ImageBatch  # noqa: E402
-from mammoeval.fsutil import write_json_atomic, write_text_atomic  # noqa: E402
 from mammoeval.metrics.swd import SWDMetric, SWDSettings  # noqa: E402
 
 

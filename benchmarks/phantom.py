@@ -11,8 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from mammoeval.core.fsutil import write_json_atomic, write_text_atomic
 from mammoeval.data.phantom import FindingsConfig, render_phantom, write_phantom_dataset
-from mammoeval.fsutil import write_json_atomic, write_text_atomic
 
 REPORTS = Path(__file__).resolve().parents[1] / "reports"
 CASES: tuple[tuple[tuple[int, int], int], ...] = (((320, 256), 60), ((1280, 1024), 8))

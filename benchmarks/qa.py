@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from mammoeval.fsutil import write_json_atomic, write_text_atomic
+from mammoeval.core.fsutil import write_json_atomic, write_text_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 

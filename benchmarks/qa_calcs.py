@@ -30,7 +30,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-from mammoeval.fsutil import write_json_atomic, write_text_atomic  # noqa: E402
+from mammoeval.core.fsutil import write_json_atomic, write_text_atomic  # noqa: E402
 from mammoeval.qa.anatomy import compute_anatomy, reduce_to_height  # noqa: E402
 from mammoeval.qa.calcifications import ROUND3, CalcConfig, detect_calcifications, match_detections  # noqa: E402
 from mammoeval.qa.pectoral import detect_pectoral  # noqa: E402

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from mammoeval.fsutil import write_json_atomic, write_text_atomic
+from mammoeval.core.fsutil import write_json_atomic, write_text_atomic
 from mammoeval.qa import DETECTORS, check_image
 from mammoeval.qa.anatomy import compute_anatomy, reduce_to_height
 from mammoeval.qa.artifacts import _mask_at

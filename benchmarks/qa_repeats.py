@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from qa_detectors import load_phantoms, load_real  # noqa: E402
 
-from mammoeval.fsutil import write_json_atomic, write_text_atomic  # noqa: E402
+from mammoeval.core.fsutil import write_json_atomic, write_text_atomic  # noqa: E402
 from mammoeval.qa.anatomy import compute_anatomy  # noqa: E402
 from mammoeval.qa.artifacts import _mask_at  # noqa: E402
 from mammoeval.qa.inject import inject_tiles, inject_tiles_variant  # noqa: E402

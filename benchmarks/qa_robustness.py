@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from qa_detectors import load_real  # benchmarks/ is the script's folder
 
-from mammoeval.fsutil import write_json_atomic, write_text_atomic
+from mammoeval.core.fsutil import write_json_atomic, write_text_atomic
 from mammoeval.qa import DETECTORS, check_image
 
 ROOT = Path(__file__).resolve().parents[1]

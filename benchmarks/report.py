@@ -23,10 +23,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mammoeval.core.fsutil import write_json_atomic, write_text_atomic  # noqa: E402
 from mammoeval.data.phantom import render_phantom  # noqa: E402
 from mammoeval.data.prepared import ManifestRecord, finalize_dataset, write_image  # noqa: E402
-from mammoeval.fsutil import write_json_atomic, write_text_atomic  # noqa: E402
-from mammoeval.report.data import ReportOptions, gather_run  # noqa: E402
+from mammoeval.report.context import ReportOptions  # noqa: E402
+from mammoeval.report.gather import gather_run  # noqa: E402
 from mammoeval.report.html import render_report  # noqa: E402
 from tests.report.conftest import make_run  # noqa: E402
 

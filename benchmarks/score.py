@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from mammoeval.fsutil import write_json_atomic, write_text_atomic
-from mammoeval.rundir import list_checkpoints
+from mammoeval.core.fsutil import write_json_atomic, write_text_atomic
+from mammoeval.core.rundir import list_checkpoints
 from mammoeval.score.run import score_run
 from mammoeval.score.settings import ScoreSettings
 

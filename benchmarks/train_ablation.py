@@ -65,7 +65,7 @@ def variant_config(name: str, schedule_scale: float, extra: dict[str, Any]) -> A
 def evaluate(run: Path, dataset: Path) -> dict[str, Any]:
     """Return the QA, frame, background and SWD measures of the run's last G-EMA (see module doc)."""
     from mammoeval.qa.scan import check_image
-    from mammoeval.rundir import list_checkpoints
+    from mammoeval.core.rundir import list_checkpoints
     from mammoeval_train.generate import load_generator
     from mammoeval_train.snapshot_swd import compute_snapshot_swd, read_real_sample
 
@@ -102,7 +102,7 @@ def evaluate(run: Path, dataset: Path) -> dict[str, Any]:
 
 def run_variant(name: str, out: Path, dataset: Path, schedule_scale: float, extra: dict[str, Any]) -> dict[str, Any]:
     """Train variant `name` into `out` (this process, one thread) and return its measures."""
-    from mammoeval.rundir import read_log
+    from mammoeval.core.rundir import read_log
     from mammoeval_train.loop import train
 
     torch.set_num_threads(1)
@@ -117,7 +117,7 @@ def run_variant(name: str, out: Path, dataset: Path, schedule_scale: float, extr
 
 def ensure_phantom(root: Path) -> Path:
     """Return the demo's phantom dataset at `root` (written once: the demo preset's size, count and seed)."""
-    from mammoeval.data.phantom.writer import write_phantom_dataset
+    from mammoeval.data.phantom import write_phantom_dataset
     from mammoeval.data.prepared import is_prepared_dataset
     from mammoeval_train.config import preset
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from mammoeval_train import ddp
+from mammoeval.core import ddp
 from mammoeval_train.config import TrainConfig, preset, with_overrides
 from mammoeval_train.loop import RunContext, build_state, train_step
 from mammoeval_train.loss import LossWeights

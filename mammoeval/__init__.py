@@ -1,7 +1,7 @@
 """mammoeval: train and evaluate generators of synthetic full-field digital mammograms.
 
 Data flows one way: ingest (`mammoeval.data`) -> prepared dataset -> trainer (`mammoeval_train`)
--> run directory (`mammoeval.rundir`) -> scorer (`mammoeval.score`, `mammoeval.metrics`, `mammoeval.qa`)
+-> run directory (`mammoeval.core.rundir`) -> scorer (`mammoeval.score`, `mammoeval.metrics`, `mammoeval.qa`)
 -> scores -> selection / gate (`mammoeval.gate`) / report (`mammoeval.report`).
 """
 

@@ -13,7 +13,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from mammoeval.errors import MammoevalError
+from mammoeval.core.errors import MammoevalError
 
 EXIT_BAD_INPUT = 2
 
@@ -186,7 +186,7 @@ def qa_command(
     """Run the QA checks (anatomy, view, artifacts, calcifications) on every image of DIR."""
     from rich.console import Console
 
-    from mammoeval.data.imageset import open_image_set
+    from mammoeval.data.open import open_image_set
     from mammoeval.data.prepared import is_prepared_dataset
     from mammoeval.qa import DETECTORS, scan_folder, scan_image_set, write_qa
 
@@ -236,7 +236,7 @@ def score_command(
 
     from rich.console import Console
 
-    from mammoeval.errors import ConfigError
+    from mammoeval.core.errors import ConfigError
     from mammoeval.score.distributed import is_rank_zero
     from mammoeval.score.settings import ScoreSettings
     from mammoeval.score.summary import render_summary
@@ -250,7 +250,7 @@ def score_command(
                              metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()) if metrics else None)
     console = Console(stderr=as_json)
     if run_dir is None:
-        from mammoeval.score.folder import folder_scores_path, score_folders
+        from mammoeval.score.folder_mode import folder_scores_path, score_folders
 
         target = out if out is not None else Path("scores.json")
         row = score_folders(real, fake, settings=settings, out=target, progress=progress and not as_json,  # type: ignore[arg-type]
@@ -335,7 +335,7 @@ def report_cmd(
     from rich.console import Console
 
     from mammoeval.report.build import build_report
-    from mammoeval.report.data import ReportOptions
+    from mammoeval.report.context import ReportOptions
 
     options = ReportOptions(seed=seed, n_grid=n_grid, device=device)
     result = build_report(run_dir, out=out, real=real, fake=fake, scores=scores, options=options,

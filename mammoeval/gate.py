@@ -14,9 +14,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final, Literal, get_args
 
-from mammoeval.errors import BadInputError
-from mammoeval.fsutil import read_json
-from mammoeval.rundir import BEST_FILE, GATE_FILE, SCORES_FILE
+from mammoeval.core.errors import BadInputError
+from mammoeval.core.fsutil import read_json, write_json_atomic
+from mammoeval.core.rundir import BEST_FILE, GATE_FILE, SCORES_FILE
+from mammoeval.metrics.registry import find_key_spec, known_keys
 from mammoeval.score.rows import MetricValue, metric_of, read_score_file
 
 if sys.version_info >= (3, 11):
@@ -112,6 +113,9 @@ def _parse_rule(path: Path, i: int, table: Any) -> GateRule:
         raise BadInputError(path, f"{where} ({table['name']}): check {table['check']!r} is not one of {list(CHECKS)}")
     if isinstance(table["limit"], bool) or not isinstance(table["limit"], (int, float)):
         raise BadInputError(path, f"{where} ({table['name']}): limit must be a number")
+    if not isinstance(table["metric"], str) or find_key_spec(table["metric"]) is None:
+        raise BadInputError(path, f"{where} ({table['name']}): unknown metric {table['metric']!r}; "
+                                  f"known: {', '.join(known_keys())}")
     if table.get("view", "all") not in ("all", "CC", "MLO"):
         raise BadInputError(path, f"{where} ({table['name']}): view must be all, CC or MLO")
     return GateRule(**{**table, "limit": float(table["limit"])})
@@ -229,8 +233,6 @@ def run_gate(scores: str | Path, *, baseline: str | Path, rules: str | Path | No
         BadInputError: a missing or malformed scores, baseline or rules file, or a baseline at
             another resolution.
     """
-    from mammoeval.fsutil import write_json_atomic
-
     rule_set = read_rules(rules)
     row, scores_path = load_score_row(scores, checkpoint=checkpoint)
     base_row, base_path = load_score_row(baseline)
@@ -254,8 +256,6 @@ def update_baseline(scores: str | Path, *, baseline: str | Path, checkpoint: str
     Raises:
         BadInputError: a missing or malformed scores file or checkpoint.
     """
-    from mammoeval.fsutil import write_json_atomic
-
     row, _ = load_score_row(scores, checkpoint=checkpoint)
     write_json_atomic(baseline, row)
     return row

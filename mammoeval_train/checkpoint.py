@@ -20,9 +20,9 @@ from typing import Any
 
 import torch
 
-from mammoeval.errors import BadInputError
-from mammoeval.fsutil import load_torch_safe, save_torch_atomic
-from mammoeval.rundir import CHECKPOINT_DIR, checkpoint_name, list_checkpoints
+from mammoeval.core.errors import BadInputError
+from mammoeval.core.fsutil import load_torch_safe, save_torch_atomic
+from mammoeval.core.rundir import CHECKPOINT_DIR, checkpoint_name, list_checkpoints
 
 CKPT_FORMAT = "mammoeval-train-checkpoint"
 CKPT_VERSION = 1

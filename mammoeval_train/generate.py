@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from mammoeval.errors import BadInputError
+from mammoeval.core.errors import BadInputError
 from mammoeval_train.checkpoint import load_checkpoint
 from mammoeval_train.config import config_from_dict
 from mammoeval_train.networks import Generator

@@ -1,8 +1,8 @@
 """The training loop, as short functions: open the run, build or resume the state, step, tick, snapshot.
 
 One iteration = `d_steps` D steps (each on a fresh global minibatch of reals, counted as images
-shown) + one G step + the G-EMA update (ema_beta per D step, as PGGAN: beta ** d_steps at once). The schedule position is computed from images shown at
-the start of each iteration; optimizers are reset whenever layers are added or finish fading in.
+shown) + one G step + the G-EMA update (ema_beta per D step, as PGGAN: beta ** d_steps at once).
+The schedule position is computed from images shown at the start of each iteration; optimizers are reset whenever layers are added or finish fading in.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ import numpy as np
 import torch
 
 import mammoeval
-from mammoeval.data.dataset import PreparedDataset
-from mammoeval.data.prepared import DatasetInfo, is_prepared_dataset, read_dataset_info
-from mammoeval.errors import BadInputError, ConfigError, TrainingDivergedError
-from mammoeval.fsutil import append_jsonl, read_jsonl, write_json_atomic, write_text_atomic
-from mammoeval.rundir import (
+import mammoeval_train.config as train_config
+from mammoeval.core import ddp
+from mammoeval.core.errors import BadInputError, ConfigError, TrainingDivergedError
+from mammoeval.core.fsutil import append_jsonl, read_jsonl, write_json_atomic, write_text_atomic
+from mammoeval.core.rundir import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
     GRID_DIR,
@@ -40,16 +40,19 @@ from mammoeval.rundir import (
     list_checkpoints,
     read_config,
 )
-from mammoeval_train import ddp
+from mammoeval.data.dataset import PreparedDataset
+from mammoeval.data.phantom import write_phantom_dataset
+from mammoeval.data.prepared import DatasetInfo, is_prepared_dataset, read_dataset_info
 from mammoeval_train.augment import augment
 from mammoeval_train.checkpoint import RNG_SCHEME, load_checkpoint, prune_checkpoints, save_checkpoint
-from mammoeval_train.config import TrainConfig, config_from_dict, validate
+from mammoeval_train.config import TrainConfig, config_from_dict, validate, with_overrides
 from mammoeval_train.generate import latents_for_seeds, render_images
-from mammoeval_train.grids import write_view_grid
 from mammoeval_train.loss import DLoss, GLoss, LossWeights, compute_d_loss, compute_g_loss
 from mammoeval_train.networks import Discriminator, Generator, build_networks, downsample2, fade, upsample2
 from mammoeval_train.reals import RealFeed, derive_seed
 from mammoeval_train.schedule import Position, position_at
+from mammoeval_train.snapshot_grids import write_view_grid
+from mammoeval_train.snapshot_swd import compute_snapshot_swd
 
 PHANTOM_DIR = "data"
 RESUMABLE_FIELDS = frozenset({"total_kimg", "device", "num_workers", "precision", "channels_last", "keep_last",
@@ -197,10 +200,6 @@ def _resolve_dataset(cfg: TrainConfig, *, data: Path | None, out: Path, saved: d
         return Path(saved["dataset_path"])
     root = out / PHANTOM_DIR
     if env.is_main and not is_prepared_dataset(root):
-        try:
-            from mammoeval.data.phantom import write_phantom_dataset
-        except ImportError:
-            raise ConfigError("no --data given and the built-in phantom (mammoeval.data.phantom) is not available") from None
         write_phantom_dataset(root, n=cfg.phantom_n, size=cfg.size, seed=cfg.seed, progress=progress)
     ddp.barrier(env)
     return root
@@ -499,8 +498,6 @@ def snapshot(run: RunContext, state: TrainState) -> Path:
 
 def write_snapshot_swd(run: RunContext, state: TrainState, pos: Position) -> None:
     """Append one SWD row for the current G-EMA to RUN/metrics.jsonl (nothing when it cannot be computed)."""
-    from mammoeval_train.snapshot_swd import compute_snapshot_swd
-
     cfg = run.cfg
     row = compute_snapshot_swd(state.G_ema, dataset=run.dataset, reduction=run.reduction << (cfg.n_stages - 1 - pos.stage),
                                stage=pos.stage, alpha=pos.alpha, n_per_view=cfg.swd_per_view,
@@ -581,10 +578,8 @@ def resolve_config(preset_name: str | None, *, out: Path, resume: bool, **overri
     Raises:
         ConfigError: unknown preset or invalid override.
     """
-    from mammoeval_train.config import preset, with_overrides
-
     if resume and preset_name is None and (out / CONFIG_FILE).is_file():
         base = load_run_config(out)
     else:
-        base = preset(preset_name or "demo")
+        base = train_config.preset(preset_name or "demo")  # looked up at call time: tests substitute presets
     return with_overrides(base, **overrides)

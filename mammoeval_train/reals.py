@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
+from mammoeval.core.ddp import DistEnv
 from mammoeval.data.dataset import PreparedDataset
-from mammoeval_train.ddp import DistEnv
 
 
 def derive_seed(*parts: int | str) -> int:

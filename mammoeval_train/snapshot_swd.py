@@ -18,8 +18,11 @@ from typing import Any
 
 import torch
 
+from mammoeval.core.errors import BadInputError
 from mammoeval.data.dataset import PreparedDataset
-from mammoeval.errors import BadInputError
+from mammoeval.data.imageset import ImageBatch
+from mammoeval.metrics.keys import KEY_SWD_AVG
+from mammoeval.metrics.swd import SWDMetric, SWDSettings
 from mammoeval_train.generate import latents_for_seeds, render_images
 from mammoeval_train.networks import Generator
 
@@ -59,8 +62,7 @@ def compute_snapshot_swd(G_ema: Generator, *, dataset: Path, reduction: int, sta
                          device: torch.device) -> dict[str, Any] | None:
     """Return the SWD part of a metrics.jsonl row, or None when it cannot be computed.
 
-    None means: the stage's short side is under SWD_MIN_SIZE px, or `mammoeval.metrics` is not
-    installed. Reals are the dataset's first `n_per_view` images per view at `reduction` (the
+    None means: the stage's short side is under SWD_MIN_SIZE px. Reals are the dataset's first `n_per_view` images per view at `reduction` (the
     stage's resolution); fakes are G-EMA images of the fixed `swd_inputs` latents at (stage, alpha).
 
     Args:
@@ -71,11 +73,6 @@ def compute_snapshot_swd(G_ema: Generator, *, dataset: Path, reduction: int, sta
     """
     h, w = G_ema.base[0] << stage, G_ema.base[1] << stage
     if min(h, w) < SWD_MIN_SIZE:
-        return None
-    try:
-        from mammoeval.data.imageset import ImageBatch
-        from mammoeval.metrics.swd import SWDMetric, SWDSettings
-    except ImportError:
         return None
     t0 = time.perf_counter()
     real, real_views = read_real_sample(dataset, reduction=reduction, n_per_view=n_per_view)
@@ -89,7 +86,7 @@ def compute_snapshot_swd(G_ema: Generator, *, dataset: Path, reduction: int, sta
         return None
     row: dict[str, Any] = {"resolution": f"{h}x{w}", "n_per_view": n_per_view}
     row.update({k: float(r.value) for k, r in sorted(result.items())})
-    floor = result["swd_avg"].floor
+    floor = result[KEY_SWD_AVG].floor
     row["swd_floor_avg"] = None if floor is None else float(floor)
     row["seconds"] = time.perf_counter() - t0
     return row

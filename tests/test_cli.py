@@ -9,7 +9,7 @@ import typer
 from typer.testing import CliRunner
 
 from mammoeval.cli import _OneLineErrors, app
-from mammoeval.errors import BadInputError
+from mammoeval.core.errors import BadInputError
 
 runner = CliRunner()
 

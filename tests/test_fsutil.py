@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mammoeval.errors import BadInputError
-from mammoeval.fsutil import (
+from mammoeval.core.errors import BadInputError
+from mammoeval.core.fsutil import (
     append_jsonl,
     atomic_open,
     load_torch_safe,
@@ -71,7 +71,7 @@ def test_sha256_file_matches_hashlib(tmp_path: Path) -> None:
 
 
 def test_read_json_names_the_file_on_bad_input(tmp_path: Path) -> None:
-    from mammoeval.fsutil import read_json
+    from mammoeval.core.fsutil import read_json
 
     good = tmp_path / "best.json"
     good.write_text('{"checkpoint": "ckpt-0000001000.pt"}')

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mammoeval.core.errors import BadInputError
+from mammoeval.core.views import VIEWS
 from mammoeval.data.prepared import (
     LOWRES_FILE,
     DatasetInfo,
@@ -17,8 +19,6 @@ from mammoeval.data.prepared import (
     read_manifest,
     read_png,
 )
-from mammoeval.errors import BadInputError
-from mammoeval.views import VIEWS
 
 
 class PreparedDataset(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):

@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mammoeval.core.errors import BadInputError
+from mammoeval.core.fsutil import sha256_file, sha256_strings
+from mammoeval.core.views import view_to_label
 from mammoeval.data import preprocess as pp
 from mammoeval.data.imageset import ImageBatch
 from mammoeval.data.labels import infer_chest_wall, labels_from_name
 from mammoeval.data.readers import DICOM_SUFFIXES, RASTER_SUFFIXES, read_image
-from mammoeval.errors import BadInputError
-from mammoeval.views import view_to_label
 
 IMAGE_SUFFIXES: frozenset[str] = RASTER_SUFFIXES | DICOM_SUFFIXES
 
@@ -83,8 +84,6 @@ class FolderImageSet:
     def content_hash(self) -> str:
         """SHA-256 over the size, options, and each file's relative path, view label and byte hash."""
         if self._hash is None:
-            from mammoeval.fsutil import sha256_file, sha256_strings
-
             parts = [f"folder {self.size[0]}x{self.size[1]} canonical={self.canonical} "
                      f"upsample={self.allow_upsample}"]
             parts += [f"{f}\t{int(v)}\t{sha256_file(self.root / f)}"

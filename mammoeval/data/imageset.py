@@ -15,7 +15,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-from mammoeval.errors import BadInputError
+from mammoeval.core.fsutil import sha256_strings
+from mammoeval.data.dataset import PreparedDataset
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,6 @@ class PreparedImageSet:
 
     def __init__(self, root: str | Path, *, views: Sequence[str] | None = None, split: str | None = None,
                  num_workers: int = 0) -> None:
-        from mammoeval.data.dataset import PreparedDataset
-
         self._ds = PreparedDataset(root, views=views, split=split)
         self.name = Path(root).name
         self.num_workers = num_workers
@@ -105,16 +104,12 @@ class PreparedImageSet:
 
     @property
     def content_hash(self) -> str:
-        from mammoeval.fsutil import sha256_strings
-
         return sha256_strings([self._ds.info.content_hash, f"views={self._views}", f"split={self._split}"])
 
     def view_labels(self) -> torch.Tensor:
         return self._ds.view_labels
 
     def iter_batches(self, batch_size: int, *, reduction: int = 1) -> Iterator[ImageBatch]:
-        from mammoeval.data.dataset import PreparedDataset
-
         ds = self._ds if reduction == 1 else PreparedDataset(self._ds.root, reduction=reduction,
                                                              views=self._views, split=self._split)
         loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False,
@@ -161,28 +156,3 @@ class TensorImageSet:
             if reduction > 1:
                 imgs = torch.nn.functional.avg_pool2d(imgs, reduction)
             yield ImageBatch(imgs, self.views[s:s + batch_size], self.ids[s:s + batch_size])
-
-
-def open_image_set(path: str | Path, *, size: tuple[int, int] | None = None,
-                   views: Sequence[str] | None = None) -> ImageSet:
-    """Open a prepared dataset or a plain folder of images as an `ImageSet`.
-
-    Args:
-        path: prepared dataset directory, or a folder of PNG/JPEG/TIFF/PGM/DICOM images.
-        size: (height, width) for a plain folder (images are fitted and zero-padded to it as in
-            `mammoeval data prepare`); None = the size of the first image.
-        views: keep only these views (None = all).
-
-    Raises:
-        BadInputError: the path is missing, or holds no readable image.
-    """
-    from mammoeval.data.prepared import is_prepared_dataset
-
-    p = Path(path)
-    if not p.exists():
-        raise BadInputError(p, "no such file or folder")
-    if is_prepared_dataset(p):
-        return PreparedImageSet(p, views=views)
-    from mammoeval.data.folder import FolderImageSet
-
-    return FolderImageSet(p, size=size, views=views)

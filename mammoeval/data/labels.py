@@ -15,8 +15,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from mammoeval.core.errors import BadInputError
 from mammoeval.data.preprocess import Side, tissue_mask
-from mammoeval.errors import BadInputError
 
 _VIEW_ALIASES: dict[str, str] = {
     "CC": "CC", "CRANIOCAUDAL": "CC", "CRANIO-CAUDAL": "CC", "CRANIO CAUDAL": "CC",

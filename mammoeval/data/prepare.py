@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from mammoeval.core.errors import BadInputError, ConfigError
+from mammoeval.core.fsutil import append_jsonl, read_jsonl
 from mammoeval.data import preprocess as pp
 from mammoeval.data.labels import LabelRow, infer_chest_wall, labels_from_name, read_label_manifest
 from mammoeval.data.prepared import (
@@ -37,8 +39,6 @@ from mammoeval.data.prepared import (
     write_skipped,
 )
 from mammoeval.data.readers import HeaderFacts, is_supported_file, read_header, read_image
-from mammoeval.errors import BadInputError, ConfigError
-from mammoeval.fsutil import append_jsonl, read_jsonl
 
 JOURNAL_DIR = ".prepare"
 JOURNAL_FILE = "journal.jsonl"

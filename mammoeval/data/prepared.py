@@ -42,15 +42,15 @@ from typing import Any
 
 import numpy as np
 
-from mammoeval.errors import BadInputError
-from mammoeval.fsutil import (
+from mammoeval.core.errors import BadInputError
+from mammoeval.core.fsutil import (
     read_json,
     sha256_strings,
     write_bytes_atomic,
     write_json_atomic,
     write_text_atomic,
 )
-from mammoeval.views import VIEWS, view_to_label
+from mammoeval.core.views import VIEWS, view_to_label
 
 FORMAT_NAME = "mammoeval-prepared"
 FORMAT_VERSION = 1

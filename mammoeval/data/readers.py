@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from mammoeval.core.errors import BadInputError
 from mammoeval.data import preprocess as pp
 from mammoeval.data.labels import normalize_laterality, normalize_view, view_from_code
-from mammoeval.errors import BadInputError
 
 RASTER_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".pgm", ".pnm", ".ppm"})
 DICOM_SUFFIXES: frozenset[str] = frozenset({".dcm", ".dicom", ".dic"})

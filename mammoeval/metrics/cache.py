@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from mammoeval.fsutil import load_torch_safe, save_torch_atomic, sha256_strings
+from mammoeval.core.fsutil import load_torch_safe, save_torch_atomic, sha256_strings
 
 CACHE_VERSION = 1
 

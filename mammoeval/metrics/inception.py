@@ -18,8 +18,8 @@ from typing import Final
 import torch
 import torch.nn.functional as F
 
-from mammoeval.errors import BadInputError, MissingWeightsError
-from mammoeval.fsutil import sha256_file
+from mammoeval.core.errors import BadInputError, MissingWeightsError
+from mammoeval.core.fsutil import load_torch_safe, sha256_file
 
 INCEPTION_FILE: Final[str] = "pt_inception-2015-12-05-6726825d.pth"
 INCEPTION_SHA256_PREFIX: Final[str] = "6726825d"
@@ -96,8 +96,6 @@ class InceptionExtractor:
 
     def __init__(self, weights: str | Path, *, expected_sha256: str | None = INCEPTION_SHA256_PREFIX,
                  device: str | torch.device = "cpu") -> None:
-        from mammoeval.fsutil import load_torch_safe
-
         self.path = Path(weights)
         self.weights_hash = sha256_file(self.path)
         if expected_sha256 is not None and not self.weights_hash.startswith(expected_sha256):

@@ -12,32 +12,31 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from mammoeval.core.errors import BadInputError, MissingWeightsError
+from mammoeval.core.fsutil import sha256_file
 from mammoeval.data.imageset import ImageSet
-from mammoeval.errors import MissingWeightsError
 from mammoeval.metrics.base import VIEW_NAMES, Metric, MetricResult
 from mammoeval.metrics.cache import cache_key, cache_path, load_cached, save_cached
-from mammoeval.metrics.features import (
-    FeatureExtractor,
-    FeatureMetric,
-    FeatureSettings,
-    FeatureSpace,
-    MemoExtractor,
+from mammoeval.metrics.features import FeatureExtractor, FeatureSpace, MemoExtractor
+from mammoeval.metrics.inception import InceptionExtractor, find_inception_weights
+from mammoeval.metrics.keys import KEY_SWD_AVG
+from mammoeval.metrics.memorization import MemorizationMetric
+from mammoeval.metrics.msssim import MSSSIMDiversity
+from mammoeval.metrics.offline import OFFLINE_NAME, OfflineExtractor
+from mammoeval.metrics.registry import (
+    BuildContext,
+    MetricSpec,
+    default_metrics,
+    display_scale,
+    list_metrics,
+    resolve_metrics,
 )
-from mammoeval.metrics.memorization import MemorizationMetric, MemorizationSettings
-from mammoeval.metrics.msssim import MSSSIMDiversity, MSSSIMSettings
-from mammoeval.metrics.registry import MetricSpec, resolve_metrics
-from mammoeval.metrics.swd import SWDMetric, SWDSettings
-
-DEFAULT_METRICS: Final[tuple[str, ...]] = (
-    "swd", "msssim", "fid", "kid", "prdc", "fid_offline", "kid_offline", "prdc_offline", "memorization",
-)
-
-SWD_MAX_BOOTSTRAP: Final[int] = 50
-"""SWD intervals use at most this many bootstrap replicates (each one re-sorts all projections)."""
+from mammoeval.metrics.swd import SWDMetric
 
 
 @dataclass(frozen=True)
@@ -109,15 +108,10 @@ def _plan_extractors(specs: Sequence[MetricSpec], inception_weights: Path | None
     `suite_extractor_specs`, the other torchrun ranks). `hash_weights` False leaves the Inception
     spec's hash empty (the extractor built from it hashes the file itself).
     """
-    from mammoeval.fsutil import sha256_file
-    from mammoeval.metrics.offline import OFFLINE_NAME
-
     out: list[ExtractorSpec] = []
-    if any(s.kind == "memorization" or (s.kind == "features" and s.space == "offline") for s in specs):
+    if any(s.extractor == "offline" for s in specs):
         out.append(ExtractorSpec("offline", None, OFFLINE_NAME))
-    if any(s.kind == "features" and s.space == "inception" for s in specs):
-        from mammoeval.metrics.inception import find_inception_weights
-
+    if any(s.extractor == "inception" for s in specs):
         try:
             path = find_inception_weights(inception_weights)
         except MissingWeightsError as e:
@@ -132,13 +126,8 @@ def build_extractor(spec: ExtractorSpec, *, device: str | torch.device = "cpu") 
     Raises:
         BadInputError: the Inception weights file is unusable or its hash differs from the spec's.
     """
-    from mammoeval.errors import BadInputError
-    from mammoeval.metrics.offline import OfflineExtractor
-
     if spec.space == "offline":
         return OfflineExtractor(device=device)
-    from mammoeval.metrics.inception import InceptionExtractor
-
     extractor = InceptionExtractor(Path(str(spec.weights)), device=device)
     if spec.weights_hash and extractor.weights_hash != spec.weights_hash:
         raise BadInputError(Path(str(spec.weights)), f"SHA-256 {extractor.weights_hash[:8]}... differs from "
@@ -148,35 +137,33 @@ def build_extractor(spec: ExtractorSpec, *, device: str | torch.device = "cpu") 
 
 def _build(specs: Sequence[MetricSpec], *, seed: int, n_bootstrap: int, device: str | torch.device,
            inception_weights: Path | None, unavailable: dict[str, str]) -> tuple[list[Metric], MemorizationMetric | None]:
-    """Return the metric objects for `specs` (feature outputs merged per space) and the memorization metric."""
-    metrics: list[Metric] = []
-    kinds = {s.kind for s in specs}
-    if "swd" in kinds:
-        # Each SWD replicate re-sorts every level's projections: at most SWD_MAX_BOOTSTRAP of them.
-        metrics.append(SWDMetric(SWDSettings(seed=seed, n_bootstrap=min(n_bootstrap, SWD_MAX_BOOTSTRAP)), device=device))
-    if "msssim" in kinds:
-        metrics.append(MSSSIMDiversity(MSSSIMSettings(seed=seed, n_bootstrap=n_bootstrap), device=device))
+    """Return the metric objects for `specs` (one per registry group, in registration order) and the memorization metric.
+
+    A group whose feature extractor is missing (Inception weights absent) is left out; its metrics
+    go to `unavailable` with the one-line fix.
+    """
     planned, missing_fix = _plan_extractors(specs, inception_weights, hash_weights=False)
-    extractors = {e.space: MemoExtractor(build_extractor(e, device=device)) for e in planned}
+    extractors: dict[FeatureSpace, FeatureExtractor] = {
+        e.space: MemoExtractor(build_extractor(e, device=device)) for e in planned}
     if missing_fix is not None:
-        unavailable.update({s.name: missing_fix for s in specs if s.kind == "features" and s.space == "inception"})
-    fcfg = FeatureSettings(seed=seed, n_bootstrap=n_bootstrap)
-    for space in ("inception", "offline"):
-        outputs = tuple(s.output for s in specs if s.kind == "features" and s.space == space and s.output)
-        if outputs and space in extractors:
-            metrics.append(FeatureMetric(extractors[space], space=space, outputs=outputs, settings=fcfg))
-    memo = None
-    if "memorization" in kinds:
-        memo = MemorizationMetric(extractors["offline"], MemorizationSettings(seed=seed, n_bootstrap=n_bootstrap))
-        metrics.append(memo)
+        unavailable.update({s.name: missing_fix for s in specs if s.extractor == "inception"})
+    ctx = BuildContext(seed=seed, n_bootstrap=n_bootstrap, device=device, extractors=extractors)
+    groups: dict[str, list[MetricSpec]] = {}
+    for spec in specs:
+        groups.setdefault(spec.group_name, []).append(spec)
+    rank = {name: i for i, name in enumerate(list_metrics())}
+    metrics: list[Metric] = []
+    for group in sorted(groups.values(), key=lambda g: min(rank[s.name] for s in g)):
+        if any(s.extractor is not None and s.extractor not in extractors for s in group):
+            continue
+        metrics.append(group[0].factory(ctx, tuple(group)))
+    memo = next((m for m in metrics if isinstance(m, MemorizationMetric)), None)
     return metrics, memo
 
 
 def _stream(images: ImageSet, metrics: Iterable[Metric], *, real: bool | None, batch_size: int,
             progress: bool, label: str) -> None:
     """Feed every batch of `images` to every metric (real=None: the memorization training set)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     metrics = list(metrics)
     if not metrics:
         return
@@ -223,7 +210,7 @@ def _load_or_stream_real(real: ImageSet, metrics: list[Metric], *, cache_dir: Pa
     return status
 
 
-def compute_suite(real: ImageSet, fake: ImageSet, *, metrics: Sequence[str] = DEFAULT_METRICS, seed: int = 0,
+def compute_suite(real: ImageSet, fake: ImageSet, *, metrics: Sequence[str] | None = None, seed: int = 0,
                   cache_dir: Path | None = None, inception_weights: Path | None = None,
                   device: str | torch.device = "cpu", batch_size: int = 16, n_bootstrap: int = 200,
                   train: ImageSet | None = None, progress: bool = True) -> SuiteResult:
@@ -232,7 +219,7 @@ def compute_suite(real: ImageSet, fake: ImageSet, *, metrics: Sequence[str] = DE
     Args:
         real: the reference set (the run's real dataset).
         fake: the generated set (any generator).
-        metrics: registry names (see registry.py); unknown names raise ConfigError.
+        metrics: registry names (see registry.py); None = the default suite; unknown names raise ConfigError.
         seed: seeds every random choice (patches, directions, pairs, splits, bootstrap).
         cache_dir: where real-set statistics are cached by content hash; None = no cache.
         inception_weights: explicit FID Inception weights file (else env var / torch hub cache).
@@ -247,9 +234,7 @@ def compute_suite(real: ImageSet, fake: ImageSet, *, metrics: Sequence[str] = DE
         ConfigError: unknown metric name.
         BadInputError: an image or weights file is unusable, or the sets differ in image size.
     """
-    from mammoeval.errors import BadInputError
-
-    specs = resolve_metrics(tuple(metrics))
+    specs = resolve_metrics(tuple(default_metrics() if metrics is None else metrics))
     if real.size != fake.size:
         raise BadInputError(Path(fake.name), f"generated images are {fake.size[0]}x{fake.size[1]} but real images "
                                              f"are {real.size[0]}x{real.size[1]}; score sets of one size")
@@ -279,7 +264,7 @@ def _settings(real: ImageSet, fake: ImageSet, specs: Sequence[MetricSpec], objs:
         "metrics": [s.name for s in specs], "seed": seed, "n_bootstrap": n_bootstrap,
         "real": {"name": real.name, "n": len(real), "size": list(real.size), "content_hash": real.content_hash},
         "fake": {"name": fake.name, "n": len(fake), "size": list(fake.size), "content_hash": fake.content_hash},
-        "swd_display_scale": 1e3, "cache": cache_status,
+        "swd_display_scale": display_scale(KEY_SWD_AVG), "cache": cache_status,
     }
     for m in objs:
         s = m.settings()

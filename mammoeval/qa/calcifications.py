@@ -44,6 +44,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from mammoeval.qa.anatomy import Anatomy
+from mammoeval.qa.artifacts import _mask_at
 
 
 @dataclass(frozen=True)
@@ -164,8 +165,6 @@ def _search_mask(shape: tuple[int, int], anatomy: Anatomy, config: CalcConfig) -
     so are `edge_px` rows and columns at the top, bottom and right image edge (a spot cut by the
     edge cannot be measured) and at the chest wall in the rows of the muscle (+ 8 coarse rows).
     """
-    from mammoeval.qa.artifacts import _mask_at
-
     cm = max(1, int(np.ceil(config.skin_margin_frac * anatomy.mask.shape[1])))
     padded = np.pad(anatomy.mask, ((cm + 1, cm + 1), (cm + 1, 0)), mode="edge")
     inner_coarse = ndi.binary_erosion(padded, iterations=cm, border_value=0)[cm + 1:-cm - 1, cm + 1:]
@@ -480,8 +479,6 @@ def _near_skin(anatomy: Anatomy, shape: tuple[int, int], config: CalcConfig) -> 
     The skin line is the breast boundary away from the chest-wall (left) edge; measured on the
     coarse mask and brought to the working shape.
     """
-    from mammoeval.qa.artifacts import _mask_at
-
     k = max(1, int(np.ceil((config.max_diameter_px + 2 * config.marker_px) / anatomy.factor)))
     outside = np.pad(~anatomy.mask, ((0, 0), (1, 0)), constant_values=False)
     near = ndi.binary_dilation(outside, iterations=k)[:, 1:] & anatomy.mask

@@ -8,13 +8,24 @@ predicted view disagrees with the given one; 0 for a broken image.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol, TypeVar
 
-if TYPE_CHECKING:
-    from mammoeval.qa.artifacts import Finding
-    from mammoeval.qa.scan import ImageQA
+from mammoeval.qa.artifacts import Finding
 
 VIEW_MISMATCH_FACTOR = 0.75
+
+
+class Ranked(Protocol):
+    """What best/worst picking reads from a per-image QA row (`mammoeval.qa.scan.ImageQA`)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def quality_score(self) -> float: ...
+
+
+RowT = TypeVar("RowT", bound=Ranked)
 
 
 def compute_quality_score(findings: Sequence[Finding], *, view_agrees: bool | None) -> float:
@@ -34,7 +45,7 @@ def compute_quality_score(findings: Sequence[Finding], *, view_agrees: bool | No
     return float(q)
 
 
-def pick_best_worst(rows: Sequence[ImageQA], *, n: int) -> tuple[list[ImageQA], list[ImageQA]]:
+def pick_best_worst(rows: Sequence[RowT], *, n: int) -> tuple[list[RowT], list[RowT]]:
     """Return (best n, worst n) rows by quality score; ties are broken by id for a stable order."""
     ordered = sorted(rows, key=lambda r: (-r.quality_score, r.id))
     return ordered[:n], list(reversed(ordered))[:n]

@@ -17,6 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from mammoeval.core.errors import BadInputError
+from mammoeval.core.fsutil import write_json_atomic, write_text_atomic
+from mammoeval.core.views import label_to_view
+from mammoeval.data.folder import list_image_files
+from mammoeval.data.labels import labels_from_name
+from mammoeval.data.readers import read_image
 from mammoeval.qa.anatomy import Anatomy, compute_anatomy, reduce_to_height
 from mammoeval.qa.artifacts import (
     DETECTORS,
@@ -300,8 +306,6 @@ def scan_image_set(images: Any, *, progress: bool = True, keep_details: int = 0,
         batch_size: images decoded at a time (bounds memory).
         config: per-image check settings.
     """
-    from mammoeval.views import label_to_view
-
     name = getattr(images, "name", "")
     acc = _Accumulator(keep_details)
     key = qa_rows_key(config)
@@ -331,11 +335,6 @@ def scan_folder(path: str | Path, *, progress: bool = True, keep_details: int = 
     Raises:
         BadInputError: the folder is missing or holds no image, or a file cannot be decoded.
     """
-    from mammoeval.data.folder import list_image_files
-    from mammoeval.data.labels import labels_from_name
-    from mammoeval.data.readers import read_image
-    from mammoeval.errors import BadInputError
-
     root = Path(path)
     if not root.is_dir():
         raise BadInputError(root, "not a folder of images")
@@ -435,8 +434,6 @@ def compare_scans(real: QAScan, fake: QAScan) -> dict[str, Any]:
 
 def write_qa(scan: QAScan, out_dir: str | Path) -> None:
     """Write qa.csv (one row per image, columns of ImageQA.to_row) and qa.json (scan.summary()) atomically."""
-    from mammoeval.fsutil import write_json_atomic, write_text_atomic
-
     out = Path(out_dir)
     buf = io.StringIO()
     rows = [r.to_row() for r in scan.rows]
@@ -461,8 +458,6 @@ def read_qa_csv(path: str | Path) -> list[dict[str, str]]:
     Raises:
         BadInputError: the file is missing or has no header.
     """
-    from mammoeval.errors import BadInputError
-
     p = Path(path)
     if not p.is_file():
         raise BadInputError(p, "no such qa.csv file")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mammoeval import rundir
-from mammoeval.errors import ConfigError
-from mammoeval.report.data import ReportOptions
-from mammoeval.report.html import ReportResult
+from mammoeval.core import rundir
+from mammoeval.core.errors import ConfigError
+from mammoeval.report.context import ReportOptions
+from mammoeval.report.gather import gather_folders, gather_run
+from mammoeval.report.html import ReportResult, render_report
 
 
 def build_report(run_dir: str | Path | None = None, *, out: str | Path | None = None,
@@ -29,9 +30,6 @@ def build_report(run_dir: str | Path | None = None, *, out: str | Path | None = 
         ConfigError: neither or both modes given.
         BadInputError: unreadable inputs (one line naming the file).
     """
-    from mammoeval.report.data import gather_folders, gather_run
-    from mammoeval.report.html import render_report
-
     if run_dir is not None and (real is not None or fake is not None):
         raise ConfigError("give either RUN_DIR or --real and --fake, not both")
     if run_dir is not None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mammoeval.fsutil import write_bytes_atomic
+from mammoeval.core.fsutil import write_bytes_atomic
 
 THUMB_MAX_HEIGHT = 200
 """Thumbnails are box-reduced to at most this many pixels high (smaller images are kept as they are)."""

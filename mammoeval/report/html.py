@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from mammoeval.fsutil import write_json_atomic, write_text_atomic
+from mammoeval.core.fsutil import write_json_atomic, write_text_atomic
+from mammoeval.metrics.registry import display_label, display_scale, headline_keys
 from mammoeval.report import plots
-from mammoeval.report.data import NNPair, QAEntry, ReportData, Tile, ViewSection
+from mammoeval.report.context import NNPair, QAEntry, ReportData, Tile, ViewSection
 from mammoeval.report.grids import Asset, heatmap_overlay, to_uint8, write_asset
 
 ASSETS_DIR = "assets"
@@ -27,12 +28,6 @@ INDEX_FILE = "index.html"
 JSON_FILE = "report.json"
 TEMPLATE = "report.html.j2"
 
-HEADLINE_KEYS: tuple[str, ...] = (
-    "swd_avg", "msssim_fake", "msssim_real", "fid", "kid", "precision", "recall", "density", "coverage",
-    "fid_offline", "kid_offline", "precision_offline", "recall_offline", "density_offline", "coverage_offline",
-    "memorization_rate", "nn_distance_median",
-)
-"""Metrics shown in the summary table (others of the row appear in report.json)."""
 
 
 @dataclass(frozen=True)
@@ -134,9 +129,10 @@ def _summary(data: ReportData) -> dict[str, Any]:
     metrics = row.get("metrics") or {}
     views = [v for v in ("CC", "MLO", "all") if v in metrics] + [v for v in metrics if v not in ("CC", "MLO", "all")]
     table = []
-    for key in [k for k in HEADLINE_KEYS if any(k in (metrics.get(v) or {}) for v in views)]:
+    # The registry's headline keys are shown; the other numbers of the row appear in report.json.
+    for key in [k for k in headline_keys() if any(k in (metrics.get(v) or {}) for v in views)]:
         cells = [_metric_cell(key, (metrics.get(v) or {}).get(key)) for v in views]
-        table.append({"key": key, "label": _metric_label(key), "cells": cells})
+        table.append({"key": key, "label": display_label(key), "cells": cells})
     best = data.best or {}
     return {
         "checkpoint": row.get("checkpoint") or best.get("checkpoint"),
@@ -161,15 +157,11 @@ def _group_unavailable(unavailable: Mapping[str, Any]) -> dict[str, str]:
     return {", ".join(keys): why for why, keys in by_reason.items()}
 
 
-def _metric_label(key: str) -> str:
-    return f"{key} (x1e3)" if key.startswith("swd_") else key
-
-
 def _metric_cell(key: str, entry: Any) -> dict[str, Any]:
     """Return display strings of one metric entry {value, ci, floor, n_real, n_fake}."""
     if not isinstance(entry, Mapping) or not isinstance(entry.get("value"), (int, float)):
         return {"value": "—", "ci": "", "floor": "", "raw": None}
-    scale = plots.SWD_DISPLAY_SCALE if key.startswith("swd_") else 1.0
+    scale = display_scale(key)
     ci = entry.get("ci")
     floor = entry.get("floor")
     return {

@@ -13,20 +13,23 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from mammoeval.core.fsutil import write_bytes_atomic
+from mammoeval.metrics.keys import KEY_SWD_AVG
+from mammoeval.metrics.registry import display_scale, metric_spec, scale_suffix
+
 TRAINING_PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("discriminator loss", ("loss_d",)),
     ("gradient penalty", ("gp",)),
     ("label cross-entropy", ("ce_real", "ce_fake")),
     ("generator loss", ("loss_g",)),
 )
+
 """Panels of the training figure (the paper's Figure 4): title and log.jsonl keys."""
 
 REAL_COLOUR = "#1f77b4"
 FAKE_COLOUR = "#d62728"
 FIG_DPI = 80
 """Figure resolution: 10-12 inch figures give 800-960 px wide PNGs, enough on screen and quick to draw."""
-SWD_DISPLAY_SCALE = 1e3
-"""SWD is stored raw and shown x1e3, as published (Karras et al. 2018)."""
 
 
 def _finite(values: Sequence[Any]) -> list[float]:
@@ -38,7 +41,7 @@ def plot_training_curves(log: Sequence[Mapping[str, Any]], *,
     """Return the training diagnostics figure (loss_d, gp, ce_real/ce_fake, loss_g over kimg) and its numbers.
 
     Args:
-        log: log.jsonl rows (keys `mammoeval.rundir.LOG_KEYS`; missing values are skipped).
+        log: log.jsonl rows (keys `mammoeval.core.rundir.LOG_KEYS`; missing values are skipped).
         selected_kimg: kimg of the selected checkpoint, marked by a vertical line.
     """
     fig = Figure(figsize=(10, 6), dpi=FIG_DPI)
@@ -72,31 +75,36 @@ def swd_series(scores: Sequence[Mapping[str, Any]], *, view: str = "all") -> dic
         if not isinstance(kimg, (int, float)):
             continue
         for key, entry in metrics.items():
-            if key.startswith("swd_") and isinstance(entry, Mapping) and isinstance(entry.get("value"), (int, float)):
+            if _is_swd_key(key) and isinstance(entry, Mapping) and isinstance(entry.get("value"), (int, float)):
                 out.setdefault(key, []).append((float(kimg), float(entry["value"])))
     return {k: sorted(v) for k, v in sorted(out.items())}
+
+
+def _is_swd_key(key: str) -> bool:
+    return any(k.matches(key) for k in metric_spec("swd").keys)
 
 
 def plot_swd(scores: Sequence[Mapping[str, Any]], *, selected_kimg: float | None = None,
              view: str = "all") -> tuple[Figure, dict[str, Any]]:
     """Return SWD per pyramid level and averaged (x1e3) over kimg, and the raw numbers."""
     series = swd_series(scores, view=view)
+    scale = display_scale(KEY_SWD_AVG)
     fig = Figure(figsize=(10, 4), dpi=FIG_DPI)
     ax = fig.subplots()
     fig.subplots_adjust(left=0.08, right=0.98, top=0.9, bottom=0.13)
     for key, pts in series.items():
         x, y = zip(*pts, strict=True)
-        avg = key == "swd_avg"
-        ax.plot(x, np.asarray(y) * SWD_DISPLAY_SCALE, marker="o", ms=3, lw=2.5 if avg else 1.0,
+        avg = key == KEY_SWD_AVG
+        ax.plot(x, np.asarray(y) * scale, marker="o", ms=3, lw=2.5 if avg else 1.0,
                 color="black" if avg else None, label=key)
     _mark(ax, selected_kimg)
     ax.set_xlabel("kimg")
-    ax.set_ylabel("SWD x1e3")
+    ax.set_ylabel(" ".join(p for p in ("SWD", scale_suffix(scale)) if p))
     ax.set_title(f"Sliced Wasserstein distance per level ({view} views)")
     if series:
         ax.legend(fontsize=8, ncol=4)
     ax.grid(alpha=0.3)
-    return fig, {"view": view, "display_scale": SWD_DISPLAY_SCALE, "selected_kimg": selected_kimg,
+    return fig, {"view": view, "display_scale": scale, "selected_kimg": selected_kimg,
                  "series": {k: [list(p) for p in v] for k, v in series.items()}}
 
 
@@ -157,8 +165,6 @@ def _mark(ax: Any, kimg: float | None) -> None:
 def save_figure(fig: Figure, path: Any) -> None:
     """Save a figure as PNG atomically."""
     import io
-
-    from mammoeval.fsutil import write_bytes_atomic
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

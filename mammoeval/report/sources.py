@@ -8,19 +8,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
-from mammoeval import rundir
-from mammoeval.errors import BadInputError
-from mammoeval.fsutil import read_json
-from mammoeval.views import VIEWS, label_to_view
-
-if TYPE_CHECKING:
-    from mammoeval.data.imageset import ImageSet
-    from mammoeval.report.data import GeneratorLike, NNPair, ReportOptions, Role, Snapshot, Tile
+from mammoeval.core import rundir
+from mammoeval.core.errors import BadInputError
+from mammoeval.core.fsutil import read_json, read_jsonl
+from mammoeval.core.views import VIEWS, label_to_view
+from mammoeval.data.dataset import PreparedDataset
+from mammoeval.data.imageset import ImageSet
+from mammoeval.data.prepared import read_manifest, read_png
+from mammoeval.report.context import GeneratorLike, NNPair, ReportOptions, Role, Snapshot, Tile
 
 _FAKES_RE = re.compile(r"^fakes-(\d{10})\.png$")
 
@@ -46,7 +46,6 @@ def read_run_files(run: Path) -> RunFiles:
     Raises:
         BadInputError: no config.json, or a malformed JSON file.
     """
-    from mammoeval.report.data import Snapshot
 
     config = rundir.read_config(run)
     log = rundir.read_log(run)
@@ -76,7 +75,6 @@ def read_run_files(run: Path) -> RunFiles:
 
 
 def _read_scores(path: Path) -> list[dict[str, Any]]:
-    from mammoeval.fsutil import read_jsonl
 
     return [r for r in read_jsonl(path) if isinstance(r, dict)]
 
@@ -147,8 +145,6 @@ def sample_prepared(root: Path, n_per_view: int, *, size: tuple[int, int] | None
         size: (H, W) to reduce to (a power-of-two division of the dataset size); None = full size.
         rng: picks the images.
     """
-    from mammoeval.data.dataset import PreparedDataset
-    from mammoeval.report.data import Tile
 
     probe = PreparedDataset(root)
     reduction = 1 if size is None else max(1, probe.size[0] // size[0])
@@ -169,7 +165,6 @@ def sample_image_set(images: ImageSet, n_per_view: int, *, rng: np.random.Genera
 
     Images of unknown view (-1) are kept under the view "unknown".
     """
-    from mammoeval.report.data import Tile
 
     labels = images.view_labels().numpy()
     keep: set[int] = set()
@@ -196,7 +191,6 @@ def nn_pairs_for_view(view: str, selected: dict[str, Any] | None, options: Repor
     ``space``, optional ``view`` and ``flagged``). The training image is read from the run's dataset by
     id; the generated image is regenerated when its id carries its view and seed.
     """
-    from mammoeval.report.data import NNPair
 
     mem = (selected or {}).get("memorization") or {}
     pairs = [p for p in (mem.get("pairs") or []) if isinstance(p, dict)]
@@ -250,7 +244,6 @@ def seed_of_fake_id(fake_id: str, row: dict[str, Any]) -> tuple[str, int] | None
 def _regenerate(fake_id: str, row: dict[str, Any],
                 generator: GeneratorLike | None) -> Tile | None:
     """Return the generated image of a pair's fake id (None when it cannot be regenerated)."""
-    from mammoeval.report.data import Tile
 
     parsed = seed_of_fake_id(fake_id, row)
     if parsed is None or generator is None:
@@ -263,8 +256,6 @@ def _regenerate(fake_id: str, row: dict[str, Any],
 
 def _read_train(root: Path | None, train_id: str, *, size: tuple[int, ...] | None) -> Tile | None:
     """Return the training image `train_id` of a prepared dataset (reduced to `size`), or None."""
-    from mammoeval.data.prepared import read_manifest, read_png
-    from mammoeval.report.data import Tile
 
     if root is None or not train_id:
         return None
@@ -293,8 +284,6 @@ def nearest_training_pairs(fakes: list[Tile], root: Path, *, n_pairs: int,
     `NN_MAX_HEIGHT` px high (space ``pixels@HxW``), over at most `NN_MAX_TRAIN` training images of the
     view. Returns a note instead when the sizes are not power-of-two multiples of each other.
     """
-    from mammoeval.data.dataset import PreparedDataset
-    from mammoeval.report.data import NNPair
 
     if not fakes or n_pairs <= 0:
         return [], ""

@@ -53,20 +53,19 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.distributed as dist
 
-from mammoeval.data.imageset import ImageBatch, ImageSet
-from mammoeval.errors import MammoevalError
-from mammoeval.score.imagesets import GeneratedImageSet, Sampler
-from mammoeval_train.ddp import DistEnv, init_from_env, pick_device, shutdown
-
-if TYPE_CHECKING:
-    from mammoeval.metrics.features import FeatureExtractor
-    from mammoeval.metrics.suite import ExtractorSpec
-    from mammoeval.qa.scan import QAConfig
+from mammoeval.core.ddp import DistEnv, init_from_env, pick_device, shutdown
+from mammoeval.core.errors import MammoevalError
+from mammoeval.data.imageset import ImageBatch, ImageSet, TensorImageSet
+from mammoeval.data.open import open_image_set
+from mammoeval.metrics.features import FeatureExtractor, feature_key
+from mammoeval.metrics.suite import ExtractorSpec, build_extractor
+from mammoeval.qa.scan import QAConfig, qa_rows_key, scan_image_set
+from mammoeval.score.generated import GeneratedImageSet, ReducedImageSet, Sampler
 
 __all__ = ["DistEnv", "RankZeroError", "ShardWork", "ShardedGeneratedImageSet", "ShardedFileImageSet",
            "compute_shard_work", "finish", "is_rank_zero", "score_env", "serve_generation", "sharded_generation",
@@ -136,20 +135,13 @@ class _Worker:
 
     def compute(self, batch: ImageBatch, work: ShardWork) -> dict[str, Any]:
         """Return `batch`'s precomputed results for `work` (key -> [N, ...] tensor or N rows)."""
-        from mammoeval.metrics.features import feature_key
-
         out: dict[str, Any] = {}
         for spec in work.extractors:
             if spec not in self._extractors:
-                from mammoeval.metrics.suite import build_extractor
-
                 self._extractors[spec] = build_extractor(spec, device=self._device)
             ex = self._extractors[spec]
             out[feature_key(ex)] = ex.extract(batch.images).float().cpu()
         if work.qa is not None:
-            from mammoeval.data.imageset import TensorImageSet
-            from mammoeval.qa.scan import qa_rows_key, scan_image_set
-
             n = batch.images.shape[0]
             scan = scan_image_set(TensorImageSet(batch.images, batch.views, ids=batch.ids), progress=False,
                                   batch_size=n, config=work.qa)
@@ -375,9 +367,6 @@ def serve_generation(env: DistEnv, load_generator: Callable[..., Sampler], *, n_
 def _serve_real(env: DistEnv, worker: _Worker, open_real: Callable[[Path], ImageSet], path: str, reduction: int,
                 size: tuple[int, int] | None, batch_size: int, pass_reduction: int, work: ShardWork) -> None:
     """Read rank 0's pass over a set of files too and send the results of `work` on this rank's batches."""
-    from mammoeval.data.imageset import open_image_set
-    from mammoeval.score.imagesets import ReducedImageSet
-
     real = open_real(Path(path)) if size is None else open_image_set(Path(path), size=size)
     if reduction > 1:
         real = ReducedImageSet(real, reduction)

@@ -2,7 +2,7 @@
 
 A score row is one JSON object per scored checkpoint or folder (see the README, "Score files").
 Selection and the gate read numbers from rows only through `metric_of`, so the places a number
-lives in a row are spelled once, here:
+lives in a row are spelled once, here (directions and display scales: `mammoeval.metrics.registry`):
 
 - a metric of the suite (`swd_avg`, `fid`, `msssim_fake`, ...): ``row["metrics"][view][key]``;
 - `memorization_rate`: the suite's view entry when present, else ``row["memorization"]["rate"]``;
@@ -19,16 +19,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from mammoeval.errors import BadInputError
-from mammoeval.fsutil import read_json
+from mammoeval.core.errors import BadInputError
+from mammoeval.core.fsutil import read_json, read_jsonl
+from mammoeval.metrics.keys import (
+    KEY_ARTIFACT_RATE,
+    KEY_ARTIFACT_RATE_REAL,
+    KEY_MEMORIZATION_RATE,
+    KEY_MSSSIM_FAKE,
+    KEY_MSSSIM_GAP,
+    KEY_MSSSIM_REAL,
+)
+from mammoeval.metrics.registry import derived_keys
 
-Direction = Literal["min", "max"]
-
-DERIVED_KEYS: Final[tuple[str, ...]] = ("artifact_rate", "artifact_rate_real", "msssim_gap", "memorization_rate")
-"""Keys `metric_of` computes from several places of a row."""
-
-_MAX_PREFIXES: Final[tuple[str, ...]] = ("precision", "recall", "density", "coverage", "nn_distance",
-                                         "authenticity")
+DERIVED_KEYS: Final[tuple[str, ...]] = (*derived_keys(), KEY_MEMORIZATION_RATE)
+"""Keys `metric_of` computes from several places of a row (the registry's derived keys, and
+`memorization_rate`, which falls back to ``row["memorization"]["rate"]``)."""
 
 
 @dataclass(frozen=True)
@@ -50,16 +55,6 @@ class MetricValue:
         return a_lo <= b_hi and b_lo <= a_hi
 
 
-def direction_of(key: str) -> Direction:
-    """Return whether lower ("min") or higher ("max") values of a metric key are better.
-
-    Distances, divergences, artifact and memorization rates and MS-SSIM (lower = more diverse)
-    are minimised; precision, recall, density, coverage and nearest-neighbour distances are
-    maximised.
-    """
-    return "max" if key.startswith(_MAX_PREFIXES) else "min"
-
-
 def metric_of(row: Mapping[str, Any], key: str, view: str = "all") -> MetricValue | None:
     """Return a metric of a score row, or None when the row does not have it (e.g. FID unavailable).
 
@@ -68,16 +63,16 @@ def metric_of(row: Mapping[str, Any], key: str, view: str = "all") -> MetricValu
         key: a suite metric key or one of `DERIVED_KEYS`.
         view: "CC", "MLO" or "all".
     """
-    if key == "msssim_gap":
-        fake, real = metric_of(row, "msssim_fake", view), metric_of(row, "msssim_real", view)
+    if key == KEY_MSSSIM_GAP:
+        fake, real = metric_of(row, KEY_MSSSIM_FAKE, view), metric_of(row, KEY_MSSSIM_REAL, view)
         if fake is None or real is None:
             return None
         ci = (fake.ci[0] - real.value, fake.ci[1] - real.value) if fake.ci else None
         return MetricValue(fake.value - real.value, ci)
-    if key in ("artifact_rate", "artifact_rate_real"):
-        return _qa_rate(row, view, side="real" if key.endswith("_real") else "fake")
+    if key in (KEY_ARTIFACT_RATE, KEY_ARTIFACT_RATE_REAL):
+        return _qa_rate(row, view, side="real" if key == KEY_ARTIFACT_RATE_REAL else "fake")
     found = _suite_metric(row, key, view)
-    if found is None and key == "memorization_rate":
+    if found is None and key == KEY_MEMORIZATION_RATE:
         mem = row.get("memorization") or {}
         rate = mem.get("rate") if isinstance(mem, Mapping) else None
         return MetricValue(float(rate)) if isinstance(rate, (int, float)) else None
@@ -107,8 +102,6 @@ def read_score_file(path: str | Path) -> list[dict[str, Any]]:
     Raises:
         BadInputError: missing, empty or malformed file, or rows without a "checkpoint" key.
     """
-    from mammoeval.fsutil import read_jsonl
-
     p = Path(path)
     if not p.is_file():
         raise BadInputError(p, "no such score file")

@@ -19,12 +19,13 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mammoeval.data.imageset import ImageSet
-from mammoeval.errors import BadInputError, ConfigError
-from mammoeval.fsutil import append_jsonl, read_jsonl, sha256_file, write_json_atomic
-from mammoeval.rundir import (
+import mammoeval
+from mammoeval.core.ddp import DistEnv
+from mammoeval.core.errors import BadInputError, ConfigError
+from mammoeval.core.fsutil import append_jsonl, read_jsonl, sha256_file, write_json_atomic
+from mammoeval.core.rundir import (
     BEST_FILE,
     CHECKPOINT_DIR,
     SCORES_FILE,
@@ -32,11 +33,25 @@ from mammoeval.rundir import (
     list_checkpoints,
     read_config,
 )
-from mammoeval.score.imagesets import GeneratedImageSet, ReducedImageSet, Sampler
+from mammoeval.data.imageset import ImageSet
+from mammoeval.data.open import open_image_set
+from mammoeval.metrics.registry import default_metrics
+from mammoeval.metrics.suite import compute_suite, suite_extractor_specs
+from mammoeval.qa.scan import QAConfig, compare_scans, scan_image_set
+from mammoeval.score.distributed import (
+    ShardedFileImageSet,
+    ShardedGeneratedImageSet,
+    ShardWork,
+    finish,
+    score_env,
+    serve_generation,
+    sharded_generation,
+    shutdown,
+)
+from mammoeval.score.generated import GeneratedImageSet, ReducedImageSet, Sampler
+from mammoeval.score.selection import select_checkpoint
 from mammoeval.score.settings import ScoreSettings
-
-if TYPE_CHECKING:
-    from mammoeval_train.ddp import DistEnv
+from mammoeval_train.generate import load_generator
 
 CACHE_DIR = ".cache"
 """Real-set statistics are cached under RUN/.cache/ (keyed by content hash by the suite)."""
@@ -62,13 +77,8 @@ class ScoreBackends:
 
 def default_backends() -> ScoreBackends:
     """Return the real trainer / metrics / QA entry points (imported here, lazily)."""
-    from mammoeval.data.imageset import open_image_set
-    from mammoeval.metrics.suite import DEFAULT_METRICS, compute_suite, suite_extractor_specs
-    from mammoeval.qa.scan import QAConfig, compare_scans, scan_image_set
-    from mammoeval_train.generate import load_generator
-
     return ScoreBackends(load_generator=load_generator, compute_suite=compute_suite,
-                         default_metrics=tuple(DEFAULT_METRICS), open_real=open_image_set,
+                         default_metrics=default_metrics(), open_real=open_image_set,
                          scan_image_set=scan_image_set, compare_scans=compare_scans,
                          extractor_specs=suite_extractor_specs, qa_config=QAConfig())
 
@@ -151,8 +161,6 @@ def library_versions() -> dict[str, str]:
     import numpy
     import torch
 
-    import mammoeval
-
     return {"mammoeval": mammoeval.__version__, "torch": torch.__version__, "numpy": numpy.__version__,
             "python": platform.python_version()}
 
@@ -219,8 +227,6 @@ def _sharded_work(sets: Sequence[ImageSet], backends: ScoreBackends, *, metrics:
                   inception_weights: Path | None, qa: bool) -> ExitStack:
     """Return a context in which the other torchrun ranks compute the per-image work of the next passes
     over those of `sets` that are sharded: the suite's features (qa=False) or the QA rows (qa=True)."""
-    from mammoeval.score.distributed import ShardedFileImageSet, ShardedGeneratedImageSet, ShardWork
-
     stack = ExitStack()
     sharded = [x for x in sets if isinstance(x, (ShardedGeneratedImageSet, ShardedFileImageSet))]
     if not sharded:
@@ -255,12 +261,6 @@ def score_checkpoint(ref: CheckpointRef, *, real: _RealSide, settings: ScoreSett
                                   name=ref.name, device=settings.device, cache_max_bytes=settings.cache_max_mb << 20)
     with ExitStack() as stack:
         if env is not None and env.distributed:
-            from mammoeval.score.distributed import (
-                ShardedFileImageSet,
-                ShardedGeneratedImageSet,
-                sharded_generation,
-            )
-
             stack.enter_context(sharded_generation(env, ref.path))
             sharded = ShardedGeneratedImageSet(sampler, env=env, **kwargs)
             stack.callback(sharded.close)
@@ -310,7 +310,7 @@ def score_run(run_dir: str | Path, *, settings: ScoreSettings = ScoreSettings(),
         run_dir: a run directory (config.json, checkpoints/).
         settings: what to generate and measure.
         last, every: which checkpoints (see `pick_checkpoints`).
-        select: selection rule for best.json (see `mammoeval.selection`).
+        select: selection rule for best.json (see `mammoeval.score.selection`).
         progress: print per-checkpoint lines and let the suite and QA show progress bars.
         backends: upstream functions (None = the real ones).
         on_row: called with each new row right after it is appended (rank 0 only).
@@ -339,8 +339,6 @@ def run_on_ranks(settings: ScoreSettings, backends: ScoreBackends | None,
     or one-line error is
     handed to every rank.
     """
-    from mammoeval.score.distributed import finish, score_env, serve_generation, shutdown
-
     env = score_env(settings.device)
     try:
         b = backends or default_backends()
@@ -364,8 +362,6 @@ def _score_run_main(run_dir: str | Path, *, settings: ScoreSettings, last: int |
                     select: str, progress: bool, backends: ScoreBackends,
                     on_row: Callable[[dict[str, Any]], None] | None, env: DistEnv) -> RunScoreResult:
     """Return `score_run`'s result, computed (and written) by this process, rank 0 under torchrun."""
-    from mammoeval.selection import select_checkpoint
-
     run = Path(run_dir)
     config = read_config(run)
     refs = pick_checkpoints(list_checkpoints(run), last=last, every=every)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mammoeval.errors import ConfigError
-from mammoeval.fsutil import sha256_strings
+from mammoeval.core.errors import ConfigError
+from mammoeval.core.fsutil import sha256_strings
 
 
 @dataclass(frozen=True)

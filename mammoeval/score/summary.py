@@ -7,13 +7,21 @@ from typing import Any
 
 from rich.table import Table
 
+from mammoeval.metrics.keys import (
+    KEY_ARTIFACT_RATE,
+    KEY_FID,
+    KEY_MEMORIZATION_RATE,
+    KEY_MSSSIM_FAKE,
+    KEY_MSSSIM_REAL,
+    KEY_SWD_AVG,
+)
+from mammoeval.metrics.registry import display_scale, scale_suffix
 from mammoeval.score.rows import metric_of
 
-SWD_DISPLAY_SCALE = 1e3
-"""SWD is stored raw; tables print it x1e3 (the column header says so)."""
 
-
-def _fmt(row: Mapping[str, Any], key: str, *, scale: float = 1.0, ci: bool = False) -> str:
+def _fmt(row: Mapping[str, Any], key: str, *, ci: bool = False) -> str:
+    """Return the all-views value of `key` at its display scale (and its interval), "-" when absent."""
+    scale = display_scale(key)
     m = metric_of(row, key, "all")
     if m is None:
         return "-"
@@ -26,7 +34,8 @@ def _fmt(row: Mapping[str, Any], key: str, *, scale: float = 1.0, ci: bool = Fal
 def render_summary(rows: Sequence[Mapping[str, Any]], best: Mapping[str, Any] | None, *, title: str) -> Table:
     """Return a table with one line per score row (all views); the selected checkpoint is starred."""
     table = Table(title=title)
-    for col, justify in (("checkpoint", "left"), ("kimg", "right"), ("res", "right"), ("SWD x1e3 [95% CI]", "right"),
+    swd_header = " ".join(p for p in ("SWD", scale_suffix(display_scale(KEY_SWD_AVG)), "[95% CI]") if p)
+    for col, justify in (("checkpoint", "left"), ("kimg", "right"), ("res", "right"), (swd_header, "right"),
                          ("MS-SSIM fake/real", "right"), ("FID", "right"), ("artifacts", "right"),
                          ("memorized", "right"), ("s", "right")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
@@ -36,8 +45,8 @@ def render_summary(rows: Sequence[Mapping[str, Any]], best: Mapping[str, Any] | 
         kimg = r.get("kimg")
         name = f"* {r['checkpoint']}" if r["checkpoint"] == chosen else r["checkpoint"]
         table.add_row(name, "-" if kimg is None else f"{kimg:g}", f"{res[0]}x{res[1]}",
-                      _fmt(r, "swd_avg", scale=SWD_DISPLAY_SCALE, ci=True),
-                      f"{_fmt(r, 'msssim_fake')}/{_fmt(r, 'msssim_real')}", _fmt(r, "fid"),
-                      _fmt(r, "artifact_rate"), _fmt(r, "memorization_rate"),
+                      _fmt(r, KEY_SWD_AVG, ci=True),
+                      f"{_fmt(r, KEY_MSSSIM_FAKE)}/{_fmt(r, KEY_MSSSIM_REAL)}", _fmt(r, KEY_FID),
+                      _fmt(r, KEY_ARTIFACT_RATE), _fmt(r, KEY_MEMORIZATION_RATE),
                       f"{(r.get('timing') or {}).get('total_s', 0):.1f}")
     return table

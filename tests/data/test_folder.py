@@ -9,10 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
+from mammoeval.core.errors import BadInputError
 from mammoeval.data import preprocess as pp
 from mammoeval.data.folder import FolderImageSet
-from mammoeval.data.imageset import ImageSet, open_image_set
-from mammoeval.errors import BadInputError
+from mammoeval.data.imageset import ImageSet
+from mammoeval.data.open import open_image_set
 
 
 def write_png(path: Path, seed: int, shape: tuple[int, int] = (80, 64)) -> np.ndarray:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mammoeval.core.errors import BadInputError
 from mammoeval.data.labels import (
     infer_chest_wall,
     labels_from_name,
@@ -15,7 +16,6 @@ from mammoeval.data.labels import (
     read_label_manifest,
     view_from_code,
 )
-from mammoeval.errors import BadInputError
 
 
 def breast(height: int = 160, width: int = 128, *, chest_wall: str = "left") -> np.ndarray:

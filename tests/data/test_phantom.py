@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from mammoeval.core.errors import BadInputError, ConfigError
 from mammoeval.data.dataset import PreparedDataset
 from mammoeval.data.phantom import (
     TRUTH_FILE,
@@ -23,7 +24,6 @@ from mammoeval.data.phantom import (
 )
 from mammoeval.data.phantom.truth import record_from_json, record_to_json, truth_to_record
 from mammoeval.data.prepared import read_dataset_info, read_manifest, read_png
-from mammoeval.errors import BadInputError, ConfigError
 
 ALL_FINDINGS = FindingsConfig(p_calcifications=1.0, p_cluster=1.0, p_marker=1.0, p_text=1.0)
 RAW_NAME = re.compile(r"^(phantom-\d{6})_(L|R)_(CC|MLO)\.png$")

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mammoeval.core.errors import BadInputError
+from mammoeval.core.fsutil import read_jsonl
 from mammoeval.data.dataset import PreparedDataset
 from mammoeval.data.labels import infer_chest_wall
 from mammoeval.data.prepare import JOURNAL_DIR, JOURNAL_FILE, make_image_id, prepare_dataset
 from mammoeval.data.prepared import read_dataset_info, read_manifest, read_png
-from mammoeval.errors import BadInputError
-from mammoeval.fsutil import read_jsonl
 
 SIZE = (80, 64)
 

@@ -9,8 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mammoeval.core.errors import BadInputError
 from mammoeval.data.dataset import PreparedDataset
-from mammoeval.data.imageset import PreparedImageSet, TensorImageSet, open_image_set
+from mammoeval.data.imageset import PreparedImageSet, TensorImageSet
+from mammoeval.data.open import open_image_set
 from mammoeval.data.prepared import (
     ManifestRecord,
     finalize_dataset,
@@ -20,7 +22,6 @@ from mammoeval.data.prepared import (
     read_png,
     write_image,
 )
-from mammoeval.errors import BadInputError
 
 
 def _make(root: Path, n: int = 6, size: tuple[int, int] = (640, 512), bits: int = 8, seed: int = 0) -> list[np.ndarray]:

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mammoeval.core.errors import BadInputError
 from mammoeval.data import preprocess as pp
 from mammoeval.data.readers import HeaderFacts, read_header, read_image
-from mammoeval.errors import BadInputError
 
 pydicom = pytest.importorskip("pydicom")
 from pydicom.dataset import Dataset, FileMetaDataset  # noqa: E402

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from mammoeval.errors import BadInputError
-from mammoeval.fsutil import append_jsonl
+from mammoeval.core.errors import BadInputError
+from mammoeval.core.fsutil import append_jsonl
 from mammoeval.gate import GateRule, evaluate_rule, read_rules, run_gate, update_baseline
 
 
@@ -136,10 +136,11 @@ def test_bad_inputs_name_the_file(tmp_path: Path) -> None:
     ("[[rule]\nname=", "not valid TOML"),
     ("x = 1\n", "defines no"),
     ('[[rule]]\nname="a"\nmetric="swd_avg"\ncheck="below"\nlimit=1\n', "check 'below' is not one of"),
+    ('[[rule]]\nname="a"\nmetric="sdw_avg"\ncheck="max"\nlimit=1\n', "unknown metric 'sdw_avg'; known: swd_avg"),
     ('[[rule]]\nname="a"\nmetric="swd_avg"\ncheck="max"\n', r"lacks \['limit'\]"),
     ('[[rule]]\nname="a"\nmetric="swd_avg"\ncheck="max"\nlimit=1\nlimt=2\n', "unknown keys"),
     ('[[rule]]\nname="a"\nmetric="swd_avg"\ncheck="max"\nlimit="1"\n', "limit must be a number"),
-    ('[[rule]]\nname="a"\nmetric="m"\ncheck="max"\nlimit=1\n[[rule]]\nname="a"\nmetric="m"\ncheck="max"\nlimit=1\n',
+    ('[[rule]]\nname="a"\nmetric="swd_avg"\ncheck="max"\nlimit=1\n[[rule]]\nname="a"\nmetric="fid"\ncheck="max"\nlimit=1\n',
      "duplicate rule names"),
 ])
 def test_malformed_rules_are_one_line_errors(tmp_path: Path, text: str, match: str) -> None:

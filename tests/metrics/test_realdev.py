@@ -20,7 +20,7 @@ pytestmark = pytest.mark.realdev
 def real_images() -> TensorImageSet:
     if not REAL_DEV.is_dir():
         pytest.skip("real-dev data absent")
-    from mammoeval.data.imageset import open_image_set
+    from mammoeval.data.open import open_image_set
 
     s = open_image_set(REAL_DEV, size=(160, 128))
     batches = list(s.iter_batches(32))

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from mammoeval.core.errors import BadInputError, ConfigError, MissingWeightsError
 from mammoeval.data.imageset import ImageBatch, TensorImageSet
-from mammoeval.errors import BadInputError, ConfigError, MissingWeightsError
 from mammoeval.metrics.memorization import MemorizationMetric, MemorizationSettings
 from mammoeval.metrics.offline import OFFLINE_DIM, OfflineExtractor
-from mammoeval.metrics.registry import list_metrics, resolve_metrics
-from mammoeval.metrics.suite import DEFAULT_METRICS, compute_suite
+from mammoeval.metrics.registry import default_metrics, list_metrics, resolve_metrics
+from mammoeval.metrics.suite import compute_suite
 from tests.metrics.conftest import breast_images
 
 FAST = ("swd", "fid_offline", "kid_offline", "memorization")
@@ -30,7 +30,7 @@ def _quiet(**kw: object) -> dict:
 
 
 def test_registry_rejects_unknown_names_with_the_valid_list() -> None:
-    assert set(DEFAULT_METRICS) <= set(list_metrics())
+    assert set(default_metrics()) <= set(list_metrics())
     assert [s.name for s in resolve_metrics("swd, fid,swd")] == ["swd", "fid"]
     with pytest.raises(ConfigError, match=r"unknown metric 'sdw'; valid metrics: swd, msssim"):
         resolve_metrics(["sdw"])
@@ -101,7 +101,7 @@ def test_offline_features_shape_and_determinism() -> None:
 
 
 def test_inception_plumbing_with_constructed_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mammoeval.fsutil import sha256_file
+    from mammoeval.core.fsutil import sha256_file
     from mammoeval.metrics.inception import InceptionExtractor, build_fid_inception, find_inception_weights
 
     net = build_fid_inception()

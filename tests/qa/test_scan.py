@@ -54,7 +54,7 @@ def test_write_qa_round_trip(image_set, tmp_path):
 
 
 def test_read_qa_csv_bad_input(tmp_path):
-    from mammoeval.errors import BadInputError
+    from mammoeval.core.errors import BadInputError
 
     bad = tmp_path / "x.csv"
     bad.write_text("a,b\n1,2\n")
@@ -115,8 +115,8 @@ def test_scan_folder_checks_images_of_any_size_at_their_own_size(phantoms, tmp_p
     from typer.testing import CliRunner
 
     from mammoeval.cli import app
+    from mammoeval.core.errors import BadInputError
     from mammoeval.data.readers import read_image
-    from mammoeval.errors import BadInputError
     from mammoeval.qa import scan_folder
 
     (tmp_path / "in" / "sub").mkdir(parents=True)

@@ -1,6 +1,6 @@
 """Fixtures: a constructed run directory (no training) and a phantom-backed fake generator.
 
-The run directory follows mammoeval/rundir.py and the score contract: config.json, log.jsonl with
+The run directory follows mammoeval/core/rundir.py and the score contract: config.json, log.jsonl with
 LOG_KEYS, one checkpoint file, grids, scores.jsonl rows, best.json and gate.json. Generation is a
 `PhantomGenerator` (phantoms rendered from the seed), so nothing here trains.
 """
@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 import torch
 
-from mammoeval import rundir
-from mammoeval.fsutil import append_jsonl, write_json_atomic
-from mammoeval.report.data import ReportOptions
+from mammoeval.core import rundir
+from mammoeval.core.fsutil import append_jsonl, write_json_atomic
+from mammoeval.report.context import ReportOptions
 from mammoeval.report.grids import encode_png, tile_grid
 
 SMALL = ReportOptions(n_grid=6, grid_cols=3, n_pairs=3, n_gallery=2, n_artifacts=2, n_nn_pairs=2,

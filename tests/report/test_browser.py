@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mammoeval.report.data import gather_run
+from mammoeval.report.gather import gather_run
 from mammoeval.report.html import render_report
 from tests.report.conftest import SMALL, PhantomGenerator, make_run
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mammoeval.report.data import gather_run
+from mammoeval.report.gather import gather_run
 from mammoeval.report.html import render_report
 from tests.report.conftest import SMALL, PhantomGenerator, make_run
 

@@ -14,10 +14,11 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from mammoeval import rundir
 from mammoeval.cli import app
-from mammoeval.errors import BadInputError
-from mammoeval.report.data import ReportOptions, gather_folders, gather_run
+from mammoeval.core import rundir
+from mammoeval.core.errors import BadInputError
+from mammoeval.report.context import ReportOptions
+from mammoeval.report.gather import gather_folders, gather_run
 from mammoeval.report.html import render_report
 from tests.report.conftest import SMALL, PhantomGenerator, make_run, read_json, score_row
 
@@ -43,9 +44,15 @@ class StubQA:
 
 
 @dataclass(frozen=True)
+class StubCalc:
+    diameter_px: float
+    contrast: float
+
+
+@dataclass(frozen=True)
 class StubDetails:
     heatmaps: dict[str, np.ndarray] = field(default_factory=dict)
-    calcifications: tuple[dict[str, float], ...] = ()
+    calcs: tuple[StubCalc, ...] = ()
 
 
 def stub_check(image: np.ndarray, *, view: str | None = None, image_id: str = "") -> tuple[StubQA, StubDetails]:
@@ -54,8 +61,7 @@ def stub_check(image: np.ndarray, *, view: str | None = None, image_id: str = ""
     heat[2:4, 2:4] = 1.0
     qa = StubQA(id=image_id, view=view or "", quality_score=float(image.mean()), any_artifact=odd,
                 reasons="checkerboard 0.9" if odd else "")
-    return qa, StubDetails(heatmaps={"checkerboard": heat},
-                           calcifications=({"diameter_px": 2.0, "contrast": 0.2},))
+    return qa, StubDetails(heatmaps={"checkerboard": heat}, calcs=(StubCalc(2.0, 0.2),))
 
 
 def _report(run: Path, out: Path, *, check=stub_check, options: ReportOptions = SMALL):
@@ -241,7 +247,7 @@ def test_real_qa_puts_a_broken_generated_image_last_and_in_the_artifact_gallery(
     scan = pytest.importorskip("mammoeval.qa.scan")
     from mammoeval.data.phantom import render_phantom
     from mammoeval.report.analysis import analyse_view
-    from mammoeval.report.data import Tile
+    from mammoeval.report.context import Tile
 
     fakes = [Tile(id=f"CC-seed{i}", view="CC", role="fake",
                   image=render_phantom(40 + i, size=(160, 128), view="CC").image) for i in range(4)]
@@ -258,7 +264,7 @@ def test_nearest_training_pairs_find_an_exact_copy(phantom_dir_160x128: Path) ->
     import torch
 
     from mammoeval.data.dataset import PreparedDataset
-    from mammoeval.report.data import Tile
+    from mammoeval.report.context import Tile
     from mammoeval.report.sources import nearest_training_pairs
 
     ds = PreparedDataset(phantom_dir_160x128, reduction=2)

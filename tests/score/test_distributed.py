@@ -146,7 +146,7 @@ def test_two_ranks_score_exactly_like_one_process(tiny_run: Path, tmp_path: Path
 
 
 def _phantom_batch(phantoms: Path, n: int = 6) -> Any:
-    from mammoeval.data.imageset import open_image_set
+    from mammoeval.data.open import open_image_set
 
     return next(iter(open_image_set(phantoms).iter_batches(n)))
 
@@ -201,7 +201,8 @@ def test_suite_metrics_use_shipped_features(phantom_dir_80x64: Path, monkeypatch
     its own pixels are never passed to the extractor (a cheap stand-in for the offline features)."""
     import torch
 
-    from mammoeval.data.imageset import ImageBatch, TensorImageSet, open_image_set
+    from mammoeval.data.imageset import ImageBatch, TensorImageSet
+    from mammoeval.data.open import open_image_set
     from mammoeval.metrics.features import feature_key
     from mammoeval.metrics.offline import OfflineExtractor
     from mammoeval.metrics.suite import compute_suite
@@ -291,7 +292,7 @@ def test_scan_takes_shipped_rows_and_checks_batches_without_them(phantom_dir_80x
 
 
 def test_rebuilt_inception_extractor_with_other_weights_is_refused(tmp_path: Path) -> None:
-    from mammoeval.errors import BadInputError
+    from mammoeval.core.errors import BadInputError
     from mammoeval.metrics.suite import ExtractorSpec, build_extractor
 
     weights = tmp_path / "not-inception.pth"
@@ -315,7 +316,8 @@ def _real_pass_main(rank: int, world: int, init_file: str, phantoms: str, out_di
     import torch
     import torch.distributed as dist
 
-    from mammoeval.data.imageset import TensorImageSet, open_image_set
+    from mammoeval.data.imageset import TensorImageSet
+    from mammoeval.data.open import open_image_set
     from mammoeval.metrics.features import feature_key
     from mammoeval.metrics.offline import OfflineExtractor
     from mammoeval.metrics.suite import suite_extractor_specs
@@ -327,8 +329,8 @@ def _real_pass_main(rank: int, world: int, init_file: str, phantoms: str, out_di
         score_env,
         serve_generation,
     )
-    from mammoeval.score.folder import score_folders
-    from mammoeval.score.imagesets import ReducedImageSet
+    from mammoeval.score.folder_mode import score_folders
+    from mammoeval.score.generated import ReducedImageSet
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
@@ -374,9 +376,9 @@ def test_file_set_work_is_sharded_and_an_early_stop_is_drained(phantom_dir_80x64
     folder scoring (real 160x128 seen at 80x64) gives the row of one process."""
     import torch
 
-    from mammoeval.data.imageset import open_image_set
+    from mammoeval.data.open import open_image_set
     from mammoeval.qa.scan import QAConfig, qa_rows_key
-    from mammoeval.score.folder import score_folders
+    from mammoeval.score.folder_mode import score_folders
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

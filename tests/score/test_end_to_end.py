@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mammoeval.rundir import list_checkpoints
-from mammoeval.score.imagesets import GeneratedImageSet
+from mammoeval.core.rundir import list_checkpoints
+from mammoeval.score.generated import GeneratedImageSet
 from mammoeval.score.settings import ScoreSettings
 
 

@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from mammoeval.core.errors import BadInputError
 from mammoeval.data.imageset import ImageSet
-from mammoeval.errors import BadInputError
 from mammoeval.gate import run_gate
-from mammoeval.score.folder import folder_scores_path, score_folders
+from mammoeval.score.folder_mode import folder_scores_path, score_folders
 from mammoeval.score.run import ScoreBackends
 from mammoeval.score.settings import ScoreSettings
 

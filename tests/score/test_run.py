@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import torch
 
+from mammoeval.core.errors import BadInputError
+from mammoeval.core.fsutil import load_torch_safe, read_jsonl, save_torch_atomic, write_json_atomic
+from mammoeval.core.rundir import checkpoint_name, list_checkpoints
 from mammoeval.data.imageset import ImageSet, TensorImageSet
-from mammoeval.errors import BadInputError
-from mammoeval.fsutil import load_torch_safe, read_jsonl, save_torch_atomic, write_json_atomic
-from mammoeval.rundir import checkpoint_name, list_checkpoints
-from mammoeval.score.imagesets import GeneratedImageSet
+from mammoeval.score.generated import GeneratedImageSet
 from mammoeval.score.run import ScoreBackends, pick_checkpoints, score_run
 from mammoeval.score.settings import ScoreSettings
 

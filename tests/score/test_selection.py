@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from mammoeval.errors import ConfigError
-from mammoeval.selection import select_checkpoint
+from mammoeval.core.errors import ConfigError
+from mammoeval.score.selection import select_checkpoint
 
 
 def _m(value: float, ci: tuple[float, float] | None = None) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mammoeval.cli import app
-from mammoeval.errors import BadInputError, ConfigError
+from mammoeval.core.errors import BadInputError, ConfigError
 from mammoeval_train import config as config_module
 from mammoeval_train.loop import train
 from tests.train.trainkit import make_breast_dataset, tiny_config

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from mammoeval.errors import BadInputError
-from mammoeval.fsutil import load_torch_safe
-from mammoeval.rundir import list_checkpoints
+from mammoeval.core.errors import BadInputError
+from mammoeval.core.fsutil import load_torch_safe
+from mammoeval.core.rundir import list_checkpoints
 from mammoeval_train import load_generator, train
 from mammoeval_train.checkpoint import load_checkpoint, prune_checkpoints, save_checkpoint
 from tests.train.trainkit import tiny_config
@@ -83,7 +83,7 @@ def test_nonfinite_weights_are_refused(short_run: Path, tmp_path: Path) -> None:
     # a file written by other means is caught on load, naming the file
     import io
 
-    from mammoeval.fsutil import write_bytes_atomic
+    from mammoeval.core.fsutil import write_bytes_atomic
 
     buf = io.BytesIO()
     torch.save({"format": ckpt["format"], "version": 1, **state}, buf)

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mammoeval.cli import app
-from mammoeval.rundir import list_checkpoints, read_config
+from mammoeval.core.rundir import list_checkpoints, read_config
 from mammoeval_train import config as config_module
 from tests.train.trainkit import tiny_config
 

@@ -9,8 +9,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from mammoeval.rundir import list_checkpoints, read_config, read_log
-from mammoeval_train.ddp import DistEnv
+from mammoeval.core.ddp import DistEnv
+from mammoeval.core.rundir import list_checkpoints, read_config, read_log
 from mammoeval_train.reals import rank_share, sample_indices
 
 

@@ -14,8 +14,8 @@ import pytest
 import torch
 from PIL import Image
 
-from mammoeval.errors import BadInputError, ConfigError, TrainingDivergedError
-from mammoeval.rundir import LOG_KEYS, list_checkpoints, read_config, read_log
+from mammoeval.core.errors import BadInputError, ConfigError, TrainingDivergedError
+from mammoeval.core.rundir import LOG_KEYS, list_checkpoints, read_config, read_log
 from mammoeval_train import loop, train
 from mammoeval_train.checkpoint import load_checkpoint
 from tests.train.trainkit import make_breast_dataset, tiny_config

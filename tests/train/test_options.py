@@ -76,7 +76,7 @@ def test_pixel_norm_applies_to_latent_and_view_together_and_first_bias_is_per_ch
 
 
 def test_ema_follows_g_once_per_d_step(tmp_path: object, breast_20x16: object) -> None:
-    from mammoeval_train import ddp
+    from mammoeval.core import ddp
     from mammoeval_train.loop import RunContext, build_state, train_step
     from mammoeval_train.loss import LossWeights
     from mammoeval_train.reals import RealFeed
@@ -102,7 +102,7 @@ def test_ema_follows_g_once_per_d_step(tmp_path: object, breast_20x16: object) -
 
 
 def test_g_views_follow_the_dataset_mix(breast_20x16: object) -> None:
-    from mammoeval_train import ddp
+    from mammoeval.core import ddp
     from mammoeval_train.reals import RealFeed
 
     feed = RealFeed(breast_20x16, reduction=1, batch_global=8, env=ddp.init_from_env("cpu"), seed=0, start=0,  # type: ignore[arg-type]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mammoeval.errors import ConfigError
+from mammoeval.core.errors import ConfigError
 from mammoeval_train.config import TrainConfig, preset, validate, with_overrides
 from mammoeval_train.schedule import d_steps_at, kimg_to_reach, phase_lengths, position_at, stage_and_alpha
 from tests.train.trainkit import tiny_config

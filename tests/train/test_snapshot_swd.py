@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from mammoeval.core.fsutil import read_jsonl
+from mammoeval.core.rundir import METRICS_FILE, list_checkpoints
 from mammoeval.data.imageset import ImageBatch
-from mammoeval.fsutil import read_jsonl
 from mammoeval.metrics.swd import SWDMetric, SWDSettings
-from mammoeval.rundir import METRICS_FILE, list_checkpoints
 from mammoeval_train import train
 from mammoeval_train.generate import load_generator
 from mammoeval_train.schedule import position_at

@@ -12,12 +12,12 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from mammoeval.core.errors import ConfigError
+from mammoeval.core.views import LATERALITIES, VIEWS
 from mammoeval.data.phantom.anatomy import Anatomy, make_anatomy
 from mammoeval.data.phantom.findings import draw_calcifications, draw_marker, draw_text
 from mammoeval.data.phantom.texture import glandular_map, power_law_noise, strands
 from mammoeval.data.phantom.truth import FindingsConfig, PhantomImage, PhantomTruth
-from mammoeval.errors import ConfigError
-from mammoeval.views import LATERALITIES, VIEWS
 
 MIN_SIZE_PX = 32
 """Smallest height and width render_phantom accepts."""

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mammoeval.errors import ConfigError
+from mammoeval.core.errors import ConfigError
 
 View = Literal["CC", "MLO"]
 Laterality = Literal["L", "R"]

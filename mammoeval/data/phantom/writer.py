@@ -17,6 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from mammoeval.core.errors import BadInputError, ConfigError
+from mammoeval.core.fsutil import append_jsonl, read_jsonl, sha256_file, write_bytes_atomic, write_json_atomic
+from mammoeval.core.views import LATERALITIES, VIEWS
 from mammoeval.data.phantom.render import render_phantom
 from mammoeval.data.phantom.truth import (
     FindingsConfig,
@@ -33,9 +36,6 @@ from mammoeval.data.prepared import (
     image_relpath,
     write_image,
 )
-from mammoeval.errors import BadInputError, ConfigError
-from mammoeval.fsutil import append_jsonl, read_jsonl, sha256_file, write_bytes_atomic, write_json_atomic
-from mammoeval.views import LATERALITIES, VIEWS
 
 TRUTH_FILE = "findings.json"
 TRUTH_FORMAT = "mammoeval-phantom-truth"

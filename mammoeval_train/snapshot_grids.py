@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mammoeval.fsutil import write_bytes_atomic
+from mammoeval.core.fsutil import write_bytes_atomic
 
 GAP_PX = 2
 GAP_VALUE = 96  # mid grey, so tiles stay apart on black backgrounds

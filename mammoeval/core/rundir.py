@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from mammoeval.errors import BadInputError
+from mammoeval.core.errors import BadInputError
+from mammoeval.core.fsutil import read_json, read_jsonl
 
 CONFIG_FILE: Final = "config.json"
 LOG_FILE: Final = "log.jsonl"
@@ -99,8 +100,6 @@ def read_config(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise BadInputError(run_dir, f"not a run directory (no {CONFIG_FILE}); train one with `mammoeval train`")
-    from mammoeval.fsutil import read_json
-
     cfg = read_json(path)
     if not isinstance(cfg, dict):
         raise BadInputError(path, "expected a JSON object")
@@ -109,6 +108,4 @@ def read_config(run_dir: str | Path) -> dict[str, Any]:
 
 def read_log(run_dir: str | Path) -> list[dict[str, Any]]:
     """Return log.jsonl rows (empty when absent)."""
-    from mammoeval.fsutil import read_jsonl
-
     return read_jsonl(Path(run_dir) / LOG_FILE)

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from mammoeval.core.errors import BadInputError
+
 _CHUNK = 1 << 20
 
 
@@ -98,8 +100,6 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     Raises:
         BadInputError: a line other than the last one is not valid JSON.
     """
-    from mammoeval.errors import BadInputError
-
     path = Path(path)
     if not path.exists():
         return []
@@ -123,8 +123,6 @@ def read_json(path: str | Path) -> Any:
     Raises:
         BadInputError: the file cannot be read or is not valid JSON (one line naming it).
     """
-    from mammoeval.errors import BadInputError
-
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from mammoeval.errors import ConfigError
+from mammoeval.core.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from typing import Protocol
 
 import torch
 
+from mammoeval.core.fsutil import sha256_strings
+from mammoeval.core.views import label_to_view
 from mammoeval.data.imageset import ImageBatch, ImageSet
-from mammoeval.fsutil import sha256_strings
-from mammoeval.views import label_to_view
 
 
 class Sampler(Protocol):

@@ -4,7 +4,7 @@ Rules (`--select`):
 
 - ``swd`` (default, as in Korkinof et al. 2018): the lowest average multi-scale SWD (`swd_avg`).
 - any metric key of the rows (`fid`, `kid`, `recall`, `msssim_fake`, `artifact_rate`,
-  `memorization_rate`, ...): the best value in that metric's direction (`rows.direction_of`).
+  `memorization_rate`, ...): the best value in that metric's direction (`mammoeval.metrics.registry.direction_of`).
 - ``composite``: for each of `COMPOSITE_METRICS` that every candidate has, each checkpoint is
   ranked 1 + the number of checkpoints that beat it *outside* both confidence intervals (so
   differences inside the intervals are ties); the composite is the mean rank, lowest wins, and
@@ -21,12 +21,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from mammoeval.errors import ConfigError
-from mammoeval.score.rows import DERIVED_KEYS, MetricValue, direction_of, metric_of
+from mammoeval.core.errors import ConfigError
+from mammoeval.metrics.keys import KEY_ARTIFACT_RATE, KEY_FID, KEY_MSSSIM_FAKE, KEY_SWD_AVG
+from mammoeval.metrics.registry import direction_of
+from mammoeval.score.rows import DERIVED_KEYS, MetricValue, metric_of
 
 DEFAULT_RULE: Final = "swd"
 COMPOSITE_RULE: Final = "composite"
-COMPOSITE_METRICS: Final[tuple[str, ...]] = ("swd_avg", "fid", "artifact_rate", "msssim_fake")
+COMPOSITE_METRICS: Final[tuple[str, ...]] = (KEY_SWD_AVG, KEY_FID, KEY_ARTIFACT_RATE, KEY_MSSSIM_FAKE)
 """Metrics ranked by the composite rule (each used only when every candidate has it)."""
 
 
@@ -38,7 +40,7 @@ class _Candidate:
 
 def rule_metric(rule: str) -> str:
     """Return the metric key a single-metric rule ranks by ("swd" -> "swd_avg")."""
-    return "swd_avg" if rule == DEFAULT_RULE else rule
+    return KEY_SWD_AVG if rule == DEFAULT_RULE else rule
 
 
 def select_checkpoint(rows: Sequence[Mapping[str, Any]], *, rule: str = DEFAULT_RULE, view: str = "all",

@@ -13,9 +13,11 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from mammoeval.core.fsutil import write_json_atomic
+from mammoeval.data.open import open_image_set
 from mammoeval.data.prepared import is_prepared_dataset
-from mammoeval.fsutil import write_json_atomic
-from mammoeval.score.imagesets import ReducedImageSet
+from mammoeval.score.distributed import ShardedFileImageSet
+from mammoeval.score.generated import ReducedImageSet
 from mammoeval.score.run import (
     ScoreBackends,
     library_versions,
@@ -85,8 +87,6 @@ def _score_folders_here(real: str | Path, fake: str | Path, *, settings: ScoreSe
         reduction = real_reduction(real_set.size, fake_set.size, Path(fake))
         real_set = ReducedImageSet(real_set, reduction)
     if env is not None and env.distributed:  # the other ranks open both sets the same way
-        from mammoeval.score.distributed import ShardedFileImageSet
-
         real_set = ShardedFileImageSet(real_set, env=env, path=Path(real), reduction=reduction, size=size)
         fake_set = ShardedFileImageSet(fake_set, env=env, path=Path(fake), reduction=1, size=real_size)
     metrics = tuple(settings.metrics) if settings.metrics is not None else b.default_metrics
@@ -110,6 +110,4 @@ def _score_folders_here(real: str | Path, fake: str | Path, *, settings: ScoreSe
 
 
 def _open(path: str | Path, size: tuple[int, int] | None) -> Any:
-    from mammoeval.data.imageset import open_image_set
-
     return open_image_set(path, size=size)

@@ -16,160 +16,38 @@ of a source file is ever read here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 
-from mammoeval.views import VIEWS, label_to_view
-
-Role = Literal["fake", "real", "train"]
-
-
-@dataclass(frozen=True)
-class ReportOptions:
-    """How many images each gallery shows, and the seeds that pick them.
-
-    Attributes:
-        n_grid: generated images per view in the large random grid (the paper's 6x5 figure).
-        grid_cols: columns of that grid.
-        n_pairs: rows of the real-vs-generated figure (the paper's 5x2): generated and real per view.
-        n_gallery: best and worst generated images shown per view (each).
-        n_artifacts: most flagged generated images shown in the artifact gallery per view.
-        n_nn_pairs: nearest-neighbour pairs shown per view (closest first).
-        n_real_stats: real images per view checked by QA for the statistics section.
-        n_msssim_pairs: random pairs per set for the MS-SSIM diversity distributions.
-        seed: first generation seed (image i of a view uses seed + i) and seed of every random pick.
-        batch_size: generation batch size.
-        device: torch device for generation.
-    """
-
-    n_grid: int = 30
-    grid_cols: int = 6
-    n_pairs: int = 5
-    n_gallery: int = 4
-    n_artifacts: int = 6
-    n_nn_pairs: int = 4
-    n_real_stats: int = 30
-    n_msssim_pairs: int = 24
-    seed: int = 0
-    batch_size: int = 16
-    device: str = "cpu"
-
-
-@dataclass(frozen=True)
-class Tile:
-    """One image shown in the report.
-
-    Attributes:
-        id: image id (generated: ``<view>-seed<N>``; real: manifest id or file stem).
-        view: "CC", "MLO" or "unknown".
-        role: "fake" (generated), "real" (reference set) or "train" (memorization neighbour).
-        image: float32 [H, W] in [0, 1], full resolution.
-        caption: short text under the thumbnail.
-        heatmap: optional float [h, w] >= 0 drawn over the image (artifact gallery).
-    """
-
-    id: str
-    view: str
-    role: Role
-    image: np.ndarray
-    caption: str = ""
-    heatmap: np.ndarray | None = None
-
-
-@dataclass(frozen=True)
-class QAEntry:
-    """A generated image with its QA verdict (best/worst/artifact galleries)."""
-
-    tile: Tile
-    quality_score: float
-    reasons: str
-
-
-@dataclass(frozen=True)
-class NNPair:
-    """A generated image beside its closest training image (memorization check)."""
-
-    fake_id: str
-    train_id: str
-    distance: float
-    space: str
-    flagged: bool
-    fake: Tile | None
-    train: Tile | None
-
-
-@dataclass(frozen=True)
-class ViewAnalysis:
-    """Galleries and statistics of one view (what `mammoeval.report.analysis.analyse_view` computes)."""
-
-    best: list[QAEntry] = field(default_factory=list)
-    worst: list[QAEntry] = field(default_factory=list)
-    artifacts: list[QAEntry] = field(default_factory=list)
-    qa_fake: list[dict[str, Any]] = field(default_factory=list)
-    qa_real: list[dict[str, Any]] = field(default_factory=list)
-    calc_fake: dict[str, list[float]] = field(default_factory=dict)
-    calc_real: dict[str, list[float]] = field(default_factory=dict)
-    msssim_fake: list[float] = field(default_factory=list)
-    msssim_real: list[float] = field(default_factory=list)
-    notes: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, kw_only=True)
-class ViewSection(ViewAnalysis):
-    """What the per-view section and the statistics show for one view: its analysis plus the tiles."""
-
-    view: str
-    fakes: list[Tile]
-    reals: list[Tile]
-    nn_pairs: list[NNPair] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """One snapshot grid of the training timeline."""
-
-    kimg: float
-    path: Path
-
-
-@dataclass(frozen=True)
-class ReportData:
-    """Everything the HTML report renders; built by `gather_run` or `gather_folders`."""
-
-    title: str
-    mode: Literal["run", "folders"]
-    source: str
-    config: dict[str, Any]
-    log: list[dict[str, Any]]
-    scores: list[dict[str, Any]]
-    selected: dict[str, Any] | None
-    best: dict[str, Any] | None
-    gate: dict[str, Any] | None
-    snapshots: list[Snapshot]
-    reals_grid: Path | None
-    views: list[ViewSection]
-    provenance: dict[str, Any]
-    notes: dict[str, str] = field(default_factory=dict)
-    grid_cols: int = 6
-
-
-class GeneratorLike(Protocol):
-    """What the report needs of `mammoeval_train.generate.LoadedGenerator`."""
-
-    n_images_shown: int
-    resolution: tuple[int, int]
-
-    def generate(self, seeds: Sequence[int], views: torch.Tensor, *, batch_size: int = 16,
-                 device: str | torch.device = "cpu") -> torch.Tensor: ...
-
-
-GeneratorLoader = Callable[[Path], GeneratorLike]
-ImageChecker = Callable[..., tuple[Any, Any]]
+from mammoeval.core.errors import MammoevalError
+from mammoeval.core.views import VIEWS
+from mammoeval.data.open import open_image_set
+from mammoeval.report.analysis import analyse_view
+from mammoeval.report.context import (
+    GeneratorLike,
+    GeneratorLoader,
+    ImageChecker,
+    ReportData,
+    ReportOptions,
+    Tile,
+    ViewAnalysis,
+    ViewSection,
+)
+from mammoeval.report.sources import (
+    find_folder_scores,
+    nearest_training_pairs,
+    nn_pairs_for_view,
+    read_folder_scores,
+    read_run_files,
+    sample_image_set,
+    sample_prepared,
+    selected_checkpoint,
+)
+from mammoeval_train.generate import load_generator as default_load_generator
 
 
 def gather_run(run_dir: str | Path, *, options: ReportOptions = ReportOptions(),
@@ -187,8 +65,6 @@ def gather_run(run_dir: str | Path, *, options: ReportOptions = ReportOptions(),
     Raises:
         BadInputError: `run_dir` is not a run directory or its config.json is unreadable.
     """
-    from mammoeval.report.sources import read_run_files
-
     run = Path(run_dir)
     files = read_run_files(run)
     notes = dict(files.notes)
@@ -223,9 +99,6 @@ def gather_folders(real_dir: str | Path, fake_dir: str | Path, *, scores_file: s
     Raises:
         BadInputError: a folder is missing or holds no readable image, or the scores file is malformed.
     """
-    from mammoeval.data.imageset import open_image_set
-    from mammoeval.report.sources import find_folder_scores, read_folder_scores, sample_image_set
-
     notes: dict[str, str] = {}
     scores_path = Path(scores_file) if scores_file else find_folder_scores(Path(fake_dir))
     rows = read_folder_scores(scores_path) if scores_path else []
@@ -250,27 +123,14 @@ def gather_folders(real_dir: str | Path, fake_dir: str | Path, *, scores_file: s
 def _load_selected(run: Path, selected: dict[str, Any] | None,
                    load_generator: GeneratorLoader | None) -> tuple[GeneratorLike | None, str]:
     """Return the generator of the selected checkpoint (or the last one) and a note when there is none."""
-    from mammoeval.errors import MammoevalError
-    from mammoeval.report.sources import selected_checkpoint
-
     ckpt = selected_checkpoint(run, selected)
-    loader = load_generator or _default_loader()
+    loader: GeneratorLoader = load_generator or default_load_generator  # type: ignore[assignment]
     if ckpt is None:
         return None, "no checkpoint in the run: train with `mammoeval train` first"
-    if loader is None:
-        return None, "the trainer package (mammoeval_train) is not installed: `pip install -e .`"
     try:
         return loader(ckpt), ""
     except MammoevalError as e:
         return None, f"cannot generate from {ckpt.name}: {e}"
-
-
-def _default_loader() -> GeneratorLoader | None:
-    try:
-        from mammoeval_train.generate import load_generator
-    except ImportError:
-        return None
-    return load_generator  # type: ignore[return-value]
 
 
 def _dataset_root(run: Path, config: dict[str, Any]) -> Path | None:
@@ -285,9 +145,6 @@ def _dataset_root(run: Path, config: dict[str, Any]) -> Path | None:
 def _run_images(run: Path, config: dict[str, Any], gen: GeneratorLike | None, options: ReportOptions,
                 progress: bool) -> tuple[list[Tile], list[Tile], Path | None, dict[str, str]]:
     """Return (generated tiles, real tiles, dataset root, notes) for a run directory."""
-    from mammoeval.errors import MammoevalError
-    from mammoeval.report.sources import sample_prepared
-
     notes: dict[str, str] = {}
     fakes = generate_tiles(gen, options) if gen is not None else []
     resolution = tuple(gen.resolution) if gen is not None else None
@@ -329,9 +186,6 @@ def _build_views(fakes: list[Tile], reals: list[Tile], selected: dict[str, Any] 
                  check_image: ImageChecker | None, progress: bool, *, train_root: Path | None,
                  generator: GeneratorLike | None) -> list[ViewSection]:
     """Split tiles by view and attach QA galleries, statistics and nearest-neighbour pairs."""
-    from mammoeval.report.analysis import analyse_view
-    from mammoeval.report.sources import nearest_training_pairs, nn_pairs_for_view
-
     names = [v for v in (*VIEWS, "unknown") if any(t.view == v for t in fakes + reals)]
     sections = []
     for view in names:
@@ -362,8 +216,3 @@ def _provenance(config: dict[str, Any], selected: dict[str, Any] | None) -> dict
         prov["scoring"] = {k: selected[k] for k in ("seed", "n_per_view", "settings", "versions", "scored_at")
                            if k in selected}
     return prov
-
-
-def view_of_label(label: int) -> str:
-    """Return "CC", "MLO" or "unknown" for a view label."""
-    return label_to_view(int(label))

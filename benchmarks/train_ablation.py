@@ -76,7 +76,7 @@ def evaluate(run: Path, dataset: Path) -> dict[str, Any]:
     from mammoeval.core.rundir import list_checkpoints
     from mammoeval.qa.scan import check_image
     from mammoeval_train.generate import load_generator
-    from mammoeval_train.snapshot_swd import compute_snapshot_swd, read_real_sample
+    from mammoeval_train.snapshot_swd import read_real_sample
 
     gen = load_generator(list_checkpoints(run)[-1].path)
     views = torch.tensor([0] * N_EVAL + [1] * N_EVAL)

@@ -19,7 +19,7 @@ mammoeval report --real "$REAL" --fake "$FAKE" --scores "$OUT/scores.json" --out
 
 if [ -n "$BASELINE" ]; then
   if [ -f "$BASELINE" ]; then
-    mammoeval gate "$OUT/scores.json" --baseline "$BASELINE" --json "$OUT/gate.json"   # exit 1 on regression
+    mammoeval gate "$OUT/scores.json" --baseline "$BASELINE" --out "$OUT/gate.json"   # exit 1 on regression
   else
     mammoeval gate "$OUT/scores.json" --baseline "$BASELINE" --update-baseline
   fi

@@ -2,7 +2,9 @@
 
 Each command parses its options, calls one library function and prints the result. Heavy imports
 sit inside the commands so that `mammoeval --help` is instant. Every `MammoevalError` becomes one
-line on stderr and exit code 2 (bad input); no traceback reaches the user.
+line on stderr and exit code 2 (bad input); no traceback reaches the user. Each distinct warning
+prints once per run as one line (`mammoeval.console.warnings_once`). Commands that write a file
+take `--out FILE`; `--json` prints the result as JSON on stdout.
 """
 
 from __future__ import annotations
@@ -22,8 +24,11 @@ class _OneLineErrors(TyperGroup):
     """Group that turns `MammoevalError` (and `KeyboardInterrupt`) into one line and an exit code."""
 
     def invoke(self, ctx: Any) -> Any:  # typer vendors its own click; its Context type is private
+        from mammoeval.console import warnings_once
+
         try:
-            return super().invoke(ctx)
+            with warnings_once():
+                return super().invoke(ctx)
         except MammoevalError as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(code=EXIT_BAD_INPUT) from None
@@ -178,32 +183,209 @@ def train_command(
 # --- qa --------------------------------------------------------------------------------------
 @app.command("qa")
 def qa_command(
-    directory: Path = typer.Argument(..., exists=True, readable=True,
-                                     help="Prepared dataset or plain folder of mammograms."),
-    out: Path | None = typer.Option(None, "--out", help="Output folder for qa.csv and qa.json (default: ./qa)."),
+    directory: Path = typer.Argument(..., help="Prepared dataset or plain folder of mammograms; "
+                                               "or `calibrate` followed by the real images."),
+    real: Path | None = typer.Argument(None, help="With `calibrate`: the clean real images to fit thresholds on."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder for qa.csv and qa.json (default: ./qa); "
+                                                       "with `calibrate`: the calibration JSON file (default: ./calib.json)."),
+    calibration: Path | None = typer.Option(None, "--calibration", exists=True, dir_okay=False,
+                                            help="Judge the flags with this calibration (from `qa calibrate`); "
+                                                 "default: the shipped thresholds."),
+    fp_rate: float = typer.Option(0.02, "--fp-rate", min=0.001, max=0.2,
+                                  help="With `calibrate`: share of clean real images each detector may flag."),
+    accept_out: Path | None = typer.Option(None, "--accept-out", help="Copy the images that pass QA here, "
+                                           "with curation.csv (every image's decision and reasons)."),
+    reject_out: Path | None = typer.Option(None, "--reject-out", help="Copy the images that fail QA here."),
+    link: bool = typer.Option(False, "--link", help="Hard-link instead of copying (same file system)."),
+    as_json: bool = typer.Option(False, "--json", help="Print qa.json (the summary) on stdout."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
 ) -> None:
-    """Run the QA checks (anatomy, view, artifacts, calcifications) on every image of DIR."""
+    """Run the QA checks (anatomy, view, artifacts, calcifications) on every image of DIR.
+
+    `mammoeval qa calibrate REAL --out calib.json` fits the detector thresholds on clean real images
+    instead; `mammoeval qa DIR --calibration calib.json` judges DIR with them.
+    """
     from rich.console import Console
 
-    from mammoeval.data.open import open_image_set
-    from mammoeval.data.prepared import is_prepared_dataset
-    from mammoeval.qa import DETECTORS, scan_folder, scan_image_set, write_qa
+    if str(directory) == "calibrate" and not directory.exists():
+        _qa_calibrate(real, out, fp_rate, no_progress, Console())
+        return
+    if not directory.exists():
+        raise typer.BadParameter(f"{directory} does not exist", param_hint="DIRECTORY")
+    from mammoeval.qa import DETECTORS, scan_path, write_qa
+    from mammoeval.qa.calibration import read_calibration
 
-    if is_prepared_dataset(directory):
-        scan = scan_image_set(open_image_set(directory), progress=not no_progress)
-    else:  # a plain folder: each image at its own size
-        scan = scan_folder(directory, progress=not no_progress)
+    cal = read_calibration(calibration) if calibration is not None else None
+    scan = scan_path(directory, progress=not (no_progress or as_json), calibration=cal)
     out_dir = out if out is not None else Path("qa")
     write_qa(scan, out_dir)
     summary = scan.summary()["views"]["all"]
-    console = Console()
-    console.print(f"[bold]{len(scan.rows)}[/] images checked -> {out_dir / 'qa.csv'}, {out_dir / 'qa.json'}")
+    console = Console(stderr=as_json)
+    console.print(f"[bold]{len(scan.rows)}[/] images checked -> {out_dir / 'qa.csv'}, {out_dir / 'qa.json'} "
+                  f"(thresholds: {cal.id if cal else 'shipped defaults'})")
     if summary["n"]:
         rates = ", ".join(f"{d} {summary['artifact_rate'][d]:.0%}" for d in DETECTORS)
         console.print(f"flagged: any {summary['artifact_rate']['any']:.0%} ({rates}); "
                       f"images with calcifications {summary['calcs']['share_with_calcs']:.0%}")
+    if accept_out is not None:
+        _print_curation(console, directory, scan.rows, accept_out, reject_out, link)
+    elif reject_out is not None:
+        raise typer.BadParameter("--reject-out needs --accept-out")
+    if as_json:
+        import json
 
+        typer.echo(json.dumps(scan.summary(), sort_keys=True, default=str))
+
+
+def _print_curation(console: Any, directory: Path, rows: Any, accept_out: Path, reject_out: Path | None,
+                    link: bool) -> None:
+    from mammoeval.export.curate import curate
+
+    cur = curate(directory, rows, accept_out=accept_out, reject_out=reject_out, link=link)
+    where = f", rejected -> {cur.rejected_dir}" if cur.rejected_dir is not None else ""
+    console.print(f"accepted {cur.n_accepted} -> {cur.accepted_dir}, rejected {cur.n_rejected}{where}; "
+                  f"decisions and reasons in {cur.csv}")
+
+
+
+# --- generate --------------------------------------------------------------------------------
+@app.command("generate")
+def generate_command(
+    run_dir: Path = typer.Argument(..., help="Run directory (config.json, checkpoints/, best.json)."),
+    n: int = typer.Option(..., "--n", min=1, help="Images per view (both views, or the one --view names)."),
+    out: Path = typer.Option(..., "--out", help="Export folder (images, manifest.csv, manifest.json)."),
+    fmt: str = typer.Option("png", "--format", help="png, or dicom (MG For Presentation, marked synthetic)."),
+    bits: int | None = typer.Option(None, "--bits", help="PNG: 8 or 16 (default 8). DICOM: Bits Stored 8-16 (default 12)."),
+    checkpoint: str | None = typer.Option(None, "--checkpoint", help="Checkpoint file name (default: best.json's, "
+                                          "else the newest)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="First latent seed (CC seed..seed+N-1, then MLO; as `score`)."),
+    pixel_spacing: float | None = typer.Option(None, "--pixel-spacing", help="DICOM: Imager Pixel Spacing in mm to "
+                                               "record (e.g. that of the training images; default: none)."),
+    view: str | None = typer.Option(None, "--view", help="Only this view: CC or MLO."),
+    device: str = typer.Option("cpu", "--device", help="Torch device."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per forward pass."),
+    accept_out: Path | None = typer.Option(None, "--accept-out", help="Also run QA and copy the passing images here."),
+    reject_out: Path | None = typer.Option(None, "--reject-out", help="With --accept-out: copy failing images here."),
+    link: bool = typer.Option(False, "--link", help="With --accept-out: hard-link instead of copying."),
+    as_json: bool = typer.Option(False, "--json", help="Print the export manifest as JSON on stdout."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress."),
+) -> None:
+    """Generate N images per view from a run's checkpoint as PNG or synthetic-marked DICOM, with a manifest."""
+    import json
+
+    from rich.console import Console
+
+    from mammoeval.core.fsutil import read_json
+    from mammoeval.export.generate import ExportSettings, generate_export
+
+    if reject_out is not None and accept_out is None:
+        raise typer.BadParameter("--reject-out needs --accept-out")
+    views = ("CC", "MLO") if view is None else (view.strip().upper(),)
+    settings = ExportSettings(n_per_view=n, seed=seed, views=views, format=fmt.lower(),  # type: ignore[arg-type]
+                              bits=bits, checkpoint=checkpoint, pixel_spacing_mm=pixel_spacing, device=device,
+                              batch_size=batch_size)
+    result = generate_export(run_dir, out, settings, progress=progress and not as_json)
+    console = Console(stderr=as_json)
+    console.print(f"{len(result.rows)} {settings.format} images from {result.checkpoint.name} "
+                  f"({result.chosen_by}) -> {result.out}; manifest {result.manifest_csv}")
+    if accept_out is not None:
+        from mammoeval.qa import scan_folder
+
+        scan = scan_folder(result.out, progress=progress and not as_json)
+        _print_curation(console, result.out, scan.rows, accept_out, reject_out, link)
+    if as_json:
+        typer.echo(json.dumps(read_json(result.manifest_json), sort_keys=True))
+
+
+# --- study -----------------------------------------------------------------------------------
+study_app = typer.Typer(cls=_OneLineErrors, help="Blinded reader studies: real or generated?", no_args_is_help=True)
+app.add_typer(study_app, name="study")
+
+
+@study_app.command("make")
+def study_make(
+    real: Path = typer.Option(..., "--real", help="Real images (folder or prepared dataset)."),
+    fake: Path = typer.Option(..., "--fake", help="Generated images (folder, export or prepared dataset)."),
+    n: int = typer.Option(..., "--n", min=1, help="Images of each kind (the study shows 2N, shuffled)."),
+    out: Path = typer.Option(..., "--out", help="Study folder: page/ (give readers this), key.csv, study.json."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the image draw and the order."),
+    title: str = typer.Option("Real or generated?", "--title", help="Page title."),
+    as_json: bool = typer.Option(False, "--json", help="Print study.json on stdout."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress."),
+) -> None:
+    """Write a blinded, offline real-vs-generated reading page and its answer key (kept outside the page)."""
+    import json
+
+    from rich.console import Console
+
+    from mammoeval.core.fsutil import read_json
+    from mammoeval.study.make import make_study
+
+    res = make_study(real, fake, n=n, out=out, seed=seed, title=title, progress=progress and not as_json)
+    if as_json:
+        typer.echo(json.dumps(read_json(res.study_json), sort_keys=True))
+        return
+    Console().print(f"{res.n_items} images -> [bold]{res.page}[/] (give readers {res.page.parent}); "
+                    f"answer key {res.key} (keep it away from readers)")
+
+
+@study_app.command("score")
+def study_score(
+    answers: list[Path] = typer.Argument(..., help="Answers CSV files exported by the page (reader,item,rating)."),
+    key: Path = typer.Option(..., "--key", help="key.csv written by `study make`."),
+    out: Path | None = typer.Option(None, "--out", help="Results JSON file (e.g. RUN/study_results.json)."),
+    n_bootstrap: int = typer.Option(2000, "--n-bootstrap", min=0, help="Bootstrap replicates per interval."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
+) -> None:
+    """Score a reader study: AUC per reader and pooled (95% bootstrap interval), accuracy, per view."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from mammoeval.study.score import POOLED, score_study, write_results
+
+    results = score_study(answers, key=key, n_bootstrap=n_bootstrap, seed=seed)
+    if out is not None:
+        write_results(results, out)
+    if as_json:
+        typer.echo(json.dumps(results, sort_keys=True))
+        return
+    table = Table(title=f"reader study: {results['n_items_rated']} of {results['n_items']} images rated "
+                        "(AUC 0.5 = cannot tell real from generated)")
+    for col in ("reader", "n", "AUC [95% CI]", "accuracy", "undecided", "per view AUC"):
+        table.add_column(col, justify="left" if col in ("reader", "per view AUC") else "right")
+    fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+    rows = [*results["readers"].items(), (POOLED, results[POOLED])]
+    for name, r in rows:
+        ci = f" [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}]" if r.get("ci") else ""
+        views = ", ".join(f"{v} {fmt(x['auc'])}" for v, x in r["views"].items())
+        table.add_row(name, str(r["n"]), fmt(r["auc"]) + ci, fmt(r["accuracy"]), fmt(r["undecided"]), views)
+    console = Console()
+    console.print(table)
+    if out is not None:
+        console.print(f"results: {out}")
+
+def _qa_calibrate(real: Path | None, out: Path | None, fp_rate: float, no_progress: bool, console: Any) -> None:
+    """`qa calibrate REAL`: fit the thresholds on REAL, write them, print what was fitted."""
+    if real is None or not real.exists():
+        raise typer.BadParameter("`qa calibrate` needs the folder of clean real images", param_hint="REAL")
+    import warnings
+
+    from mammoeval.qa.calibration import CalibrationWarning, write_calibration
+    from mammoeval.qa.scan import calibrate_path
+
+    with warnings.catch_warnings():  # printed below, once, as one line
+        warnings.simplefilter("ignore", CalibrationWarning)
+        cal = calibrate_path(real, fp_rate=fp_rate, progress=not no_progress)
+    path = out if out is not None else Path("calib.json")
+    write_calibration(cal, path)
+    for w in cal.warnings:
+        typer.echo(f"warning: {w}", err=True)
+    fitted = {k: v.n_images for k, v in cal.views.items() if v.calibrated}
+    console.print(f"calibration {cal.id} -> {path} (fitted views: {fitted or 'none'}; "
+                  f"{len(cal.data_quality)} data-quality findings among the real images)")
 
 
 # --- score -----------------------------------------------------------------------------------
@@ -288,21 +470,27 @@ def gate_command(
     rules: Path | None = typer.Option(None, "--rules", help="Rules TOML (default: the packaged gate_rules.toml)."),
     checkpoint: str | None = typer.Option(None, "--checkpoint",
                                              help="Checkpoint to gate (default: best.json's, else the last row)."),
-    json_out: Path | None = typer.Option(None, "--json", help="Verdict path (default: gate.json beside SCORES)."),
+    out: Path | None = typer.Option(None, "--out", help="Verdict file (default: gate.json beside SCORES)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON on stdout (the table goes to stderr)."),
     update: bool = typer.Option(False, "--update-baseline", help="Record the scores as the new baseline; no gating."),
 ) -> None:
     """Gate on quality: exit 0 pass, 1 regression (failing rules printed), 2 bad input."""
+    import json
+
     from rich.console import Console
     from rich.table import Table
 
     from mammoeval.gate import run_gate, update_baseline
 
-    console = Console()
+    console = Console(stderr=as_json)
     if update:
         row = update_baseline(scores, baseline=baseline, checkpoint=checkpoint)
         console.print(f"baseline {baseline} <- {row['checkpoint']} ({row.get('kimg')} kimg)")
         return
-    verdict = run_gate(scores, baseline=baseline, rules=rules, checkpoint=checkpoint, out=json_out)
+    verdict = run_gate(scores, baseline=baseline, rules=rules, checkpoint=checkpoint, out=out)
+    if as_json:
+        typer.echo(json.dumps(verdict, sort_keys=True))
+        raise typer.Exit(code=verdict["exit_code"])
     table = Table(title=f"gate: {verdict['checkpoint']} vs baseline {verdict['baseline_checkpoint']}")
     for col in ("rule", "metric", "value", "baseline", "limit", "result"):
         table.add_column(col)
@@ -329,6 +517,8 @@ def report_cmd(
     seed: int = typer.Option(0, "--seed", help="Seed of the generated samples and of every random pick."),
     n_grid: int = typer.Option(30, "--n-grid", min=1, help="Generated images per view in the random grid."),
     device: str = typer.Option("cpu", "--device", help="Torch device for generating samples."),
+    study: Path | None = typer.Option(None, "--study", help="Reader study results (`study score --out`) to show "
+                                      "(default: RUN_DIR/study_results.json when present)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """Write the offline HTML report of a run (or of a scored pair of folders) and print where it is."""
@@ -339,7 +529,7 @@ def report_cmd(
 
     options = ReportOptions(seed=seed, n_grid=n_grid, device=device)
     result = build_report(run_dir, out=out, real=real, fake=fake, scores=scores, options=options,
-                          progress=progress)
+                          study=study, progress=progress)
     Console().print(f"report: [bold]{result.index}[/bold] ({result.n_images} images, "
                     f"{result.size_bytes / 1e6:.1f} MB); figure numbers in {result.json}")
 

@@ -5,8 +5,8 @@ Two feature spaces: ``inception`` (pytorch-fid's FID Inception v3, 2048-d; needs
 see inception.py) and ``offline`` (handcrafted 70-d texture and intensity statistics, always
 available, see offline.py). Result keys carry the space: ``fid``, ``kid``, ``precision``, ...
 for Inception and ``fid_offline``, ``kid_offline``, ... for the offline space. Offline features
-are z-scored with the real set's mean and std (per dimension) before any distance; Inception
-features are used raw, as in the literature.
+are robustly scaled by the real set (median / floored IQR, clipped; offline.RobustScaling) before
+any distance; Inception features are used raw, as in the literature.
 
 Memory: each set keeps at most `max_items` feature vectors (seeded uniform subset above it,
 priority sampling), float32: 50000 x 2048 x 4 B = 410 MB per set at most. Precision/recall and
@@ -44,6 +44,7 @@ from mammoeval.metrics.frechet import (
     psd_factor,
     trace_sqrt_product,
 )
+from mammoeval.metrics.offline import RobustScaling
 from mammoeval.metrics.prdc import compute_prdc_indicators
 from mammoeval.metrics.uncertainty import bootstrap_ci, split_halves
 
@@ -165,14 +166,14 @@ class FeatureMetric(SampledSets):
         st.add({"feats": feats, "views": batch.views.cpu().to(torch.int64)}, keys)
 
     def features(self, real: bool, view: str) -> torch.Tensor:
-        """Return the kept features [n, D] of one set and view (float64, z-scored in the offline space)."""
+        """Return the kept features [n, D] of one set and view (float64; robustly scaled by the real set in
+        the offline space, see `mammoeval.metrics.offline.RobustScaling`)."""
         st = self._sets[real]
         if len(st) == 0 or len(self._sets[True]) == 0:
             return torch.empty(0, 0, dtype=torch.float64)
         f = st.get("feats")[view_masks(st.get("views"))[view]].double()
         if self.space == "offline":
-            ref = self._sets[True].get("feats").double()
-            f = (f - ref.mean(0)) / _std_floor(ref.std(0))
+            f = RobustScaling.fit(self._sets[True].get("feats")).apply(f)
         return f
 
     def unavailable(self) -> dict[str, str]:
@@ -259,14 +260,3 @@ class FeatureMetric(SampledSets):
 def feature_settings_dict(settings: FeatureSettings) -> dict[str, Any]:
     """Return the settings as a JSON-able dict."""
     return asdict(settings)
-
-
-def _std_floor(std: torch.Tensor) -> torch.Tensor:
-    """Return per-dimension scales for z-scoring: `std`, floored at 1% of the median dimension's std.
-
-    A dimension that is (nearly) constant in the real set, such as a histogram bin the real images never
-    reach, would otherwise turn any generated deviation into an enormous z-score and let that one
-    dimension dominate every distance.
-    """
-    floor = 0.01 * float(std.median()) + 1e-12
-    return std.clamp_min(floor)

@@ -4,7 +4,8 @@ For every generated image, the nearest training image and its distance in two sp
 
 - ``pixels``: the image area-downsampled to 64 px high (aspect kept), distance = root mean
   square pixel difference (grey levels in [0, 1]);
-- ``features``: the offline feature space (offline.py), z-scored by the training set, Euclidean.
+- ``features``: the offline feature space (offline.py), robustly scaled by the training set
+  (offline.RobustScaling), Euclidean.
 
 The same distances are computed for held-out real images, which is what "close, but not a copy"
 looks like. Held-out reals: when a separate training set is given, every real image is held out;
@@ -37,6 +38,7 @@ import torch.nn.functional as F
 from mammoeval.data.imageset import ImageBatch
 from mammoeval.metrics.base import VIEW_NAMES, MetricResult, ViewResults, too_few_reason, view_masks
 from mammoeval.metrics.features import FeatureExtractor
+from mammoeval.metrics.offline import RobustScaling
 from mammoeval.metrics.uncertainty import bootstrap_ci
 
 Space = Literal["pixels", "features"]
@@ -182,12 +184,11 @@ class MemorizationMetric:
         t_ids = [i for i, keep in zip(train["ids"], tm.tolist(), strict=True) if keep]
         f_ids = [i for i, keep in zip(fake["ids"], fm.tolist(), strict=True) if keep]
         tf = train["feats"][tm].double()
-        mu, sd = tf.mean(0), tf.std(0).clamp_min(1e-8)
+        scaling = RobustScaling.fit(tf)
         spaces = {
             "pixels": (train["pixels"][tm], real["pixels"][rm], fake["pixels"][fm],
                        float(np.sqrt(train["pixels"].shape[1]))),
-            "features": ((tf - mu) / sd, (real["feats"][rm].double() - mu) / sd,
-                         (fake["feats"][fm].double() - mu) / sd, 1.0),
+            "features": (scaling.apply(tf), scaling.apply(real["feats"][rm]), scaling.apply(fake["feats"][fm]), 1.0),
         }
         flagged = torch.zeros(int(fm.sum()), dtype=torch.bool)
         held_flag = torch.zeros(int(rm.sum()), dtype=torch.bool)

@@ -19,6 +19,10 @@ per-image keys, stored as float16) and `n_pairs` pairs are drawn among them; per
 drawn within the view, and "all" pairs are drawn from every kept image. Interval: bootstrap over
 the pair values.
 
+Breast-aware mode (``region="breast"``): each pair is compared over the union of its two breast
+masks (QA's mask, see regions.py), so that the black background both images share, which is
+identical and would count as perfectly similar, does not raise the score.
+
 References:
     Z. Wang, E. P. Simoncelli, A. C. Bovik. Multiscale structural similarity for image quality
     assessment. Asilomar 2003.
@@ -28,7 +32,7 @@ References:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 import torch
@@ -45,8 +49,10 @@ from mammoeval.metrics.base import (
     too_few_reason,
     view_masks,
 )
+from mammoeval.metrics.regions import BreastMasker, batch_breast_masks
 from mammoeval.metrics.uncertainty import bootstrap_ci
 
+Region = Literal["image", "breast"]
 MSSSIM_WEIGHTS: Final[tuple[float, ...]] = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 
@@ -91,8 +97,22 @@ def n_scales_for(height: int, width: int, *, win_size: int = 11, max_scales: int
     return s
 
 
-def _ssim_terms(x: torch.Tensor, y: torch.Tensor, win: torch.Tensor, c1: float, c2: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return per-image (ssim, cs) [N] for [N, 1, H, W] inputs (valid Gaussian filtering)."""
+def _region_mean(maps: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """Return per-image means [N] of `maps` [N, 1, h, w], weighted by `weight` [N, 1, h, w] where it has mass."""
+    if weight is None:
+        return maps.flatten(1).mean(1)
+    w = weight.flatten(1)
+    total = w.sum(1)
+    weighted = (maps.flatten(1) * w).sum(1) / total.clamp_min(1e-12)
+    return torch.where(total > 0, weighted, maps.flatten(1).mean(1))
+
+
+def _ssim_terms(x: torch.Tensor, y: torch.Tensor, win: torch.Tensor, c1: float, c2: float,
+                region: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return per-image (ssim, cs) [N] for [N, 1, H, W] inputs (valid Gaussian filtering).
+
+    `region` float [N, 1, H, W] in [0, 1] weights each window by its centre pixel (None = plain mean).
+    """
     n = x.shape[0]
     stack = torch.cat([x, y, x * x, y * y, x * y], dim=0)  # [5N, 1, H, W]
     f = gaussian_filter_valid(stack, win)
@@ -100,12 +120,17 @@ def _ssim_terms(x: torch.Tensor, y: torch.Tensor, win: torch.Tensor, c1: float, 
     mu1_sq, mu2_sq, mu12 = mu1 * mu1, mu2 * mu2, mu1 * mu2
     cs_map = (2 * (xy - mu12) + c2) / ((xx - mu1_sq) + (yy - mu2_sq) + c2)
     ssim_map = ((2 * mu12 + c1) / (mu1_sq + mu2_sq + c1)) * cs_map
-    return ssim_map.flatten(1).mean(1), cs_map.flatten(1).mean(1)
+    weight = None
+    if region is not None:
+        r = win.numel() // 2
+        weight = region[..., r:region.shape[-2] - r, r:region.shape[-1] - r]
+    return _region_mean(ssim_map, weight), _region_mean(cs_map, weight)
 
 
 def ms_ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0, win_size: int = 11,
             win_sigma: float = 1.5, weights: tuple[float, ...] = MSSSIM_WEIGHTS,
-            k1: float = 0.01, k2: float = 0.03, dtype: torch.dtype | None = None) -> torch.Tensor:
+            k1: float = 0.01, k2: float = 0.03, dtype: torch.dtype | None = None,
+            region: torch.Tensor | None = None) -> torch.Tensor:
     """Return the MS-SSIM of each pair, float [N] in [0, 1].
 
     Args:
@@ -115,6 +140,10 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0, win_si
         weights: per-scale exponents; fewer scales are used (renormalised) when the image is small.
         k1, k2: SSIM stability constants.
         dtype: compute type (e.g. torch.float64); None keeps the input's.
+        region: optional [N, 1, H, W] mask (bool or weights in [0, 1]): SSIM and contrast-structure
+            maps are averaged over the windows centred in it (at coarser scales, over the pooled
+            mask's weights) instead of over the whole image; a pair whose region is empty at a
+            scale falls back to the whole-image mean there. None = the standard MS-SSIM.
 
     Raises:
         ValueError: shapes differ, are not [N, 1, H, W], or the image is smaller than the window.
@@ -131,15 +160,21 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0, win_si
         w = w / w.sum()  # fewer scales than weights: renormalise the ones used (documented rule)
     win = gaussian_window(win_size, win_sigma, dtype=x.dtype).to(x.device)
     c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+    weight = None
+    if region is not None:
+        if region.shape != x.shape:
+            raise ValueError(f"region must be {tuple(x.shape)}, got {tuple(region.shape)}")
+        weight = region.to(x.device, x.dtype)
     terms = []
     for i in range(levels):
-        ssim_v, cs = _ssim_terms(x, y, win, c1, c2)
+        ssim_v, cs = _ssim_terms(x, y, win, c1, c2, weight)
         if i < levels - 1:
             terms.append(torch.relu(cs))
             # Odd sides: one zero pixel on both sides, counted in the mean (pytorch-msssim's rule).
             pad = (x.shape[2] % 2, x.shape[3] % 2)
             x = F.avg_pool2d(x, 2, padding=pad)
             y = F.avg_pool2d(y, 2, padding=pad)
+            weight = None if weight is None else F.avg_pool2d(weight, 2, padding=pad)
     terms.append(torch.relu(ssim_v))
     return torch.prod(torch.stack(terms) ** w[:, None], dim=0)
 
@@ -154,6 +189,8 @@ class MSSSIMSettings:
         seed: seeds the sample and the pairs.
         n_bootstrap: bootstrap replicates over pair values (0 = none).
         batch_pairs: pairs computed at a time (memory: about 12 full-size float32 maps per pair).
+        region: "image" (the standard, whole-image MS-SSIM) or "breast" (each pair is compared over
+            the union of the two images' breast masks, see `ms_ssim`'s `region`).
     """
 
     n_pairs: int = 100
@@ -161,6 +198,11 @@ class MSSSIMSettings:
     seed: int = 0
     n_bootstrap: int = 200
     batch_pairs: int = 4
+    region: Region = "image"
+
+    def __post_init__(self) -> None:
+        if self.region not in ("image", "breast"):
+            raise ValueError(f"region must be 'image' or 'breast', got {self.region!r}")
 
 
 class MSSSIMDiversity(SampledSets):
@@ -171,9 +213,11 @@ class MSSSIMDiversity(SampledSets):
 
     name = "msssim"
 
-    def __init__(self, settings: MSSSIMSettings = MSSSIMSettings(), *, device: str | torch.device = "cpu") -> None:
+    def __init__(self, settings: MSSSIMSettings = MSSSIMSettings(), *, device: str | torch.device = "cpu",
+                 breast_masker: BreastMasker | None = None) -> None:
         self.cfg = settings
         self.device = torch.device(device)
+        self.breast_masker = breast_masker
         self.reset()
 
     def reset(self) -> None:
@@ -197,8 +241,10 @@ class MSSSIMDiversity(SampledSets):
         keys = torch.tensor([float(torch.rand(1, generator=torch.Generator().manual_seed(
             image_seed(self.cfg.seed, 3 if real else 4, st.n_seen + i)), dtype=torch.float64)) for i in range(n)],
             dtype=torch.float64)
-        st.add({"images": batch.images.detach().to("cpu", torch.float16), "views": batch.views.cpu().to(torch.int64)},
-               keys)
+        fields = {"images": batch.images.detach().to("cpu", torch.float16), "views": batch.views.cpu().to(torch.int64)}
+        if self.cfg.region == "breast":
+            fields["masks"] = batch_breast_masks(batch, self.breast_masker)
+        st.add(fields, keys)
 
     def pair_values(self, real: bool, view: str) -> np.ndarray:
         """Return the MS-SSIM of each seeded random pair of distinct kept images of one set and view."""
@@ -218,7 +264,11 @@ class MSSSIMDiversity(SampledSets):
             ia, ib = idx[a[s:s + self.cfg.batch_pairs]], idx[b[s:s + self.cfg.batch_pairs]]
             x = images[ia].to(self.device, torch.float32)
             y = images[ib].to(self.device, torch.float32)
-            out.append(ms_ssim(x, y).double().cpu().numpy())
+            region = None
+            if self.cfg.region == "breast":
+                masks = st.get("masks")
+                region = (masks[ia] | masks[ib]).to(self.device, torch.float32)
+            out.append(ms_ssim(x, y, region=region).double().cpu().numpy())
         return np.concatenate(out)
 
     def unavailable(self) -> dict[str, str]:

@@ -23,6 +23,7 @@ import torch
 
 from mammoeval.core.errors import ConfigError
 from mammoeval.metrics.base import Metric
+from mammoeval.metrics.c2st import C2STMetric, C2STSettings
 from mammoeval.metrics.features import (
     FeatureExtractor,
     FeatureMetric,
@@ -30,10 +31,14 @@ from mammoeval.metrics.features import (
     FeatureSettings,
     FeatureSpace,
 )
+from mammoeval.metrics.frd import FRDMetric, FRDSettings
 from mammoeval.metrics.keys import (
     KEY_ARTIFACT_RATE,
     KEY_ARTIFACT_RATE_REAL,
+    KEY_C2ST_AUC,
     KEY_FID,
+    KEY_FRD,
+    KEY_FRD_BREAST,
     KEY_KID,
     KEY_MEMORIZATION_RATE,
     KEY_MSSSIM_FAKE,
@@ -47,6 +52,8 @@ from mammoeval.metrics.keys import (
 )
 from mammoeval.metrics.memorization import MemorizationMetric, MemorizationSettings
 from mammoeval.metrics.msssim import MSSSIMDiversity, MSSSIMSettings
+from mammoeval.metrics.radiomics import RADIOMICS_FIX, radiomics_version
+from mammoeval.metrics.regions import NO_MASKER_REASON, BreastMasker
 from mammoeval.metrics.swd import SWDMetric, SWDSettings
 
 Direction = Literal["min", "max"]
@@ -57,6 +64,9 @@ SWD_DISPLAY_SCALE: Final = 1e3
 
 SWD_MAX_BOOTSTRAP: Final[int] = 50
 """SWD intervals use at most this many bootstrap replicates (each one re-sorts all projections)."""
+
+FRD_MAX_BOOTSTRAP: Final[int] = 50
+"""FRD intervals use at most this many bootstrap replicates."""
 
 
 @dataclass(frozen=True)
@@ -93,12 +103,15 @@ class BuildContext:
         n_bootstrap: bootstrap replicates for intervals (0 = none).
         device: where images are processed.
         extractors: the feature extractors the suite built, by space (only those some spec needs).
+        breast_masker: QA's breast-mask function for breast-aware metrics (None = not given: those
+            metrics are unavailable).
     """
 
     seed: int
     n_bootstrap: int
     device: str | torch.device
     extractors: Mapping[FeatureSpace, FeatureExtractor]
+    breast_masker: BreastMasker | None = None
 
 
 MetricFactory = Callable[[BuildContext, tuple["MetricSpec", ...]], Metric]
@@ -120,6 +133,8 @@ class MetricSpec:
         output: which number of a shared metric object this spec selects (feature metrics:
             "fid", "kid" or "prdc"), else None.
         default: part of the default suite.
+        unavailable_reason: returns why the metric cannot be built in a context (a missing optional
+            package, no breast masker), None when it can; None = always buildable.
     """
 
     name: str
@@ -130,6 +145,7 @@ class MetricSpec:
     group: str = ""
     output: FeatureOutput | None = None
     default: bool = True
+    unavailable_reason: Callable[[BuildContext], str | None] | None = None
 
     @property
     def group_name(self) -> str:
@@ -295,6 +311,23 @@ def _build_memorization(ctx: BuildContext, specs: tuple[MetricSpec, ...]) -> Met
     return MemorizationMetric(ctx.extractors["offline"], MemorizationSettings(seed=ctx.seed, n_bootstrap=ctx.n_bootstrap))
 
 
+def _build_frd(ctx: BuildContext, specs: tuple[MetricSpec, ...]) -> Metric:
+    return FRDMetric(FRDSettings(region="image", seed=ctx.seed, n_bootstrap=min(ctx.n_bootstrap, FRD_MAX_BOOTSTRAP)))
+
+
+def _build_frd_breast(ctx: BuildContext, specs: tuple[MetricSpec, ...]) -> Metric:
+    return FRDMetric(FRDSettings(region="breast", seed=ctx.seed, n_bootstrap=min(ctx.n_bootstrap, FRD_MAX_BOOTSTRAP)),
+                     breast_masker=ctx.breast_masker)
+
+
+def _radiomics_missing(ctx: BuildContext) -> str | None:
+    return None if radiomics_version() is not None else f"PyRadiomics is not installed: {RADIOMICS_FIX}"
+
+
+def _radiomics_or_masker_missing(ctx: BuildContext) -> str | None:
+    return _radiomics_missing(ctx) or (None if ctx.breast_masker is not None else NO_MASKER_REASON)
+
+
 def _feature_spec(name: str, output: FeatureOutput, space: FeatureSpace, keys: Sequence[str],
                   direction: Direction, description: str) -> MetricSpec:
     spaced = [k if space == "inception" else offline_key(k) for k in keys]
@@ -326,7 +359,19 @@ register(MetricSpec(
     "memorization", _build_memorization,
     (KeySpec(KEY_MEMORIZATION_RATE, "min", headline=True), KeySpec(KEY_NN_DISTANCE_MEDIAN, "max", headline=True)),
     "nearest-training-image copy check (pixels and offline features)", extractor="offline"))
+# Held-out AUC of a classifier telling generated from real: 0.5 = indistinguishable, 1 = always told apart.
+register(MetricSpec(
+    "c2st", lambda ctx, specs: C2STMetric(ctx.extractors["offline"], C2STSettings(seed=ctx.seed, n_bootstrap=ctx.n_bootstrap)),
+    (KeySpec(KEY_C2ST_AUC, "min", headline=True),),
+    "classifier two-sample test: held-out AUC of real vs generated (0.5 = indistinguishable)", extractor="offline"))
 
 register_derived(KeySpec(KEY_ARTIFACT_RATE, "min"))
 register_derived(KeySpec(KEY_ARTIFACT_RATE_REAL, "min"))
 register_derived(KeySpec(KEY_MSSSIM_GAP, "min"))
+# Radiomics (PyRadiomics, ~0.3 CPU s per 320x256 image, ~6 s at 1280x1024): opt-in.
+register(MetricSpec("frd", _build_frd, (KeySpec(KEY_FRD, "min", headline=True),),
+                    "Fréchet Radiomics Distance v1, ln(d^2) (as frd-score computes it)", default=False,
+                    unavailable_reason=_radiomics_missing))
+register(MetricSpec("frd_breast", _build_frd_breast, (KeySpec(KEY_FRD_BREAST, "min", headline=True),),
+                    "FRD over QA's breast mask (not comparable with published FRD)", default=False,
+                    unavailable_reason=_radiomics_or_masker_missing))

@@ -28,6 +28,7 @@ from mammoeval.metrics.keys import KEY_SWD_AVG
 from mammoeval.metrics.memorization import MemorizationMetric
 from mammoeval.metrics.msssim import MSSSIMDiversity
 from mammoeval.metrics.offline import OFFLINE_NAME, OfflineExtractor
+from mammoeval.metrics.regions import BreastMasker
 from mammoeval.metrics.registry import (
     BuildContext,
     MetricSpec,
@@ -136,7 +137,8 @@ def build_extractor(spec: ExtractorSpec, *, device: str | torch.device = "cpu") 
 
 
 def _build(specs: Sequence[MetricSpec], *, seed: int, n_bootstrap: int, device: str | torch.device,
-           inception_weights: Path | None, unavailable: dict[str, str]) -> tuple[list[Metric], MemorizationMetric | None]:
+           inception_weights: Path | None, unavailable: dict[str, str],
+           breast_masker: BreastMasker | None = None) -> tuple[list[Metric], MemorizationMetric | None]:
     """Return the metric objects for `specs` (one per registry group, in registration order) and the memorization metric.
 
     A group whose feature extractor is missing (Inception weights absent) is left out; its metrics
@@ -147,7 +149,8 @@ def _build(specs: Sequence[MetricSpec], *, seed: int, n_bootstrap: int, device: 
         e.space: MemoExtractor(build_extractor(e, device=device)) for e in planned}
     if missing_fix is not None:
         unavailable.update({s.name: missing_fix for s in specs if s.extractor == "inception"})
-    ctx = BuildContext(seed=seed, n_bootstrap=n_bootstrap, device=device, extractors=extractors)
+    ctx = BuildContext(seed=seed, n_bootstrap=n_bootstrap, device=device, extractors=extractors,
+                       breast_masker=breast_masker)
     groups: dict[str, list[MetricSpec]] = {}
     for spec in specs:
         groups.setdefault(spec.group_name, []).append(spec)
@@ -155,6 +158,10 @@ def _build(specs: Sequence[MetricSpec], *, seed: int, n_bootstrap: int, device: 
     metrics: list[Metric] = []
     for group in sorted(groups.values(), key=lambda g: min(rank[s.name] for s in g)):
         if any(s.extractor is not None and s.extractor not in extractors for s in group):
+            continue
+        reasons = {s.name: r for s in group if s.unavailable_reason and (r := s.unavailable_reason(ctx))}
+        if reasons:
+            unavailable.update(reasons)
             continue
         metrics.append(group[0].factory(ctx, tuple(group)))
     memo = next((m for m in metrics if isinstance(m, MemorizationMetric)), None)
@@ -213,7 +220,8 @@ def _load_or_stream_real(real: ImageSet, metrics: list[Metric], *, cache_dir: Pa
 def compute_suite(real: ImageSet, fake: ImageSet, *, metrics: Sequence[str] | None = None, seed: int = 0,
                   cache_dir: Path | None = None, inception_weights: Path | None = None,
                   device: str | torch.device = "cpu", batch_size: int = 16, n_bootstrap: int = 200,
-                  train: ImageSet | None = None, progress: bool = True) -> SuiteResult:
+                  train: ImageSet | None = None, progress: bool = True,
+                  breast_masker: BreastMasker | None = None) -> SuiteResult:
     """Return every selected metric of `fake` against `real`, per view, with intervals and floors.
 
     Args:
@@ -229,6 +237,8 @@ def compute_suite(real: ImageSet, fake: ImageSet, *, metrics: Sequence[str] | No
         train: the generator's training set for the memorization search; None = `real`
             (held-out reals are then leave-one-out, see memorization.py).
         progress: show rich progress bars.
+        breast_masker: QA's breast-mask function (`mammoeval.qa.breast_mask.compute_breast_mask`)
+            for breast-aware metrics; None = those metrics are unavailable.
 
     Raises:
         ConfigError: unknown metric name.
@@ -240,7 +250,7 @@ def compute_suite(real: ImageSet, fake: ImageSet, *, metrics: Sequence[str] | No
                                              f"are {real.size[0]}x{real.size[1]}; score sets of one size")
     unavailable: dict[str, str] = {}
     objs, memo = _build(specs, seed=seed, n_bootstrap=n_bootstrap, device=device,
-                        inception_weights=inception_weights, unavailable=unavailable)
+                        inception_weights=inception_weights, unavailable=unavailable, breast_masker=breast_masker)
     skip = {"memorization"} if train is not None else set()
     cache_status = _load_or_stream_real(real, objs, cache_dir=cache_dir, batch_size=batch_size, progress=progress,
                                         skip_cache=skip)

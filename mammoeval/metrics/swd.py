@@ -33,6 +33,11 @@ about 1.8 GB for descriptors plus one batch's pyramid and, at compute time, one 
 copy of both sets (~0.4 GB) and chunked projections: under 3 GB, inside the 4 GB target
 (`memory_bound_bytes`, tested).
 
+Breast-aware mode (``region="breast"``): patch centres are drawn uniformly inside QA's breast
+mask (regions.py), downsampled to each level and eroded so that the whole patch and a margin
+lie inside the breast; descriptors then describe tissue only, not the zero padding and black
+background that fill a large share of whole-image patches. Not comparable with published SWDs.
+
 Unequal set sizes: the larger set is subsampled (by image, seeded) to the smaller one's size.
 
 Real-vs-real floor: the real images of each view are split into two seeded disjoint halves and the
@@ -71,9 +76,11 @@ from mammoeval.metrics.base import (
     too_few_reason,
     view_masks,
 )
+from mammoeval.metrics.regions import BreastMasker, batch_breast_masks, downsample_mask, erode_mask
 from mammoeval.metrics.uncertainty import split_halves
 
 SWDMode = Literal["native", "pggan"]
+SWDRegion = Literal["image", "breast"]
 DescriptorDtype = Literal["float16", "float32"]
 _ROLE_REAL, _ROLE_FAKE = 1, 2
 
@@ -92,6 +99,10 @@ class SWDSettings:
         max_images: images per set kept (seeded uniform subset above it); bounds memory.
         descriptor_dtype: storage type of descriptors (float16 halves memory).
         seed: seeds patch positions, image sampling keys, directions and splits.
+        region: "image" (PGGAN: centres uniform over the whole image) or "breast" (centres uniform
+            over QA's breast mask at each level, eroded so that the patch and `breast_margin_px`
+            more pixels lie inside the breast; see `sample_patch_centers_in_mask`).
+        breast_margin_px: extra margin, in pixels of each level, between a patch and the skin line.
         n_bootstrap: bootstrap replicates for the interval (0 = none).
         bootstrap_dirs: directions per bootstrap replicate (one repeat).
         bootstrap_max_images: images per set per replicate (m-out-of-n above it).
@@ -106,6 +117,8 @@ class SWDSettings:
     max_images: int = 8192
     descriptor_dtype: DescriptorDtype = "float16"
     seed: int = 0
+    region: SWDRegion = "image"
+    breast_margin_px: int = 2
     n_bootstrap: int = 200
     bootstrap_dirs: int = 32
     bootstrap_max_images: int = 256
@@ -117,6 +130,10 @@ class SWDSettings:
             raise ValueError(f"min_size ({self.min_size}) must be >= patch_size ({self.patch_size})")
         if self.mode not in ("native", "pggan"):
             raise ValueError(f"mode must be 'native' or 'pggan', got {self.mode!r}")
+        if self.region not in ("image", "breast"):
+            raise ValueError(f"region must be 'image' or 'breast', got {self.region!r}")
+        if self.breast_margin_px < 0:
+            raise ValueError(f"breast_margin_px must be >= 0, got {self.breast_margin_px}")
 
 
 # --- pure stages ---------------------------------------------------------------------------------
@@ -252,6 +269,31 @@ def sample_patch_centers(height: int, width: int, n: int, *, patch_size: int,
     ys = torch.randint(r, height - r, (n,), generator=generator)
     xs = torch.randint(r, width - r, (n,), generator=generator)
     return ys, xs
+
+
+def sample_patch_centers_in_mask(mask: torch.Tensor, n: int, *, patch_size: int, margin_px: int,
+                                 generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return int64 [n] row and column centres drawn uniformly (with replacement) inside a region.
+
+    Candidates: centres where the `patch_size` square fits the image and the square grown by
+    `margin_px` lies inside `mask`; when none is left (a small breast at a coarse level) the
+    centres where the patch fits and the centre lies in `mask`; when `mask` is empty, the whole
+    image (`sample_patch_centers`).
+
+    Args:
+        mask: bool [H, W] region (the breast at this level).
+    """
+    h, w = mask.shape
+    r = patch_size // 2
+    fits = torch.zeros(h, w, dtype=torch.bool)
+    fits[r:h - r, r:w - r] = True
+    m = mask.bool()[None, None]
+    for candidate in (erode_mask(m, r + margin_px)[0, 0] & fits, m[0, 0] & fits):
+        idx = candidate.flatten().nonzero().flatten()
+        if idx.numel():
+            pick = idx[torch.randint(0, idx.numel(), (n,), generator=generator)]
+            return pick // w, pick % w
+    return sample_patch_centers(h, w, n, patch_size=patch_size, generator=generator)
 
 
 def extract_patches(level: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, *, patch_size: int) -> torch.Tensor:
@@ -424,9 +466,11 @@ class SWDMetric(SampledSets):
 
     name = "swd"
 
-    def __init__(self, settings: SWDSettings = SWDSettings(), *, device: str | torch.device = "cpu") -> None:
+    def __init__(self, settings: SWDSettings = SWDSettings(), *, device: str | torch.device = "cpu",
+                 breast_masker: BreastMasker | None = None) -> None:
         self.cfg = settings
         self.device = torch.device(device)
+        self.breast_masker = breast_masker
         self.reset()
 
     def reset(self) -> None:
@@ -462,11 +506,13 @@ class SWDMetric(SampledSets):
                             dtype=torch.float64)
         gauss = gaussian_pyramid(images, len(sizes))
         dtype = torch.float16 if self.cfg.descriptor_dtype == "float16" else torch.float32
+        masks = None
+        if self.cfg.region == "breast":
+            masks = batch_breast_masks(batch, self.breast_masker)
         new_desc = []
         for li, level in enumerate(gauss):
             lh, lw = level.shape[-2:]
-            centres = [sample_patch_centers(lh, lw, self.cfg.patches_per_image, patch_size=self.cfg.patch_size,
-                                            generator=g) for g in gens]
+            centres = self._centres(lh, lw, gens, masks)
             ys = torch.stack([c[0] for c in centres])
             xs = torch.stack([c[1] for c in centres])
             coarse = gauss[li + 1] if li + 1 < len(gauss) else None
@@ -474,6 +520,16 @@ class SWDMetric(SampledSets):
         fields = {f"l{i}": d for i, d in enumerate(new_desc)}
         fields["views"] = batch.views.cpu().to(torch.int64)
         store.add(fields, keys)
+
+    def _centres(self, height: int, width: int, gens: list[torch.Generator],
+                 masks: torch.Tensor | None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Return each image's patch centres at one level (whole image, or inside its breast mask)."""
+        n, p = self.cfg.patches_per_image, self.cfg.patch_size
+        if masks is None:
+            return [sample_patch_centers(height, width, n, patch_size=p, generator=g) for g in gens]
+        level_masks = downsample_mask(masks, (height, width))[:, 0]
+        return [sample_patch_centers_in_mask(m, n, patch_size=p, margin_px=self.cfg.breast_margin_px, generator=g)
+                for m, g in zip(level_masks, gens, strict=True)]
 
     # --- real-side state for the cache ---
 

@@ -44,6 +44,9 @@ class Anatomy:
             MIN_NOTCH_TURN_FINE; 0 otherwise.
         pectoral_present, pectoral_area_fraction, pectoral_angle_deg, pectoral_mask: see
             `mammoeval.qa.pectoral.detect_pectoral`.
+        background_offset: the uniform grey level of a non-black background (0 when black or not
+            uniform, see `estimate_background_offset`); every other measure is taken on
+            |image - background_offset|.
     """
 
     factor: int
@@ -63,6 +66,12 @@ class Anatomy:
     pectoral_mask: np.ndarray
     skin_concavity: float = 0.0
     skin_concavity_fine: float = 0.0
+    background_offset: float = 0.0
+
+    @property
+    def background_not_black(self) -> bool:
+        """Whether the background is a uniform non-black grey (its level is `background_offset`)."""
+        return self.background_offset > 0.0
 
     @property
     def skin_smoothness(self) -> float:
@@ -123,12 +132,108 @@ def _background_mode(coarse: np.ndarray) -> float:
     return float(0.5 * (edges[k] + edges[k + 1]))
 
 
+BLACK_LIMIT = 0.06
+"""Background mode (grey level) from which a uniform background counts as not black (15 of 255)."""
+UNIFORM_SHARE = 0.4
+"""Share of the image frame within UNIFORM_WIDTH of its mode for the background to count as uniform
+(digital backgrounds: 0.5-0.9 of the frame; a digitised film's grey, grainy background: under 0.2)."""
+UNIFORM_WIDTH = 0.02
+"""Grey-level half-width around the frame's mode counted as the uniform background."""
+FRAME = 0.04
+"""Width of the image frame (fraction of the shorter side) the background level is read from."""
+BLACK_SHARE = 0.1
+"""Share of black (< BLACK_LIMIT) frame pixels that makes the background black whatever the mode (a breast
+filling most of the frame is itself a uniform grey mode there)."""
+
+
+def estimate_background_offset(coarse: np.ndarray) -> float:
+    """Return the grey level of a uniform non-black background, or 0 when it is black or not uniform.
+
+    The background level is the mode of the image frame (outer FRAME of each side: three of the
+    four sides are mostly background in a mammogram, whatever the chest-wall side); it counts when
+    it is at least BLACK_LIMIT and at least UNIFORM_SHARE of the frame lies within UNIFORM_WIDTH of
+    it (burned-in text and markers cover a minority of the frame), unless BLACK_SHARE of the
+    frame is black.
+
+    Args:
+        coarse: float [h, w] image in [0, 1], finite.
+    """
+    h, w = coarse.shape
+    e = max(1, int(FRAME * min(h, w)))
+    if h <= 2 * e or w <= 2 * e:
+        return 0.0
+    frame = np.concatenate([coarse[:e].ravel(), coarse[-e:].ravel(), coarse[e:-e, :e].ravel(), coarse[e:-e, -e:].ravel()])
+    hist, edges = np.histogram(frame, bins=128, range=(0.0, 1.0))
+    k = int(np.argmax(hist))
+    mode = 0.5 * float(edges[k] + edges[k + 1])
+    near = frame[np.abs(frame - mode) < UNIFORM_WIDTH]
+    if mode < BLACK_LIMIT or near.size < UNIFORM_SHARE * frame.size or np.mean(frame < BLACK_LIMIT) >= BLACK_SHARE:
+        return 0.0
+    return float(np.median(near))
+
+
+FLAT_WINDOW = 5
+"""Side (px) of the window in which the background's local grey-level spread is measured."""
+FLAT_SPREAD = 3.0
+"""A pixel is flat background when its local spread is under this many times the frame's median spread."""
+
+
+def background_region(image: np.ndarray, offset: float) -> np.ndarray:
+    """Return bool [H, W]: the uniform background of level `offset`, at the image's own resolution.
+
+    Background pixels are near the level (local mean within UNIFORM_WIDTH of it), flat (local
+    spread in a FLAT_WINDOW window under FLAT_SPREAD x the frame's median spread, at least 2/255)
+    and connected to the image border. Tissue whose grey level crosses the background's is still
+    textured, and burned-in text is neither near the level nor flat, so neither is taken for
+    background, whatever its brightness.
+
+    Args:
+        image: float [H, W] in [0, 1], finite.
+        offset: the background level (`estimate_background_offset`).
+    """
+    img = np.asarray(image, np.float32)
+    mean = ndi.uniform_filter(img, FLAT_WINDOW)
+    spread = np.sqrt(np.maximum(ndi.uniform_filter(img * img, FLAT_WINDOW) - mean * mean, 0.0))
+    h, w = img.shape
+    e = max(1, int(FRAME * min(h, w)))
+    frame = np.ones((h, w), bool)
+    frame[e:-e, e:-e] = False
+    ref = frame & (np.abs(mean - offset) < UNIFORM_WIDTH)
+    limit = max(FLAT_SPREAD * float(np.median(spread[ref])) if ref.any() else 0.0, 2.0 / 255.0)
+    cand = (np.abs(mean - offset) < UNIFORM_WIDTH) & (spread < limit)
+    labels, n = ndi.label(cand)
+    if n == 0:
+        return cand
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    return np.isin(labels, edge[edge > 0])
+
+
+def flatten_background(image: np.ndarray) -> tuple[np.ndarray, float]:
+    """Return (image with a uniform grey background made black, its level; 0 and the image when black).
+
+    Background pixels (`background_region`) become |image - level| (their texture, if any, is kept
+    for the background detector); every other pixel keeps its grey level, so tissue darker than the
+    background stays inside the breast and mask, chest-wall side, pectoral muscle and view see a
+    black background.
+
+    Args:
+        image: float [H, W] in [0, 1], finite.
+    """
+    img = np.asarray(image, np.float32)
+    offset = estimate_background_offset(reduce_to_height(img, COARSE_HEIGHT)[0])
+    if offset <= 0.0:
+        return img, 0.0
+    bg = background_region(img, offset)
+    return np.where(bg, np.abs(img - np.float32(offset)), img).astype(np.float32), offset
+
+
 HOLE_LEVEL = 0.5
 """A hole's pixels are darker than this fraction of the way from the background level to the breast
 threshold (enclosed regions between it and the threshold are dark tissue, not holes)."""
 
 
-def compute_anatomy(image: np.ndarray, *, min_hole_fraction: float = 0.002) -> Anatomy:
+def compute_anatomy(image: np.ndarray, *, min_hole_fraction: float = 0.002,
+                    background_offset: float | None = None) -> Anatomy:
     """Return the breast anatomy of one mammogram.
 
     The mask, holes and pectoral muscle are measured on the coarse image (about 256 rows); the
@@ -139,9 +244,16 @@ def compute_anatomy(image: np.ndarray, *, min_hole_fraction: float = 0.002) -> A
     measured on >= 512 rows (`skin_concavity_fine`).
 
     Args:
-        image: float [H, W] in [0, 1], finite; background dark, tissue bright; either chest-wall side.
+        image: float [H, W] in [0, 1], finite; background black or a uniform grey (see
+            `estimate_background_offset`), tissue brighter than black; either chest-wall side.
         min_hole_fraction: smallest enclosed hole counted, as a fraction of the breast area.
+        background_offset: None = the image as given (a uniform grey background is made black here,
+            `flatten_background`); otherwise the image was already flattened and this is the level.
     """
+    if background_offset is None:
+        image, offset = flatten_background(image)
+    else:
+        offset = background_offset
     coarse, factor = reduce_to_height(image, COARSE_HEIGHT)
     smooth = ndi.uniform_filter(coarse, 3)
     threshold = compute_threshold(smooth)
@@ -150,7 +262,7 @@ def compute_anatomy(image: np.ndarray, *, min_hole_fraction: float = 0.002) -> A
     if comps is None:
         empty = np.zeros_like(raw)
         return Anatomy(factor, coarse, empty, threshold, float(np.median(coarse)), "left", 0.0, 0, 0, 0.0, 0.0,
-                       False, 0.0, 0.0, empty)
+                       False, 0.0, 0.0, empty, background_offset=offset)
     labels, _, main = comps
     body = labels == main
     filled = _fill_holes_with_edges(body)
@@ -171,7 +283,7 @@ def compute_anatomy(image: np.ndarray, *, min_hole_fraction: float = 0.002) -> A
         hole_fraction=hole_fraction, skin_jaggedness=jaggedness,
         pectoral_present=pect.present, pectoral_area_fraction=pect.area_fraction,
         pectoral_angle_deg=pect.angle_deg, pectoral_mask=pect.mask, skin_concavity=concavity,
-        skin_concavity_fine=fine_concavity,
+        skin_concavity_fine=fine_concavity, background_offset=offset,
     )
 
 

@@ -8,10 +8,12 @@ summary) atomically; `compare_scans` compares a real and a generated scan.
 from __future__ import annotations
 
 import csv
+import hashlib
 import heapq
 import io
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +24,22 @@ from mammoeval.core.fsutil import write_json_atomic, write_text_atomic
 from mammoeval.core.views import label_to_view
 from mammoeval.data.folder import list_image_files
 from mammoeval.data.labels import labels_from_name
+from mammoeval.data.open import open_image_set
+from mammoeval.data.prepared import is_prepared_dataset
 from mammoeval.data.readers import read_image
-from mammoeval.qa.anatomy import Anatomy, compute_anatomy, reduce_to_height
-from mammoeval.qa.artifacts import (
-    DETECTORS,
-    Finding,
-    Thresholds,
-    detect_background,
-    detect_blobs,
-    detect_boundary,
-    detect_broken,
-    detect_checkerboard,
-)
+from mammoeval.qa.anatomy import Anatomy, compute_anatomy, flatten_background, reduce_to_height
 from mammoeval.qa.calcifications import Calc, CalcConfig, detect_calcifications, wasserstein_1
+from mammoeval.qa.calibration import (
+    DEFAULT_FP_RATE,
+    MIN_IMAGES,
+    Calibration,
+    RealScores,
+    calibrate,
+    shipped_defaults,
+)
+from mammoeval.qa.detectors import DETECTORS, REGISTRY, Finding
+from mammoeval.qa.detectors.outline import compute_outline_features, outline_score
 from mammoeval.qa.ranking import compute_quality_score
-from mammoeval.qa.repeats import detect_repeats
 from mammoeval.qa.view import compute_view_agreement, predict_view
 
 QA_CSV = "qa.csv"
@@ -51,12 +54,10 @@ class QAConfig:
     Attributes:
         max_height: working resolution: larger inputs are box-reduced by an integer factor to at
             most this height (calcification sizes are measured at this resolution).
-        thresholds: detector flag thresholds.
         calcs: calcification detector settings.
     """
 
     max_height: int = 1280
-    thresholds: Thresholds = field(default_factory=Thresholds)
     calcs: CalcConfig = field(default_factory=CalcConfig)
 
 
@@ -72,11 +73,20 @@ class ImageQA:
         breast_area_fraction, n_components, n_holes, skin_smoothness: breast outline measures.
         pectoral_present, pectoral_area, pectoral_angle_deg: pectoral muscle (area as a fraction
             of the breast; angle of its boundary from vertical).
-        scores, flags: per detector, in `DETECTORS` order.
+        scores: detector name -> score (every detector in `DETECTORS`).
+        flags: detector name -> flagged (score >= the threshold of `calibration`).
         n_calcs: calcifications found; calc_sizes_px, calc_contrasts: one entry per calcification.
         n_clusters: clusters of >= 3 calcifications.
         quality_score: in [0, 1], higher = better (see ranking.py).
         reasons: "; "-joined short texts of what was flagged.
+        background_level: grey level of the background (the uniform level outside the breast).
+        background_not_black: the background is a uniform non-black grey (a finding of its own,
+            not an artifact flag: some vendors and generators offset it).
+        calibration: id of the calibration the flags were judged with ("defaults" = shipped thresholds).
+        calibration_note: why shipped thresholds were used for this image's view ("" otherwise).
+        working_rows: rows of the image at the QA working resolution.
+        outline_features: the outline detector's features (None without a skin line).
+        details: detector name -> what it would report if flagged (kept for re-judging).
     """
 
     id: str
@@ -90,23 +100,30 @@ class ImageQA:
     pectoral_present: bool
     pectoral_area: float
     pectoral_angle_deg: float
-    scores: tuple[float, ...]
-    flags: tuple[bool, ...]
+    scores: dict[str, float]
+    flags: dict[str, bool]
     n_calcs: int
     calc_sizes_px: tuple[float, ...]
     calc_contrasts: tuple[float, ...]
     n_clusters: int
     quality_score: float
     reasons: str
+    background_level: float = 0.0
+    background_not_black: bool = False
+    calibration: str = "defaults"
+    calibration_note: str = ""
+    working_rows: int = 0
+    outline_features: dict[str, float] | None = None
+    details: dict[str, str] = field(default_factory=dict)
 
     @property
     def any_artifact(self) -> bool:
         """Whether any detector flagged the image."""
-        return any(self.flags)
+        return any(self.flags.values())
 
     def flag(self, name: str) -> bool:
         """Return the flag of detector `name`."""
-        return self.flags[DETECTORS.index(name)]  # type: ignore[arg-type]
+        return self.flags[name]
 
     def to_row(self) -> dict[str, float | int | str | bool]:
         """Return the qa.csv row: scalars only, detector columns score_<name> and flag_<name>."""
@@ -117,10 +134,11 @@ class ImageQA:
             "n_holes": self.n_holes, "skin_smoothness": round(self.skin_smoothness, 5),
             "pectoral_present": self.pectoral_present, "pectoral_area": round(self.pectoral_area, 5),
             "pectoral_angle_deg": round(self.pectoral_angle_deg, 2),
+            "background_level": round(self.background_level, 4), "background_not_black": self.background_not_black,
         }
-        for name, s, f in zip(DETECTORS, self.scores, self.flags, strict=True):
-            row[f"score_{name}"] = round(s, 5)
-            row[f"flag_{name}"] = f
+        for name in DETECTORS:
+            row[f"score_{name}"] = round(self.scores.get(name, 0.0), 5)
+            row[f"flag_{name}"] = self.flags.get(name, False)
         sizes, contrasts = np.asarray(self.calc_sizes_px), np.asarray(self.calc_contrasts)
         row.update({
             "any_artifact": self.any_artifact, "n_calcs": self.n_calcs,
@@ -129,9 +147,36 @@ class ImageQA:
             "calc_contrast_mean": round(float(contrasts.mean()), 5) if contrasts.size else 0.0,
             "calc_contrast_max": round(float(contrasts.max()), 5) if contrasts.size else 0.0,
             "n_clusters": self.n_clusters, "quality_score": round(self.quality_score, 5),
-            "reasons": self.reasons,
+            "reasons": self.reasons, "calibration": self.calibration, "calibration_note": self.calibration_note,
         })
         return row
+
+    def judged(self, calibration: Calibration) -> ImageQA:
+        """Return this row with its flags, reasons and quality judged against `calibration`'s thresholds
+        for its view (the outline score is recomputed against the calibration's real outlines)."""
+        vc = calibration.for_view(self.view)
+        scores = dict(self.scores)
+        if "outline" in scores and not self.flags.get("broken", False):
+            scores["outline"] = outline_score(self.outline_features, vc.outline_reference)
+        findings = [Finding(n, scores[n], vc.thresholds.get(n, 1.0), scores[n] >= vc.thresholds.get(n, 1.0),
+                            detail=self.details.get(n, ""), calibrated=vc.calibrated and n in vc.thresholds)
+                    for n in DETECTORS if n in scores]
+        flags = {f.name: f.flag for f in findings}
+        agrees = None if self.view == "unknown" or self.predicted_view == "unknown" else self.view == self.predicted_view
+        note = "" if vc.calibrated else _fallback_note(calibration, self.view)
+        return replace(self, scores=scores, flags=flags,
+                       quality_score=compute_quality_score(findings, view_agrees=agrees),
+                       reasons="; ".join(f"{f.name}: {f.detail}" for f in findings if f.flag),
+                       calibration=calibration.id, calibration_note=note)
+
+
+def _fallback_note(calibration: Calibration, view: str) -> str:
+    """Return the note of a row of `view` judged with shipped thresholds under `calibration`."""
+    key = view if view in ("CC", "MLO") else "all"
+    for w in calibration.warnings:
+        if f"({key} " in w or f", {key} " in w:
+            return w
+    return "" if calibration.id == "defaults" else f"shipped default thresholds for {key} images"
 
 
 @dataclass(frozen=True)
@@ -155,16 +200,22 @@ class ImageDetails:
     coarse_factor: int
 
 
+
 def check_image(image: np.ndarray, *, view: str | None = None, image_id: str = "",
-                config: QAConfig = QAConfig()) -> tuple[ImageQA, ImageDetails]:
+                config: QAConfig = QAConfig(), calibration: Calibration | None = None) -> tuple[ImageQA, ImageDetails]:
     """Return the QA row and the details of one image; never raises on broken pixels.
+
+    A pure function of its arguments (a process pool can map it over images): every detector of
+    `REGISTRY` scores the image, and the flags are judged against `calibration`'s thresholds for the
+    view (None = the shipped defaults).
 
     Args:
         image: float [H, W] or [1, H, W], values in [0, 1] (NaN/inf/constant images are flagged
-            as broken), background dark; either chest-wall side.
+            as broken); background black or a uniform grey; either chest-wall side.
         view: given view ("CC"/"MLO"), None or anything else = unknown.
         image_id: identifier for the row.
-        config: working resolution, thresholds and calcification settings.
+        config: working resolution and calcification settings.
+        calibration: detector thresholds; None = `shipped_defaults()`.
     """
     img = np.asarray(image, dtype=np.float32)
     if img.ndim == 3 and img.shape[0] == 1:
@@ -172,29 +223,27 @@ def check_image(image: np.ndarray, *, view: str | None = None, image_id: str = "
     if img.ndim != 2:
         raise ValueError(f"expected a grey image [H, W] or [1, H, W], got shape {img.shape}")
     given = view.upper() if view and view.upper() in ("CC", "MLO") else "unknown"
-    th = config.thresholds
-    broken = detect_broken(img, threshold=th.broken)
+    cal = calibration if calibration is not None else shipped_defaults(max_height=config.max_height)
+    broken = REGISTRY["broken"].score(img, None)
     if broken.flag:
-        return _broken_result(img, given, image_id, broken)
+        row, det = _broken_result(img, given, image_id, broken)
+        return row.judged(cal), det
     work, wf = reduce_to_height(img, config.max_height)
-    anatomy = compute_anatomy(work)
+    work, offset = flatten_background(work)
+    anatomy = compute_anatomy(work, background_offset=offset)
     if anatomy.chest_wall_side == "right":
         work = np.ascontiguousarray(work[:, ::-1])
-    findings = [broken, detect_checkerboard(work, anatomy, threshold=th.checkerboard),
-                detect_boundary(anatomy, threshold=th.boundary),
-                detect_background(work, anatomy, threshold=th.background),
-                detect_blobs(work, anatomy, threshold=th.blobs),
-                detect_repeats(work, anatomy, threshold=th.repeats)]
+    findings = [broken] + [d.score(work, anatomy) for n, d in REGISTRY.items() if n != "broken"]
     calcs = detect_calcifications(work, anatomy, config=config.calcs)
     predicted = predict_view(anatomy)
-    row = _row(image_id, given, predicted, anatomy, findings, calcs)
+    row = _row(image_id, given, predicted, anatomy, findings, calcs, work.shape[0])
     heat: dict[str, np.ndarray] = {f.name: f.heatmap for f in findings if f.heatmap is not None}
-    return row, ImageDetails(heat, tuple(calcs), anatomy.coarse, anatomy.mask, wf, anatomy.factor)
+    return row.judged(cal), ImageDetails(heat, tuple(calcs), anatomy.coarse, anatomy.mask, wf, anatomy.factor)
 
 
 def _row(image_id: str, given: str, predicted: str, anatomy: Anatomy, findings: Sequence[Finding],
-         calcs: Sequence[Calc]) -> ImageQA:
-    """Return the ImageQA of a checked (not broken) image."""
+         calcs: Sequence[Calc], working_rows: int) -> ImageQA:
+    """Return the ImageQA of a checked (not broken) image at the default thresholds."""
     agrees = None if given == "unknown" else given == predicted
     return ImageQA(
         id=image_id, view=given, predicted_view=predicted, chest_wall_side=anatomy.chest_wall_side,
@@ -202,21 +251,24 @@ def _row(image_id: str, given: str, predicted: str, anatomy: Anatomy, findings: 
         n_holes=anatomy.n_holes, skin_smoothness=anatomy.skin_smoothness,
         pectoral_present=anatomy.pectoral_present, pectoral_area=anatomy.pectoral_area_fraction,
         pectoral_angle_deg=anatomy.pectoral_angle_deg,
-        scores=tuple(f.score for f in findings), flags=tuple(f.flag for f in findings),
+        scores={f.name: f.score for f in findings}, flags={f.name: f.flag for f in findings},
         n_calcs=len(calcs), calc_sizes_px=tuple(round(c.diameter_px, 3) for c in calcs),
         calc_contrasts=tuple(round(c.contrast, 4) for c in calcs),
         n_clusters=len({c.cluster for c in calcs if c.cluster >= 0}),
         quality_score=compute_quality_score(findings, view_agrees=agrees),
         reasons="; ".join(f"{f.name}: {f.reason}" for f in findings if f.flag),
+        background_level=anatomy.background_offset, background_not_black=anatomy.background_not_black,
+        working_rows=working_rows, outline_features=compute_outline_features(anatomy.mask),
+        details={f.name: f.detail for f in findings},
     )
 
 
 def _broken_result(img: np.ndarray, given: str, image_id: str, broken: Finding) -> tuple[ImageQA, ImageDetails]:
     """Return the row and details of a broken image: only the broken detector scores."""
-    scores = tuple(broken.score if d == "broken" else 0.0 for d in DETECTORS)
-    flags = tuple(d == "broken" for d in DETECTORS)
+    scores = {d: broken.score if d == "broken" else 0.0 for d in DETECTORS}
+    flags = {d: d == "broken" for d in DETECTORS}
     row = ImageQA(image_id, given, "unknown", "left", 0.0, 0, 0, 0.0, False, 0.0, 0.0, scores, flags,
-                  0, (), (), 0, 0.0, f"broken: {broken.reason}")
+                  0, (), (), 0, 0.0, f"broken: {broken.reason}", details={"broken": broken.detail})
     shape = reduce_to_height(np.nan_to_num(img), 256)[0].shape
     empty = np.zeros(shape, np.float32)
     return row, ImageDetails({}, (), empty, empty.astype(bool), 1, 1)
@@ -230,11 +282,42 @@ class QAScan:
         rows: one ImageQA per image, in set order.
         details: id -> ImageDetails for at most `keep_details` images (lowest quality).
         name: set name.
+        calibration: the calibration the rows' flags were judged with (None = shipped defaults).
     """
 
     rows: list[ImageQA]
     details: dict[str, ImageDetails] = field(default_factory=dict)
     name: str = ""
+    calibration: Calibration | None = None
+    _fitted: dict[str, Calibration] = field(default_factory=dict, repr=False)
+
+    def judged(self, calibration: Calibration) -> QAScan:
+        """Return the scan with every row judged against `calibration` (scores are not recomputed)."""
+        return QAScan([r.judged(calibration) for r in self.rows], self.details, self.name, calibration)
+
+    def content_hash(self) -> str:
+        """Return a hash of the rows' ids, views, scores and outline features (what a calibration is fitted on)."""
+        body = [[r.id, r.view, r.working_rows, {k: round(v, 6) for k, v in sorted(r.scores.items())},
+                 None if r.outline_features is None else {k: round(v, 6) for k, v in sorted(r.outline_features.items())}]
+                for r in self.rows]
+        return hashlib.sha256(json.dumps(body).encode()).hexdigest()[:16]
+
+    def fit_calibration(self, *, fp_rate: float | None = None, max_height: int = 1280, **kwargs: Any) -> Calibration:
+        """Return the calibration fitted on this scan's clean (not broken) rows, cached by content hash.
+
+        Args:
+            fp_rate: share of clean images flagged by some detector aimed at (None = DEFAULT_FP_RATE).
+            max_height: QA working height of the rows (recorded).
+            kwargs: passed to `mammoeval.qa.calibration.calibrate` (min_images, per_view).
+        """
+        rate = DEFAULT_FP_RATE if fp_rate is None else fp_rate
+        key = f"{self.content_hash()}/{rate}/{max_height}/{sorted(kwargs.items())}"
+        if key not in self._fitted:
+            reals = [RealScores(r.id, r.view, r.scores, r.outline_features, r.working_rows)
+                     for r in self.rows if not r.flags.get("broken", False)]
+            self._fitted[key] = calibrate(reals, fp_rate=rate, max_height=max_height, source=self.name or "real set",
+                                          **kwargs)
+        return self._fitted[key]
 
     def summary(self) -> dict[str, Any]:
         """Return the set summary (the content of qa.json).
@@ -251,6 +334,9 @@ class QAScan:
         for v in SUMMARY_VIEWS:
             out["views"][v] = _view_summary([r for r in self.rows if v == "all" or r.view == v])
         out["view_agreement"] = compute_view_agreement((r.view, r.predicted_view) for r in self.rows)
+        out["background_not_black"] = float(np.mean([r.background_not_black for r in self.rows])) if self.rows else None
+        cal = self.calibration if self.calibration is not None else shipped_defaults()
+        out["calibration"] = cal.summary()
         return out
 
 
@@ -267,9 +353,8 @@ def _view_summary(rows: Sequence[ImageQA]) -> dict[str, Any]:
     n = len(rows)
     if n == 0:
         return {"n": 0, "artifact_rate": None, "quality_mean": None, "calcs": None}
-    flags = np.array([r.flags for r in rows], dtype=bool)
-    rates: dict[str, float] = {d: float(flags[:, i].mean()) for i, d in enumerate(DETECTORS)}
-    rates["any"] = float(flags.any(axis=1).mean())
+    rates: dict[str, float] = {d: float(np.mean([r.flags.get(d, False) for r in rows])) for d in DETECTORS}
+    rates["any"] = float(np.mean([r.any_artifact for r in rows]))
     sizes = [s for r in rows for s in r.calc_sizes_px]
     contrasts = [c for r in rows for c in r.calc_contrasts]
     counts = [r.n_calcs for r in rows]
@@ -292,7 +377,7 @@ def qa_rows_key(config: QAConfig = QAConfig()) -> str:
 
 
 def scan_image_set(images: Any, *, progress: bool = True, keep_details: int = 0, batch_size: int = 8,
-                   config: QAConfig = QAConfig()) -> QAScan:
+                   config: QAConfig = QAConfig(), calibration: Calibration | None = None) -> QAScan:
     """Return the QA scan of an image set, streaming it batch by batch.
 
     A batch that carries its rows (`ImageBatch.precomputed[qa_rows_key(config)]`, one `ImageQA`
@@ -305,6 +390,7 @@ def scan_image_set(images: Any, *, progress: bool = True, keep_details: int = 0,
         keep_details: keep ImageDetails for at most this many images, the lowest-quality ones.
         batch_size: images decoded at a time (bounds memory).
         config: per-image check settings.
+        calibration: thresholds the flags are judged with; None = shipped defaults.
     """
     name = getattr(images, "name", "")
     acc = _Accumulator(keep_details)
@@ -321,11 +407,12 @@ def scan_image_set(images: Any, *, progress: bool = True, keep_details: int = 0,
                 view = label_to_view(int(batch.views[k]))
                 acc.add(*check_image(arr[k, 0], view=view, image_id=batch.ids[k], config=config))
                 advance(1)
-    return acc.scan(name)
+    scan = acc.scan(name)
+    return scan if calibration is None else scan.judged(calibration)
 
 
 def scan_folder(path: str | Path, *, progress: bool = True, keep_details: int = 0,
-                config: QAConfig = QAConfig()) -> QAScan:
+                config: QAConfig = QAConfig(), calibration: Calibration | None = None) -> QAScan:
     """Return the QA scan of a plain folder of mammograms, each checked at its own size.
 
     Unlike `scan_image_set` over a `FolderImageSet`, the images need not share one size (real
@@ -348,7 +435,8 @@ def scan_folder(path: str | Path, *, progress: bool = True, keep_details: int = 
             image_id = str(Path(rel).with_suffix(""))
             acc.add(*check_image(pixels, view=labels_from_name(rel)[0] or None, image_id=image_id, config=config))
             advance(1)
-    return acc.scan(root.name)
+    scan = acc.scan(root.name)
+    return scan if calibration is None else scan.judged(calibration)
 
 
 class _Accumulator:
@@ -397,14 +485,23 @@ class _progress:
             self._bar.__exit__(*exc)
 
 
-def compare_scans(real: QAScan, fake: QAScan) -> dict[str, Any]:
-    """Return real-vs-generated QA statistics per view (CC, MLO, all).
+def compare_scans(real: QAScan, fake: QAScan, *, calibration: Calibration | None = None) -> dict[str, Any]:
+    """Return real-vs-generated QA statistics per view (CC, MLO, all), both judged with one calibration.
+
+    The calibration is `calibration`, else the one fitted on the real scan's own clean rows
+    (`QAScan.fit_calibration`, cached by content hash; views with too few real images use the shipped
+    defaults and say so). Besides the views, "calibration" holds its summary (id, source, per view
+    n and whether calibrated, warnings, and the real images extreme among their own set as
+    "data_quality" findings) and "background_not_black" {"real", "fake"} the share of images whose
+    background is a uniform non-black grey.
 
     Per view: "n_real", "n_fake"; "artifact_rate": {detector and "any": {"real", "fake"}};
     "calc_share": {"real", "fake"} (share of images with any calcification); "w1": Wasserstein-1
     distances of the per-image calcification "count" and of the per-calcification "size_px" and
     "contrast" distributions (null when a side has no data); "view_agreement": {"real", "fake"}.
     """
+    cal = calibration if calibration is not None else real.fit_calibration()
+    real, fake = real.judged(cal), fake.judged(cal)
     out: dict[str, Any] = {}
     for v in ("CC", "MLO", "all"):
         r = [x for x in real.rows if v == "all" or x.view == v]
@@ -429,6 +526,9 @@ def compare_scans(real: QAScan, fake: QAScan) -> dict[str, Any]:
                 "fake": compute_view_agreement((x.view, x.predicted_view) for x in f)["all"],
             },
         }
+    out["calibration"] = cal.summary()
+    out["background_not_black"] = {"real": real.summary()["background_not_black"],
+                                   "fake": fake.summary()["background_not_black"]}
     return out
 
 
@@ -447,8 +547,8 @@ def write_qa(scan: QAScan, out_dir: str | Path) -> None:
 
 def _empty_columns() -> dict[str, Any]:
     """Return the qa.csv columns (from a dummy row) for an empty scan."""
-    dummy = ImageQA("", "", "", "", 0.0, 0, 0, 0.0, False, 0.0, 0.0, tuple(0.0 for _ in DETECTORS),
-                    tuple(False for _ in DETECTORS), 0, (), (), 0, 0.0, "")
+    dummy = ImageQA("", "", "", "", 0.0, 0, 0, 0.0, False, 0.0, 0.0, {d: 0.0 for d in DETECTORS},
+                    {d: False for d in DETECTORS}, 0, (), (), 0, 0.0, "")
     return dummy.to_row()
 
 
@@ -466,3 +566,35 @@ def read_qa_csv(path: str | Path) -> list[dict[str, str]]:
         if not reader.fieldnames or "id" not in reader.fieldnames:
             raise BadInputError(p, "not a qa.csv file (no 'id' column)")
         return list(reader)
+
+
+def scan_path(path: str | Path, *, progress: bool = True, config: QAConfig = QAConfig(),
+              calibration: Calibration | None = None) -> QAScan:
+    """Return the QA scan of a prepared dataset (`scan_image_set`) or a plain folder (`scan_folder`).
+
+    Raises:
+        BadInputError: the path is neither, or holds no image, or a file cannot be decoded.
+    """
+    if is_prepared_dataset(Path(path)):
+        return scan_image_set(open_image_set(Path(path)), progress=progress, config=config, calibration=calibration)
+    return scan_folder(path, progress=progress, config=config, calibration=calibration)
+
+
+def calibrate_path(real: str | Path, *, fp_rate: float | None = None, progress: bool = True,
+                   config: QAConfig = QAConfig(), min_images: int | None = None) -> Calibration:
+    """Return the calibration fitted on the clean real images at `real` (prepared dataset or folder).
+
+    Args:
+        real: the real images, at the size QA will see the generated ones (scores are measured at
+            the working resolution `config.max_height`).
+        fp_rate: share of clean images each detector flags (None = DEFAULT_FP_RATE).
+        progress: show a progress bar.
+        config: QA settings (working resolution).
+        min_images: fewest images of a view fitted (None = MIN_IMAGES).
+
+    Raises:
+        BadInputError: see `scan_path`.
+    """
+    scan = scan_path(real, progress=progress, config=config)
+    return scan.fit_calibration(fp_rate=fp_rate, max_height=config.max_height,
+                                min_images=MIN_IMAGES if min_images is None else min_images)

@@ -145,6 +145,8 @@ class ReportData:
     provenance: dict[str, Any]
     notes: dict[str, str] = field(default_factory=dict)
     grid_cols: int = 6
+    exports: list[dict[str, Any]] = field(default_factory=list)
+    study: dict[str, Any] | None = None
 
 
 class GeneratorLike(Protocol):

@@ -37,6 +37,7 @@ from mammoeval.report.context import (
     ViewAnalysis,
     ViewSection,
 )
+from mammoeval.report.extras import STUDY_RESULTS_FILE, read_exports, read_study
 from mammoeval.report.sources import (
     find_folder_scores,
     nearest_training_pairs,
@@ -79,7 +80,8 @@ def gather_run(run_dir: str | Path, *, options: ReportOptions = ReportOptions(),
         title=f"mammoeval report: {run.resolve().name}", mode="run", source=str(run), config=files.config,
         log=files.log, scores=files.scores, selected=files.selected, best=files.best, gate=files.gate,
         snapshots=files.snapshots, reals_grid=files.reals_grid, views=views,
-        provenance=_provenance(files.config, files.selected), notes=notes, grid_cols=options.grid_cols)
+        provenance=_provenance(files.config, files.selected), notes=notes, grid_cols=options.grid_cols,
+        exports=read_exports(run), study=read_study(run / STUDY_RESULTS_FILE, required=False))
 
 
 def gather_folders(real_dir: str | Path, fake_dir: str | Path, *, scores_file: str | Path | None = None,

@@ -21,6 +21,7 @@ from mammoeval.core.fsutil import write_json_atomic, write_text_atomic
 from mammoeval.metrics.registry import display_label, display_scale, headline_keys
 from mammoeval.report import plots
 from mammoeval.report.context import NNPair, QAEntry, ReportData, Tile, ViewSection
+from mammoeval.report.extras import exports_context, study_context
 from mammoeval.report.grids import Asset, heatmap_overlay, to_uint8, write_asset
 
 ASSETS_DIR = "assets"
@@ -66,10 +67,13 @@ def render_report(data: ReportData, out: str | Path) -> ReportResult:
         "views": views,
         "training": _training_context(data, writer, figures),
         "statistics": _statistics_context(data, writer, figures),
+        "exports": exports_context(data.exports, out),
+        "study": study_context(data.study),
     }
     html = _environment().get_template(TEMPLATE).render(**context)
     write_text_atomic(out / INDEX_FILE, html)
     write_json_atomic(out / JSON_FILE, {"summary": context["summary"], "gate": data.gate,
+                                        "exports": data.exports, "study": data.study,
                                         "provenance": data.provenance, "notes": data.notes,
                                         "views": [_view_json(v) for v in views],
                                         "figures": figures})

@@ -13,6 +13,7 @@ scan by default) so the bookkeeping can be tested with cheap stand-ins.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +38,7 @@ from mammoeval.data.imageset import ImageSet
 from mammoeval.data.open import open_image_set
 from mammoeval.metrics.registry import default_metrics
 from mammoeval.metrics.suite import compute_suite, suite_extractor_specs
+from mammoeval.qa.breast_mask import compute_breast_mask
 from mammoeval.qa.scan import QAConfig, compare_scans, scan_image_set
 from mammoeval.score.distributed import (
     ShardedFileImageSet,
@@ -77,7 +79,8 @@ class ScoreBackends:
 
 def default_backends() -> ScoreBackends:
     """Return the real trainer / metrics / QA entry points (imported here, lazily)."""
-    return ScoreBackends(load_generator=load_generator, compute_suite=compute_suite,
+    return ScoreBackends(load_generator=load_generator,
+                         compute_suite=functools.partial(compute_suite, breast_masker=compute_breast_mask),
                          default_metrics=default_metrics(), open_real=open_image_set,
                          scan_image_set=scan_image_set, compare_scans=compare_scans,
                          extractor_specs=suite_extractor_specs, qa_config=QAConfig())

@@ -166,8 +166,8 @@ def test_cli_exit_codes_and_messages(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "gate.json").read_text())["verdict"] == "pass"
     worse = tmp_path / "worse.json"
     worse.write_text(json.dumps(_row(swd=0.020, artifact=0.5)))
-    res = runner.invoke(app, ["gate", str(worse), "--baseline", str(baseline), "--json", str(tmp_path / "v.json")])
-    assert res.exit_code == 1
+    res = runner.invoke(app, ["gate", str(worse), "--baseline", str(baseline), "--out", str(tmp_path / "v.json")])
+    assert res.exit_code == 1 and json.loads((tmp_path / "v.json").read_text())["verdict"] != "pass"
     assert "FAIL swd_regression: swd_avg (all) = 0.02 (baseline 0.01)" in res.output
     assert "FAIL artifact_rate_limit" in res.output and "FAIL memorization" not in res.output
     res = runner.invoke(app, ["gate", str(tmp_path / "missing.json"), "--baseline", str(baseline)])

@@ -9,7 +9,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from mammoeval.qa.anatomy import compute_anatomy, reduce_to_height
-from mammoeval.qa.artifacts import (
+from mammoeval.qa.detectors.blobs import (
     CIRCLE_STEP_LIMIT,
     CRISP_STEP_FLOOR,
     MID_HEIGHT,

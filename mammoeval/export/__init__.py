@@ -1,0 +1,1 @@
+"""Export of generated mammograms (PNG / synthetic-marked DICOM) and QA-based curation of image folders."""

@@ -61,7 +61,6 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 
 # --- data ------------------------------------------------------------------------------------
-# (filled by the foundation issue: `data prepare`, `data phantom`)
 
 @data_app.command("phantom")
 def data_phantom(
@@ -130,7 +129,6 @@ def data_prepare(
 
 
 # --- train -----------------------------------------------------------------------------------
-# (filled by the trainer issue)
 
 @app.command("train")
 def train_command(
@@ -453,11 +451,14 @@ def score_command(
         return
     if as_json:
         typer.echo(json.dumps({"new_rows": result.new_rows, "already_scored": result.already_scored,
-                               "too_small": result.too_small, "best": result.best}, sort_keys=True))
+                               "too_small": result.too_small, "best": result.best,
+                               "failed": [list(f) for f in result.failed]}, sort_keys=True))
         return
     console.print(render_summary(result.rows, result.best, title=f"scores of {run_dir} ({len(result.new_rows)} new)"))
     if result.too_small:
         console.print(f"not scored (below {settings.min_side} px): {', '.join(result.too_small)}")
+    for name, reason in result.failed:
+        console.print(f"not scored: {name}: {reason}", markup=False)
     if result.best is not None:
         console.print(f"best: [bold]{result.best['checkpoint']}[/] ({result.best['explanation']})")
 

@@ -14,7 +14,6 @@ import json
 import math
 import platform
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,9 @@ import mammoeval
 import mammoeval_train.config as train_config
 from mammoeval.core import ddp
 from mammoeval.core.errors import BadInputError, ConfigError, TrainingDivergedError
-from mammoeval.core.fsutil import append_jsonl, read_jsonl, write_json_atomic, write_text_atomic
+from mammoeval.core.fsutil import write_json_atomic, write_text_atomic
+from mammoeval.core.jsonl import append_jsonl, read_jsonl
+from mammoeval.core.progress import progress_bar
 from mammoeval.core.rundir import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
@@ -40,7 +41,7 @@ from mammoeval.core.rundir import (
     list_checkpoints,
     read_config,
 )
-from mammoeval.data.dataset import PreparedDataset
+from mammoeval.data.dataset import NoImagesError, PreparedDataset
 from mammoeval.data.phantom import write_phantom_dataset
 from mammoeval.data.prepared import DatasetInfo, is_prepared_dataset, read_dataset_info
 from mammoeval_train.augment import augment
@@ -60,8 +61,9 @@ RESUMABLE_FIELDS = frozenset({"total_kimg", "device", "num_workers", "precision"
                               "swd_per_view"})
 """Config fields that may change on --resume; every other field must match the saved run."""
 _STAT_NAMES = ("loss_d", "loss_g", "gp", "grad_norm_d", "grad_norm_g", "drift", "ce_real", "ce_fake")
-"""Training statistics of one iteration (log.jsonl columns), in the order of the stats vector."""
+"""Training statistics of a step, by name (log.jsonl keys)."""
 _D_STAT_NAMES = ("loss_d", "gp", "grad_norm_d", "drift", "ce_real", "ce_fake")
+"""The statistics averaged over the D steps of an iteration."""
 
 
 @dataclass(frozen=True)
@@ -430,15 +432,15 @@ class _TickStats:
     n: int = 0
 
     def add(self, stats: dict[str, float]) -> None:
-        for k in _STAT_NAMES:
-            self.sums[k] += stats[k]
+        for name in _STAT_NAMES:
+            self.sums[name] += stats[name]
         self.n += 1
 
 
 def log_row(state: TrainState, pos: Position, acc: _TickStats, seconds: float) -> dict[str, Any]:
     """Return the log.jsonl row (exactly LOG_KEYS) closing the current tick."""
     shown = state.n_images_shown - acc.start_img
-    row: dict[str, Any] = {k: v / max(acc.n, 1) for k, v in acc.sums.items()}
+    row: dict[str, Any] = {name: total / max(acc.n, 1) for name, total in acc.sums.items()}
     row.update(
         tick=state.tick, kimg=state.n_images_shown / 1000.0, stage=pos.stage,
         resolution=f"{pos.resolution[0]}x{pos.resolution[1]}", alpha=pos.alpha, d_steps=pos.d_steps, lr=pos.lr,
@@ -462,7 +464,7 @@ def write_reals_grid(run: RunContext) -> None:
     for view in ("CC", "MLO"):
         try:
             ds = PreparedDataset(run.dataset, reduction=run.reduction, views=(view,))
-        except BadInputError:
+        except NoImagesError:
             parts.append(torch.zeros(0, 1, *cfg.size))
             continue
         parts.append(torch.stack([ds[i][0] for i in range(min(cfg.grid_per_view, len(ds)))]))
@@ -507,15 +509,6 @@ def write_snapshot_swd(run: RunContext, state: TrainState, pos: Position) -> Non
                                               "n_images_shown": state.n_images_shown, "tick": state.tick, **row})
 
 
-@contextlib.contextmanager
-def _progress_bar(show: bool, total: int, done: int) -> Iterator[Any]:
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
-                  disable=not show) as bar:
-        task = bar.add_task("training", total=total, completed=done)
-        yield lambda n, text: bar.update(task, completed=n, description=text)
-
 
 def _describe(state: TrainState, pos: Position, stats: dict[str, float]) -> str:
     h, w = pos.resolution
@@ -534,7 +527,7 @@ def run_loop(run: RunContext, state: TrainState, *, progress: bool = True) -> Ru
     feed: RealFeed | None = None
     feed_stage = -1
     acc = _TickStats(state.n_images_shown)
-    with _progress_bar(progress and env.is_main, total, state.n_images_shown) as update:
+    with progress_bar("training", total=total, completed=state.n_images_shown, enabled=progress and env.is_main) as bar:
         while state.n_images_shown < total:
             pos = position_at(cfg, state.n_images_shown)
             if pos.phase_key != state.phase_key:
@@ -551,7 +544,7 @@ def run_loop(run: RunContext, state: TrainState, *, progress: bool = True) -> Ru
             if not all(math.isfinite(v) for v in stats.values()):
                 raise _diverged(stats, state)
             acc.add(stats)
-            update(state.n_images_shown, _describe(state, pos, stats))
+            bar.update(completed=state.n_images_shown, description=_describe(state, pos, stats))
             if state.n_images_shown - acc.start_img >= tick_imgs or state.n_images_shown >= total:
                 acc = _close_tick(run, state, pos, acc, final=state.n_images_shown >= total)
     pos = position_at(cfg, state.n_images_shown)

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mammoeval.core.imageops import box_reduce_tensor
 from mammoeval_train.config import PadMode, TrainConfig
 
 N_VIEWS = 2
@@ -88,7 +89,7 @@ def upsample2(x: torch.Tensor) -> torch.Tensor:
 
 def downsample2(x: torch.Tensor) -> torch.Tensor:
     """Return x [N, C, H, W] averaged over 2x2 blocks to [N, C, H/2, W/2]."""
-    return F.avg_pool2d(x, 2)
+    return box_reduce_tensor(x, 2)
 
 
 def minibatch_stddev(x: torch.Tensor, group: int = MBSTD_GROUP) -> torch.Tensor:

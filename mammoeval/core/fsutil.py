@@ -17,7 +17,14 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+import torch
+
 from mammoeval.core.errors import BadInputError
+from mammoeval.core.filekind import check_regular_file, file_kind_problem
+
+# The JSON-lines writer and reader live in `mammoeval.core.jsonl`; these names stay importable from here.
+from mammoeval.core.jsonl import append_jsonl, read_jsonl
 
 _CHUNK = 1 << 20
 
@@ -31,8 +38,11 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_open supports 'w' and 'wb', got {mode!r}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    except OSError as e:
+        raise _unwritable(path, e) from None
     try:
         f: IO[Any]
         f = os.fdopen(fd, "wb") if mode == "wb" else os.fdopen(fd, "w", encoding="utf-8", newline="")
@@ -40,11 +50,19 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as e:
+            raise _unwritable(path, e) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _unwritable(path: Path, e: OSError) -> Exception:
+    """Return the one-line error for a destination that cannot be written (a folder, no space, ...)."""
+    return BadInputError(path, f"cannot write here ({e.strerror or e})")
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
@@ -66,8 +84,6 @@ def write_json_atomic(path: str | Path, obj: Any, *, indent: int | None = 2) -> 
 
 def save_torch_atomic(path: str | Path, obj: Any) -> None:
     """`torch.save` `obj` (tensors, dicts, numbers, strings only) to `path` atomically."""
-    import torch
-
     buf = io.BytesIO()
     torch.save(obj, buf)
     write_bytes_atomic(path, buf.getvalue())
@@ -75,46 +91,7 @@ def save_torch_atomic(path: str | Path, obj: Any) -> None:
 
 def load_torch_safe(path: str | Path, *, map_location: Any = "cpu") -> Any:
     """Load a `torch.save` file with `weights_only=True` (a file cannot run code)."""
-    import torch
-
     return torch.load(path, map_location=map_location, weights_only=True)
-
-
-def append_jsonl(path: str | Path, row: dict[str, Any]) -> None:
-    """Append one JSON line to `path` and fsync it.
-
-    A crash can at worst leave a final partial line, which `read_jsonl` skips.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(row, sort_keys=True, default=_json_default) + "\n"
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Return the rows of a JSON-lines file; a truncated last line (from a crash) is ignored.
-
-    Raises:
-        BadInputError: a line other than the last one is not valid JSON.
-    """
-    path = Path(path)
-    if not path.exists():
-        return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    rows: list[dict[str, Any]] = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            if i == len(lines) - 1:
-                break  # partial final line from an interrupted append
-            raise BadInputError(path, f"line {i + 1} is not valid JSON ({e.msg})") from None
-    return rows
 
 
 def read_json(path: str | Path) -> Any:
@@ -123,12 +100,53 @@ def read_json(path: str | Path) -> Any:
     Raises:
         BadInputError: the file cannot be read or is not valid JSON (one line naming it).
     """
+    problem = file_kind_problem(path)
+    if problem is not None and problem != "no such file":
+        raise BadInputError(path, problem)
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise BadInputError(path, f"not valid JSON ({e.msg} at line {e.lineno})") from None
+    except RecursionError:
+        raise BadInputError(path, "not valid JSON (nested too deeply)") from None
     except (OSError, UnicodeDecodeError) as e:
         raise BadInputError(path, f"unreadable ({e})") from None
+
+
+def printable_path(path: str | Path) -> str:
+    """Return a path as text that encodes to UTF-8: bytes of a non-UTF-8 file name become ``\\xNN``."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+TEMP_SUFFIX = ".tmp"
+"""Temporary files of `atomic_open` are named ``.<target name>.<random>.tmp`` in the target's folder."""
+
+
+def is_temp_name(name: str) -> bool:
+    """True for the name of a temporary file left by an interrupted atomic write."""
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX) and len(name) > len(TEMP_SUFFIX) + 1
+
+
+def remove_orphan_temps(root: str | Path, *, extra: Iterable[str] = ()) -> list[Path]:
+    """Delete temporary files of interrupted atomic writes under `root` (recursively); return them.
+
+    Call it only on a folder this process owns while nothing else writes there (e.g. at the start
+    of `prepare` on its output folder): a live writer's temporary file would be removed too.
+
+    Args:
+        root: folder to clean (absent = nothing to do).
+        extra: further file names (not paths) to treat as temporary, e.g. ``lowres.npy.tmp``.
+    """
+    names = set(extra)
+    removed: list[Path] = []
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for name in filenames:
+            if is_temp_name(name) or name in names:
+                p = Path(dirpath) / name
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+                    removed.append(p)
+    return removed
 
 
 def sha256_file(path: str | Path) -> str:
@@ -150,8 +168,6 @@ def sha256_strings(parts: Iterable[str]) -> str:
 
 
 def _json_default(o: Any) -> Any:
-    import numpy as np
-
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, np.ndarray):
@@ -159,3 +175,9 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+
+__all__ = ["append_jsonl", "atomic_open", "check_regular_file", "file_kind_problem", "is_temp_name",
+           "load_torch_safe", "printable_path", "read_json", "read_jsonl", "remove_orphan_temps", "save_torch_atomic",
+           "sha256_file", "sha256_strings", "write_bytes_atomic", "write_json_atomic", "write_text_atomic"]

@@ -13,6 +13,7 @@ Layout::
         reals.png            real images, CC rows then MLO rows
         fakes-NNNNNNNNNN.png generated from fixed latents with G-EMA at each snapshot, CC rows then MLO rows
       scores.jsonl           one row per scored checkpoint (written by `mammoeval score`)
+      scores-skipped.jsonl   one row per attempt to score a checkpoint that could not be loaded
       best.json              the selected checkpoint, rule and evidence
       gate.json              the last gate verdict (written by `mammoeval gate`)
       report/                the HTML report (written by `mammoeval report`)
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from mammoeval.core.errors import BadInputError
-from mammoeval.core.fsutil import read_json, read_jsonl
+from mammoeval.core.fsutil import read_json
 
 CONFIG_FILE: Final = "config.json"
 LOG_FILE: Final = "log.jsonl"
@@ -37,6 +38,7 @@ CHECKPOINT_DIR: Final = "checkpoints"
 GRID_DIR: Final = "grids"
 REALS_GRID: Final = "reals.png"
 SCORES_FILE: Final = "scores.jsonl"
+SCORE_SKIPS_FILE: Final = "scores-skipped.jsonl"
 BEST_FILE: Final = "best.json"
 GATE_FILE: Final = "gate.json"
 REPORT_DIR: Final = "report"
@@ -108,4 +110,6 @@ def read_config(run_dir: str | Path) -> dict[str, Any]:
 
 def read_log(run_dir: str | Path) -> list[dict[str, Any]]:
     """Return log.jsonl rows (empty when absent)."""
+    from mammoeval.core.jsonl import read_jsonl
+
     return read_jsonl(Path(run_dir) / LOG_FILE)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from mammoeval.core.errors import BadInputError
+from mammoeval.core.imageops import box_reduce_tensor
 from mammoeval.core.views import VIEWS
 from mammoeval.data.prepared import (
     LOWRES_FILE,
@@ -19,6 +19,10 @@ from mammoeval.data.prepared import (
     read_manifest,
     read_png,
 )
+
+
+class NoImagesError(BadInputError):
+    """The dataset holds no image of the requested views and split (the files themselves are fine)."""
 
 
 class PreparedDataset(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
@@ -60,9 +64,13 @@ class PreparedDataset(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
         ]
         self.records: list[ManifestRecord] = [all_records[i] for i in self._rows]
         if not self.records:
-            raise BadInputError(self.root, f"no images with views {sorted(keep_views or [])} and split {split!r}")
+            raise NoImagesError(self.root, f"no images with views {sorted(keep_views or [])} and split {split!r}")
         self.reduction = reduction
+        self._n_manifest = len(all_records)
         self._lowres: np.ndarray | None = None
+        if self._uses_lowres():
+            self._open_lowres()  # checked here, in the caller's process; workers open their own map
+
 
     @property
     def size(self) -> tuple[int, int]:
@@ -80,23 +88,51 @@ class PreparedDataset(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         rec = self.records[index]
         lr = self.info.lowres_reduction
-        if lr and self.reduction >= lr and (self.root / LOWRES_FILE).is_file():
+        if self._uses_lowres():
             img = self._read_lowres(self._rows[index])
             img = _reduce(img, self.reduction // lr)
         else:
             img = _reduce(torch.from_numpy(read_png(self.root / rec.file))[None], self.reduction)
         return img, rec.view_label
 
+    def _uses_lowres(self) -> bool:
+        lr = self.info.lowres_reduction
+        return bool(lr) and self.reduction >= lr and (self.root / LOWRES_FILE).is_file()
+
+    def _open_lowres(self) -> np.ndarray:
+        lr = self.info.lowres_reduction
+        return open_lowres(self.root / LOWRES_FILE, n_images=self._n_manifest,
+                           size=(self.info.height // lr, self.info.width // lr))
+
     def _read_lowres(self, row: int) -> torch.Tensor:
         if self._lowres is None:
-            self._lowres = np.load(self.root / LOWRES_FILE, mmap_mode="r")
+            self._lowres = self._open_lowres()
         arr = np.asarray(self._lowres[row])
         top = 255.0 if arr.dtype == np.uint8 else 65535.0
         return torch.from_numpy(arr.astype(np.float32) / np.float32(top))[None]
 
 
+def open_lowres(path: Path, *, n_images: int, size: tuple[int, int]) -> np.ndarray:
+    """Return the memory-mapped low-resolution array, checked against the manifest.
+
+    Raises:
+        BadInputError: the file is truncated, not a .npy array, or its shape or dtype is not
+            (n_images, *size) of uint8 / uint16 (the message names the file and the fix).
+    """
+    fix = "delete it and rerun `mammoeval data prepare` (or `data phantom`) to rebuild it"
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        text = str(e).strip().splitlines()
+        raise BadInputError(path, f"truncated or corrupt low-resolution array ({text[0] if text else type(e).__name__}); "
+                                  f"{fix}") from None
+    want = (n_images, *size)
+    if not isinstance(arr, np.ndarray) or arr.shape != want or arr.dtype not in (np.uint8, np.uint16):
+        got = f"{getattr(arr, 'shape', '?')} {getattr(arr, 'dtype', '?')}"
+        raise BadInputError(path, f"low-resolution array is {got}, expected {want} uint8/uint16; {fix}")
+    return arr
+
+
 def _reduce(img: torch.Tensor, factor: int) -> torch.Tensor:
     """Box-average a [1, H, W] image by a power-of-two factor."""
-    if factor == 1:
-        return img
-    return F.avg_pool2d(img[None], factor)[0]
+    return box_reduce_tensor(img[None], factor)[0]

@@ -26,12 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from mammoeval.core.errors import BadInputError, ConfigError
-from mammoeval.core.fsutil import append_jsonl, read_jsonl
+from mammoeval.core.errors import BadInputError, ConfigError, MammoevalError
+from mammoeval.core.filekind import file_kind_problem
+from mammoeval.core.fsutil import printable_path, remove_orphan_temps
+from mammoeval.core.jsonl import append_jsonl, read_jsonl, repair_tail
+from mammoeval.core.progress import progress_bar
 from mammoeval.data import preprocess as pp
 from mammoeval.data.labels import LabelRow, infer_chest_wall, labels_from_name, read_label_manifest
 from mammoeval.data.prepared import (
     INFO_FILE,
+    LOWRES_FILE,
     DatasetInfo,
     ManifestRecord,
     finalize_dataset,
@@ -42,6 +46,8 @@ from mammoeval.data.readers import HeaderFacts, is_supported_file, read_header, 
 
 JOURNAL_DIR = ".prepare"
 JOURNAL_FILE = "journal.jsonl"
+ORPHAN_LOWRES = LOWRES_FILE + ".tmp"
+"""Temporary name of the low-resolution array while it is written (removed by the next run if orphaned)."""
 MIN_CHEST_WALL_CONFIDENCE = 0.05
 """Below this chest-wall confidence a known laterality decides the flip (R = chest wall on the right)."""
 
@@ -121,6 +127,11 @@ class _Skip(Exception):
     """A file that is readable but excluded by a rule (implant, modality, view, size)."""
 
 
+class OutputWriteError(MammoevalError):
+    """The prepared dataset cannot be written (full disk, no permission): the run stops instead of
+    recording a good source file as skipped."""
+
+
 def default_workers() -> int:
     """Return min(4, CPU count): the default number of worker processes."""
     return max(1, min(4, os.cpu_count() or 1))
@@ -169,6 +180,8 @@ def prepare_dataset(
     src_dir, out_dir = Path(src).resolve(), Path(out).resolve()
     if not src_dir.is_dir():
         raise BadInputError(src_dir, "source is not a folder")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BadInputError(out_dir, "output exists and is not a folder")
     given = read_label_manifest(manifest) if manifest is not None else {}
     exclude = [out_dir] + ([Path(manifest).resolve()] if manifest is not None else [])
     sources, unsupported = list_sources(src_dir, exclude=exclude)
@@ -176,7 +189,10 @@ def prepare_dataset(
     missing = [(p, "listed in the label manifest but not found in the source folder")
                for p in sorted(set(given) - set(sources))]
 
+    if out_dir.is_dir():
+        remove_orphan_temps(out_dir, extra=(ORPHAN_LOWRES,))  # left by a prepare killed mid-write
     journal = out_dir / JOURNAL_DIR / JOURNAL_FILE
+    repair_tail(journal)
     done = _read_journal(journal)
     pending = [j for j in jobs if j.source not in done or done[j.source].fingerprint != j.fingerprint]
     if pending:
@@ -187,7 +203,8 @@ def prepare_dataset(
 
     outcomes = [done[j.source] for j in jobs]
     records = [o.record for o in outcomes if o.record is not None]
-    skipped = sorted(unsupported + missing + [(o.source, o.reason) for o in outcomes if o.record is None])
+    skipped = sorted((printable_path(f), reason) for f, reason in
+                     unsupported + missing + [(o.source, o.reason) for o in outcomes if o.record is None])
     if not records:
         write_skipped(out_dir, skipped)
         raise BadInputError(src_dir, f"no usable image among {len(sources) + len(unsupported)} files "
@@ -203,30 +220,51 @@ def list_sources(src: Path, *, exclude: Sequence[Path] = ()) -> tuple[list[str],
     """Return (readable image paths, [(path, reason)] for other files), both relative POSIX and sorted.
 
     Hidden files and folders (name starting with ".") and anything under `exclude` are ignored.
+    Nothing is opened here: symlink loops, dangling links, FIFOs, sockets and devices are listed
+    among the others with their reason (from `os.stat` alone), and linked folders are not followed.
     """
     images: list[str] = []
     others: list[tuple[str, str]] = []
-    excluded = {p.resolve() for p in exclude}
+    excluded = {r for r in (_resolved(p) for p in exclude) if r is not None}
     for dirpath, dirnames, filenames in os.walk(src):
         here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and (here / d).resolve() not in excluded)
+        kept_dirs = []
+        for d in sorted(dirnames):
+            if d.startswith(".") or _resolved(here / d) in excluded:
+                continue
+            if (here / d).is_symlink():
+                others.append(((here / d).relative_to(src).as_posix(), "symlink to a folder (not followed)"))
+            else:
+                kept_dirs.append(d)
+        dirnames[:] = kept_dirs
         for name in sorted(filenames):
             path = here / name
-            if name.startswith(".") or path.resolve() in excluded:
+            if name.startswith(".") or _resolved(path) in excluded:
                 continue
             rel = path.relative_to(src).as_posix()
-            if is_supported_file(path):
+            problem = file_kind_problem(path)
+            if problem is not None:
+                others.append((rel, problem))
+            elif is_supported_file(path):
                 images.append(rel)
             else:
                 others.append((rel, f"unsupported format {path.suffix or '(no suffix, not DICOM)'!r}"))
     return sorted(images), sorted(others)
 
 
+def _resolved(path: Path) -> Path | None:
+    """Return the resolved path, or None for a symlink loop (Path.resolve raises on one)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return None
+
+
 def make_image_id(source: str) -> str:
     """Return the stable id of a source path: sanitised stem (<= 48 chars) + "-" + 8 hex of its SHA-1."""
     stem = Path(source).name.rsplit(".", 1)[0] if "." in Path(source).name else Path(source).name
     clean = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_")[:48] or "image"
-    return f"{clean}-{hashlib.sha1(source.encode('utf-8')).hexdigest()[:8]}"
+    return f"{clean}-{hashlib.sha1(source.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
 
 
 def make_jobs(src: Path, sources: Sequence[str], given: dict[str, LabelRow], opts: PrepareOptions) -> list[Job]:
@@ -238,7 +276,7 @@ def make_jobs(src: Path, sources: Sequence[str], given: dict[str, LabelRow], opt
         labels = given.get(rel)
         key = f"{rel}|{st.st_size}|{st.st_mtime_ns}|{labels}|{opts_key}"
         jobs.append(Job(source=rel, path=str(src / rel), image_id=make_image_id(rel), labels=labels,
-                        fingerprint=hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]))
+                        fingerprint=hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:16]))
     return jobs
 
 
@@ -246,9 +284,14 @@ def prepare_one(job: Job, opts: PrepareOptions, out: str) -> Outcome:
     """Prepare one source file into `out`; return its record, or the one-line reason it was skipped.
 
     Never raises for a bad file: a batch over hundreds of thousands of files must go on.
+
+    Raises:
+        OutputWriteError: the prepared image cannot be written (the run must stop: the source is good).
     """
     try:
         return Outcome(job.source, job.fingerprint, record=_prepare_file(job, opts, Path(out)))
+    except OutputWriteError:
+        raise
     except BadInputError as e:
         return Outcome(job.source, job.fingerprint, reason=e.reason)
     except _Skip as e:
@@ -274,10 +317,13 @@ def _prepare_file(job: Job, opts: PrepareOptions, out: Path) -> ManifestRecord:
         side = "right" if lat == "R" else "left"
     canon, flipped = pp.flip_to_left(img.pixels, side)
     fitted, plan = pp.fit_to(canon, opts.size)
-    rel, digest = write_image(out, job.image_id, fitted, bits=opts.bits)
+    try:
+        rel, digest = write_image(out, job.image_id, fitted, bits=opts.bits)
+    except BadInputError as e:
+        raise OutputWriteError(str(e)) from None
     return ManifestRecord(
         id=job.image_id, file=rel, view=view, laterality=lat or ("L" if side == "left" else "R"),
-        split=split or "train", source=job.source, orig_height=h, orig_width=w, scale=plan.scale,
+        split=split or "train", source=printable_path(job.source), orig_height=h, orig_width=w, scale=plan.scale,
         flipped=flipped, pad_top=plan.pad_top, pad_bottom=plan.pad_bottom, pad_left=plan.pad_left,
         pad_right=plan.pad_right, sha256=digest)
 
@@ -300,14 +346,9 @@ def _resolve_labels(job: Job, tag_view: str, tag_lat: str) -> tuple[str, str, st
 
 def _run_with_progress(jobs: Sequence[Job], opts: PrepareOptions, out: Path, workers: int,
                        progress: bool) -> Iterator[Outcome]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
-
-    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not progress or not jobs) as bar:
-        task = bar.add_task("preparing", total=len(jobs))
+    with progress_bar("preparing", total=len(jobs), enabled=progress and bool(jobs), elapsed=True) as bar:
         for outcome in _run_jobs(jobs, opts, out, workers):
-            bar.advance(task)
+            bar.advance()
             yield outcome
 
 

@@ -41,15 +41,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from PIL import Image
 
 from mammoeval.core.errors import BadInputError
 from mammoeval.core.fsutil import (
+    check_regular_file,
     read_json,
     sha256_strings,
     write_bytes_atomic,
     write_json_atomic,
     write_text_atomic,
 )
+from mammoeval.core.imageops import box_reduce_tensor
 from mammoeval.core.views import VIEWS, view_to_label
 
 FORMAT_NAME = "mammoeval-prepared"
@@ -141,8 +145,6 @@ def encode_png(image: np.ndarray, *, bits: int) -> bytes:
             array already at `bits` depth.
         bits: 8 or 16.
     """
-    from PIL import Image
-
     if image.ndim != 2:
         raise ValueError(f"expected a 2-D grey image, got shape {image.shape}")
     if bits not in (8, 16):
@@ -177,8 +179,6 @@ def read_png(path: str | Path) -> np.ndarray:
     Raises:
         BadInputError: the file is missing, truncated or not a grey PNG.
     """
-    from PIL import Image
-
     try:
         with Image.open(path) as im:
             im.load()
@@ -280,9 +280,6 @@ def finalize_dataset(
 
 
 def _write_lowres(root: Path, records: Sequence[ManifestRecord], reduction: int, *, bits: int) -> None:
-    import torch
-    import torch.nn.functional as F
-
     first = read_png(root / records[0].file)
     h, w = first.shape[0] // reduction, first.shape[1] // reduction
     dtype = np.uint8 if bits == 8 else np.uint16
@@ -290,7 +287,7 @@ def _write_lowres(root: Path, records: Sequence[ManifestRecord], reduction: int,
     arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(len(records), h, w))
     for i, r in enumerate(records):
         img = torch.from_numpy(read_png(root / r.file))[None, None]
-        small = F.avg_pool2d(img, reduction)[0, 0].numpy()
+        small = box_reduce_tensor(img, reduction)[0, 0].numpy()
         arr[i] = quantise(small, bits=bits)
     arr.flush()
     del arr
@@ -311,7 +308,18 @@ def read_dataset_info(root: str | Path) -> DatasetInfo:
         found = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
         raise BadInputError(path, f"unknown format {found!r}, expected {FORMAT_NAME!r}")
     known = {f.name for f in dataclasses.fields(DatasetInfo)}
-    return DatasetInfo(**{k: v for k, v in raw.items() if k in known})
+    required = {f.name for f in dataclasses.fields(DatasetInfo) if f.default is dataclasses.MISSING
+                and f.default_factory is dataclasses.MISSING}
+    if required - set(raw):
+        raise BadInputError(path, f"lacks {sorted(required - set(raw))}; run `mammoeval data prepare` again")
+    info = DatasetInfo(**{k: v for k, v in raw.items() if k in known})
+    sizes = (info.height, info.width, info.bits, info.n_images, info.lowres_reduction)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in sizes) or min(sizes[:3]) < 1:
+        raise BadInputError(path, "height, width, bits, n_images and lowres_reduction must be non-negative "
+                                  "integers (height, width and bits positive)")
+    if not isinstance(info.content_hash, str) or not isinstance(info.counts, dict):
+        raise BadInputError(path, "content_hash must be text and counts an object")
+    return info
 
 
 def read_manifest(root: str | Path) -> list[ManifestRecord]:
@@ -323,12 +331,24 @@ def read_manifest(root: str | Path) -> list[ManifestRecord]:
     path = Path(root) / MANIFEST_FILE
     if not path.is_file():
         raise BadInputError(root, f"no {MANIFEST_FILE}")
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = {"id", "file", "view", "laterality"} - set(reader.fieldnames or [])
-        if missing:
-            raise BadInputError(path, f"missing columns {sorted(missing)}")
-        return [_record_from_row(row) for row in reader]
+    check_regular_file(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            missing = {"id", "file", "view", "laterality"} - set(reader.fieldnames or [])
+            if missing:
+                raise BadInputError(path, f"missing columns {sorted(missing)}")
+            records = []
+            for row in reader:
+                try:
+                    records.append(_record_from_row(row))
+                except (ValueError, TypeError, AttributeError) as e:
+                    raise BadInputError(path, f"line {reader.line_num}: bad value ({e})") from None
+            return records
+    except UnicodeDecodeError:
+        raise BadInputError(path, "not UTF-8 text") from None
+    except csv.Error as e:
+        raise BadInputError(path, f"not a valid CSV file ({e})") from None
 
 
 def is_prepared_dataset(path: str | Path) -> bool:

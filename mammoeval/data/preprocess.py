@@ -107,6 +107,31 @@ def robust_range(x: np.ndarray, *, tissue_is_bright: bool = True,
     return float(lo), float(hi)
 
 
+def robust_window(x: np.ndarray, *, tissue_is_bright: bool = True,
+                  percentiles: tuple[float, float] = ROBUST_PERCENTILES) -> tuple[np.ndarray, tuple[float, float]]:
+    """Return (float32 [0, 1] tissue-bright image, (low, high) used): the windowing fallback.
+
+    The values are first turned tissue-bright and measured from their minimum: ``x - min(x)`` for
+    MONOCHROME2, ``max(x) - x`` for MONOCHROME1. Both are exact for integer data, so MONOCHROME1
+    pixels give bit for bit the image that their inversion stored as MONOCHROME2 gives (the
+    inversion ``K - x`` only changes the constant that is subtracted). Then the
+    `ROBUST_PERCENTILES` of the non-background pixels (`tissue_mask`) map linearly to [0, 1].
+    No inversion is left to do afterwards.
+
+    Args:
+        x: modality-LUT output values, shape (H, W), finite.
+        tissue_is_bright: False for MONOCHROME1 data.
+        percentiles: lower and upper percentile in [0, 100].
+
+    Returns:
+        The image and (low, high) in the units of ``x - min(x)`` (MONOCHROME2) or ``max(x) - x``.
+    """
+    xf = np.asarray(x, dtype=np.float64)
+    z = xf - xf.min() if tissue_is_bright else xf.max() - xf
+    lo, hi = robust_range(z, tissue_is_bright=True, percentiles=percentiles)
+    return rescale(z, lo, hi), (lo, hi)
+
+
 def rescale(x: np.ndarray, low: float, high: float) -> np.ndarray:
     """Return float32 `(x - low) / (high - low)` clipped to [0, 1] (all zeros when high <= low)."""
     if high <= low:

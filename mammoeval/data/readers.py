@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from mammoeval.core.errors import BadInputError
+from mammoeval.core.filekind import check_regular_file, file_kind_problem
 from mammoeval.data import preprocess as pp
 from mammoeval.data.labels import normalize_laterality, normalize_view, view_from_code
 
@@ -80,6 +81,8 @@ def is_dicom_file(path: str | Path) -> bool:
     path = Path(path)
     if path.suffix.lower() in DICOM_SUFFIXES:
         return True
+    if file_kind_problem(path) is not None:  # never open a FIFO or device to sniff it
+        return False
     try:
         with open(path, "rb") as f:
             head = f.read(132)
@@ -100,6 +103,7 @@ def read_header(path: str | Path) -> HeaderFacts:
         BadInputError: the file is not a readable image or DICOM.
     """
     path = Path(path)
+    check_regular_file(path)
     if is_dicom_file(path):
         return _dicom_facts(_dcmread(path, stop_before_pixels=True), window="")
     if path.suffix.lower() in RASTER_SUFFIXES:
@@ -111,19 +115,47 @@ def read_image(path: str | Path) -> SourceImage:
     """Return the decoded grey image of a DICOM or raster file, with its header facts.
 
     Raises:
-        BadInputError: unsupported format, corrupt or truncated file, DICOM without pixel data,
-            multi-frame data, or an image with a side shorter than MIN_SIDE pixels.
+        BadInputError: not a regular file (FIFO, device, socket, symlink loop, dangling link),
+            unsupported format, corrupt or truncated file, DICOM without pixel data, multi-frame
+            data, any NaN or infinite pixel value, or an image with a side shorter than MIN_SIDE
+            pixels.
     """
     path = Path(path)
+    check_regular_file(path)
     if is_dicom_file(path):
         img = read_dicom(path)
     elif path.suffix.lower() in RASTER_SUFFIXES:
         img = read_raster(path)
     else:
         raise BadInputError(path, f"unsupported format {path.suffix or '(no suffix)'!r}")
+    if img.pixels.ndim != 2:
+        raise BadInputError(path, f"expected a 2-D grey image, got shape {img.pixels.shape}")
+    check_finite(path, img.pixels)
     if min(img.pixels.shape) < MIN_SIDE:
         raise BadInputError(path, f"image {img.pixels.shape[0]}x{img.pixels.shape[1]} is too small (< {MIN_SIDE} px)")
     return img
+
+
+def check_finite(path: str | Path, values: np.ndarray) -> None:
+    """Return when every value is finite.
+
+    Any NaN or infinite value rejects the whole file: such a value means the decoder or the data is
+    damaged, and the pixels around it cannot be trusted either (nothing is filled in silently).
+
+    Raises:
+        BadInputError: how many values are NaN / infinite (the file is skipped with that reason).
+    """
+    if not np.issubdtype(values.dtype, np.floating):
+        return
+    finite = np.isfinite(values)
+    if bool(finite.all()):
+        return
+    n_nan = int(np.isnan(values).sum())
+    n_inf = int(values.size - int(finite.sum()) - n_nan)
+    if not finite.any():
+        raise BadInputError(path, "no finite pixel value (every value is NaN or infinite)")
+    parts = [f"{n} {kind}" for n, kind in ((n_nan, "NaN"), (n_inf, "infinite")) if n]
+    raise BadInputError(path, f"{' and '.join(parts)} pixel value(s) among {values.size}")
 
 
 def read_dicom(path: str | Path) -> SourceImage:
@@ -167,14 +199,16 @@ def read_raster(path: str | Path) -> SourceImage:
             mode = "RGBA" if mode == "P" else mode
     except UnidentifiedImageError:
         raise BadInputError(path, "not a readable image (unrecognised or corrupt data)") from None
+    except Image.DecompressionBombError as e:
+        raise BadInputError(path, f"image too large to decode safely ({_one_line(e)})") from None
     except (OSError, ValueError, SyntaxError) as e:
         raise BadInputError(path, f"cannot decode image ({_one_line(e)})") from None
-    pixels, photometric, bits, window = _raster_to_unit(arr, mode)
+    pixels, photometric, bits, window = _raster_to_unit(path, arr, mode)
     facts = HeaderFacts(format=_raster_format(path), photometric=photometric, bits_stored=bits, window=window)
     return SourceImage(pixels=pixels, facts=facts)
 
 
-def _raster_to_unit(arr: np.ndarray, mode: str) -> tuple[np.ndarray, str, int, str]:
+def _raster_to_unit(path: Path, arr: np.ndarray, mode: str) -> tuple[np.ndarray, str, int, str]:
     """Return (float32 [0, 1] grey, photometric text, bit depth, window text) for a raster array."""
     photometric = mode
     if arr.ndim == 3:
@@ -196,9 +230,12 @@ def _raster_to_unit(arr: np.ndarray, mode: str) -> tuple[np.ndarray, str, int, s
         bits = pp.detect_bit_depth(int(arr.max()), container_bits=container)
         top_int = (1 << bits) - 1
         return (arr.astype(np.float64) / top_int).astype(np.float32), photometric, bits, f"divide by {top_int}"
-    top = float(np.nanmax(arr)) if arr.size else 1.0
-    scale = 1.0 if 0.0 <= float(np.nanmin(arr)) and top <= 1.0 else max(top, 1e-12)
-    out = np.clip(np.nan_to_num(arr.astype(np.float32) / np.float32(scale)), 0.0, 1.0)
+    check_finite(path, arr)
+    top = float(arr.max()) if arr.size else 1.0
+    if top <= 0.0:
+        raise BadInputError(path, f"float image has no positive value (maximum {top:g})")
+    scale = 1.0 if 0.0 <= float(arr.min()) and top <= 1.0 else max(top, 1e-12)
+    out = np.clip(arr.astype(np.float32) / np.float32(scale), 0.0, 1.0)
     return out, photometric, 32, "float" if scale == 1.0 else f"divide by {scale:g}"
 
 
@@ -237,30 +274,38 @@ def _dicom_intensity(path: Path, ds: Any, raw: np.ndarray, photometric: str) -> 
     from pydicom.pixels import apply_modality_lut
 
     x = apply_modality_lut(raw, ds)
+    check_finite(path, np.asarray(x))
     voi_seq = ds.get("VOILUTSequence")
     if voi_seq and "LUTData" in voi_seq[0] and "LUTDescriptor" in voi_seq[0]:
         # Own LUT mapping: pydicom 3.0's apply_voi wraps indices of 8-bit LUTs before clipping them.
-        n_entries, first, bits = (int(v) for v in voi_seq[0].LUTDescriptor)
         try:
+            n_entries, first, bits = (int(v) for v in voi_seq[0].LUTDescriptor)
             lut = _lut_entries(ds, voi_seq[0], n_entries or 65536)
             out = pp.apply_lut(x, lut, first_mapped=first, bits=bits)
         except (ValueError, TypeError) as e:
             raise BadInputError(path, f"unusable VOI LUT ({_one_line(e)})") from None
         window = "VOI LUT"
     elif _first(ds.get("WindowCenter")) is not None and _first(ds.get("WindowWidth")) is not None:
-        c, w = float(_first(ds.WindowCenter)), float(_first(ds.WindowWidth))
+        try:
+            c, w = float(_first(ds.WindowCenter)), float(_first(ds.WindowWidth))
+        except (TypeError, ValueError) as e:
+            raise BadInputError(path, f"unusable window ({_one_line(e)})") from None
         function = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").upper()
         if function not in ("LINEAR", "LINEAR_EXACT", "SIGMOID"):
             function = "LINEAR"
+        if not (np.isfinite(c) and np.isfinite(w)):
+            raise BadInputError(path, f"unusable window (center {c:g}, width {w:g})")
         try:
             out = pp.apply_window(x, c, w, function=function)  # type: ignore[arg-type]
         except ValueError as e:
             raise BadInputError(path, f"unusable window ({e})") from None
         window = f"window {c:g}/{w:g} {function}"
     else:
-        lo, hi = pp.robust_range(x, tissue_is_bright=photometric != "MONOCHROME1")
-        out = pp.rescale(x, lo, hi)
+        # The fallback works on tissue-bright values measured from the darkest tissue value, so
+        # MONOCHROME1 data gives exactly the image its inversion stored as MONOCHROME2 gives.
+        out, (lo, hi) = pp.robust_window(x, tissue_is_bright=photometric != "MONOCHROME1")
         window = f"percentile {pp.ROBUST_PERCENTILES[0]:g}-{pp.ROBUST_PERCENTILES[1]:g} ({lo:g}..{hi:g})"
+        return out, window
     if photometric == "MONOCHROME1":
         out = pp.invert(out)
     return out, window

@@ -127,6 +127,9 @@ def _load_selected(run: Path, selected: dict[str, Any] | None,
     """Return the generator of the selected checkpoint (or the last one) and a note when there is none."""
     ckpt = selected_checkpoint(run, selected)
     loader: GeneratorLoader = load_generator or default_load_generator  # type: ignore[assignment]
+    if ckpt is None and selected and selected.get("checkpoint"):
+        return None, (f"the selected checkpoint {selected['checkpoint']} is no longer in "
+                      f"{run / 'checkpoints'}: no generated images are shown (restore it, or rescore the run)")
     if ckpt is None:
         return None, "no checkpoint in the run: train with `mammoeval train` first"
     try:

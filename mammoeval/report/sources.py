@@ -15,12 +15,14 @@ import torch
 
 from mammoeval.core import rundir
 from mammoeval.core.errors import BadInputError
-from mammoeval.core.fsutil import read_json, read_jsonl
+from mammoeval.core.fsutil import read_json
+from mammoeval.core.imageops import box_reduce_tensor
 from mammoeval.core.views import VIEWS, label_to_view
 from mammoeval.data.dataset import PreparedDataset
 from mammoeval.data.imageset import ImageSet
 from mammoeval.data.prepared import read_manifest, read_png
 from mammoeval.report.context import GeneratorLike, NNPair, ReportOptions, Role, Snapshot, Tile
+from mammoeval.score.schema import read_score_rows
 
 _FAKES_RE = re.compile(r"^fakes-(\d{10})\.png$")
 
@@ -75,8 +77,7 @@ def read_run_files(run: Path) -> RunFiles:
 
 
 def _read_scores(path: Path) -> list[dict[str, Any]]:
-
-    return [r for r in read_jsonl(path) if isinstance(r, dict)]
+    return read_score_rows(path, missing_ok=True)
 
 
 def read_json_optional(path: Path) -> dict[str, Any] | None:
@@ -103,11 +104,14 @@ def select_row(scores: list[dict[str, Any]], best: dict[str, Any] | None) -> dic
 
 
 def selected_checkpoint(run: Path, selected: dict[str, Any] | None) -> Path | None:
-    """Return the checkpoint file to generate from: the selected row's, else the run's last one."""
+    """Return the checkpoint file to generate from: the selected row's, else (no row) the run's last one.
+
+    When the selected row's checkpoint file is gone, None is returned: another checkpoint's images
+    must never be shown under the selected one's name.
+    """
     if selected and selected.get("checkpoint"):
         p = run / rundir.CHECKPOINT_DIR / str(selected["checkpoint"])
-        if p.is_file():
-            return p
+        return p if p.is_file() else None
     refs = rundir.list_checkpoints(run)
     return refs[-1].path if refs else None
 
@@ -126,13 +130,7 @@ def read_folder_scores(path: Path) -> list[dict[str, Any]]:
     Raises:
         BadInputError: missing or malformed file.
     """
-    if not path.is_file():
-        raise BadInputError(path, "no such scores file")
-    obj = read_json(path)
-    rows = obj if isinstance(obj, list) else [obj]
-    if not all(isinstance(r, dict) for r in rows):
-        raise BadInputError(path, "expected a score object or a list of them")
-    return rows
+    return read_score_rows(path)
 
 
 def sample_prepared(root: Path, n_per_view: int, *, size: tuple[int, int] | None,
@@ -265,7 +263,7 @@ def _read_train(root: Path | None, train_id: str, *, size: tuple[int, ...] | Non
     img = torch.from_numpy(read_png(root / rec.file))[None]
     if size is not None and img.shape[1] > size[0] and img.shape[1] % size[0] == 0:
         k = img.shape[1] // size[0]
-        img = torch.nn.functional.avg_pool2d(img[None], k)[0]
+        img = box_reduce_tensor(img[None], k)[0]
     return Tile(id=train_id, view=rec.view or "unknown", role="train", image=img[0].numpy(),
                 caption=f"training {train_id}")
 
@@ -305,7 +303,7 @@ def nearest_training_pairs(fakes: list[Tile], root: Path, *, n_pairs: int,
     train = torch.stack([ds[int(i)][0][0] for i in idx]).flatten(1)
     k = fh // target
     fk = torch.stack([torch.from_numpy(np.ascontiguousarray(t.image)) for t in fakes])[:, None]
-    fk = torch.nn.functional.avg_pool2d(fk, k) if k > 1 else fk
+    fk = box_reduce_tensor(fk, k)
     d = torch.cdist(fk.flatten(1).double(), train.double()) / float(train.shape[1]) ** 0.5
     best_d, best_i = d.min(dim=1)
     order = torch.argsort(best_d)[:n_pairs].tolist()

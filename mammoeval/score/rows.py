@@ -9,7 +9,9 @@ lives in a row are spelled once, here (directions and display scales: `mammoeval
 - `artifact_rate` / `artifact_rate_real`: the share of generated / real images with any QA
   artifact flag, ``row["qa"][view]["artifact_rate"]["any"]["fake" | "real"]``
   (`mammoeval.qa.scan.compare_scans`);
-- `msssim_gap`: ``msssim_fake - msssim_real`` (derived; > 0 means less diverse than the real set).
+- `msssim_gap`: ``msssim_fake - msssim_real`` (> 0 means less diverse than the real set): the suite's
+  own entry (its interval resamples both sets) when the row has one, else derived from the two
+  (older rows; the interval then shifts the generated one's by the real value).
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from mammoeval.core.errors import BadInputError
-from mammoeval.core.fsutil import read_json, read_jsonl
 from mammoeval.metrics.keys import (
     KEY_ARTIFACT_RATE,
     KEY_ARTIFACT_RATE_REAL,
@@ -30,8 +31,9 @@ from mammoeval.metrics.keys import (
     KEY_MSSSIM_REAL,
 )
 from mammoeval.metrics.registry import derived_keys
+from mammoeval.score.schema import read_score_rows
 
-DERIVED_KEYS: Final[tuple[str, ...]] = (*derived_keys(), KEY_MEMORIZATION_RATE)
+DERIVED_KEYS: Final[tuple[str, ...]] = (*derived_keys(), KEY_MEMORIZATION_RATE, KEY_MSSSIM_GAP)
 """Keys `metric_of` computes from several places of a row (the registry's derived keys, and
 `memorization_rate`, which falls back to ``row["memorization"]["rate"]``)."""
 
@@ -64,6 +66,9 @@ def metric_of(row: Mapping[str, Any], key: str, view: str = "all") -> MetricValu
         view: "CC", "MLO" or "all".
     """
     if key == KEY_MSSSIM_GAP:
+        own = _suite_metric(row, key, view)
+        if own is not None:
+            return own
         fake, real = metric_of(row, KEY_MSSSIM_FAKE, view), metric_of(row, KEY_MSSSIM_REAL, view)
         if fake is None or real is None:
             return None
@@ -100,19 +105,11 @@ def read_score_file(path: str | Path) -> list[dict[str, Any]]:
     """Return the rows of a scores.jsonl (one per line) or scores.json (one object or a list).
 
     Raises:
-        BadInputError: missing, empty or malformed file, or rows without a "checkpoint" key.
+        BadInputError: missing, empty or malformed file, or a row that is not a valid score row
+            (`mammoeval.score.schema`; the message names the file and the line).
     """
     p = Path(path)
-    if not p.is_file():
-        raise BadInputError(p, "no such score file")
-    if p.suffix == ".jsonl":
-        rows = read_jsonl(p)
-    else:
-        obj = read_json(p)
-        rows = obj if isinstance(obj, list) else [obj]
+    rows = read_score_rows(p)
     if not rows:
         raise BadInputError(p, "holds no score rows; run `mammoeval score` first")
-    for i, r in enumerate(rows):
-        if not isinstance(r, dict) or not isinstance(r.get("checkpoint"), str):
-            raise BadInputError(p, f"row {i + 1} is not a score row (no \"checkpoint\" key)")
     return rows

@@ -3,8 +3,13 @@
 Incremental and crash-safe: a row is appended (fsynced) only once a checkpoint is fully scored,
 and rows are keyed by (checkpoint name, settings hash), so a second call scores only new
 checkpoints and a call killed midway resumes with the first unscored one (a partial last line
-left by a kill is ignored by `read_jsonl`). best.json is rewritten atomically after each call
-from every row with the current settings.
+left by a kill is cut by the next append, `mammoeval.core.jsonl`). best.json is rewritten atomically
+after each call from every row with the current settings.
+
+A checkpoint that cannot be loaded (truncated, foreign, non-finite weights) does not stop the
+call: a row (checkpoint, reason, settings_hash, at) is appended to RUN/scores-skipped.jsonl
+(`rundir.SCORE_SKIPS_FILE`), the other checkpoints are scored, and best.json is written from the
+good ones. The next call tries it again.
 
 The upstream stages are injected through `ScoreBackends` (the real trainer, metrics suite and QA
 scan by default) so the bookkeeping can be tested with cheap stand-ins.
@@ -14,21 +19,28 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import os
+import platform
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy
+import torch
+from rich.console import Console
+
 import mammoeval
 from mammoeval.core.ddp import DistEnv
 from mammoeval.core.errors import BadInputError, ConfigError
-from mammoeval.core.fsutil import append_jsonl, read_jsonl, sha256_file, write_json_atomic
+from mammoeval.core.fsutil import sha256_file, write_json_atomic
+from mammoeval.core.jsonl import append_jsonl, repair_tail
 from mammoeval.core.rundir import (
     BEST_FILE,
     CHECKPOINT_DIR,
+    SCORE_SKIPS_FILE,
     SCORES_FILE,
     CheckpointRef,
     list_checkpoints,
@@ -51,6 +63,7 @@ from mammoeval.score.distributed import (
     shutdown,
 )
 from mammoeval.score.generated import GeneratedImageSet, ReducedImageSet, Sampler
+from mammoeval.score.schema import read_score_rows
 from mammoeval.score.selection import select_checkpoint
 from mammoeval.score.settings import ScoreSettings
 from mammoeval_train.generate import load_generator
@@ -96,6 +109,8 @@ class RunScoreResult:
         already_scored: checkpoint names skipped because a row with these settings existed.
         too_small: checkpoint names not scored because their resolution is below `min_side`.
         best: the best.json object written, or None when no row could be compared.
+        failed: (checkpoint name, one-line reason) of checkpoints that could not be loaded; also
+            appended to RUN/scores-skipped.jsonl.
     """
 
     new_rows: list[dict[str, Any]]
@@ -103,6 +118,7 @@ class RunScoreResult:
     already_scored: list[str] = field(default_factory=list)
     too_small: list[str] = field(default_factory=list)
     best: dict[str, Any] | None = None
+    failed: list[tuple[str, str]] = field(default_factory=list)
 
 
 def pick_checkpoints(refs: Sequence[CheckpointRef], *, last: int | None = None,
@@ -159,11 +175,6 @@ def real_reduction(real_size: tuple[int, int], resolution: tuple[int, int], data
 
 
 def library_versions() -> dict[str, str]:
-    import platform
-
-    import numpy
-    import torch
-
     return {"mammoeval": mammoeval.__version__, "torch": torch.__version__, "numpy": numpy.__version__,
             "python": platform.python_version()}
 
@@ -254,7 +265,7 @@ def score_checkpoint(ref: CheckpointRef, *, real: _RealSide, settings: ScoreSett
     single process.
     """
     t0 = time.perf_counter()
-    sampler = backends.load_generator(ref.path, device=settings.device)
+    sampler = _load_sampler(backends, ref, settings.device)
     resolution = (int(sampler.resolution[0]), int(sampler.resolution[1]))
     if min(resolution) < settings.min_side:
         return None
@@ -284,19 +295,6 @@ def score_checkpoint(ref: CheckpointRef, *, real: _RealSide, settings: ScoreSett
             **measured, "checkpoint_sha256": ckpt_hash,
             "settings": settings.to_json(metrics=metrics, real_hash=real_hash),
             "versions": library_versions(), "scored_at": utc_now()}
-
-
-def drop_partial_last_line(path: Path) -> None:
-    """Truncate a JSON-lines file after its last newline (a kill during an append leaves a partial
-    line, which the next append would otherwise glue to a full row)."""
-    if not path.is_file():
-        return
-    with open(path, "rb+") as f:
-        data = f.read()
-        if data and not data.endswith(b"\n"):
-            f.truncate(data.rfind(b"\n") + 1)
-            f.flush()
-            os.fsync(f.fileno())
 
 
 def _row_key(row: dict[str, Any]) -> tuple[str, str]:
@@ -377,15 +375,20 @@ def _score_run_main(run_dir: str | Path, *, settings: ScoreSettings, last: int |
     real_hash = real.base.content_hash
     current = settings.settings_hash(metrics=metrics, real_hash=real_hash)
     scores_path = run / SCORES_FILE
-    drop_partial_last_line(scores_path)
-    done = {_row_key(r) for r in read_jsonl(scores_path)}
+    repair_tail(scores_path)
+    done = {_row_key(r) for r in read_score_rows(scores_path, missing_ok=True)}
     todo = [r for r in refs if (r.name, current) not in done]
-    new_rows, too_small = [], []
+    new_rows, too_small, failed = [], [], []
     for i, ref in enumerate(todo):
         if progress:
             _say(f"[bold]scoring {ref.name}[/] ({i + 1}/{len(todo)}, {ref.kimg:g} kimg)")
-        row = score_checkpoint(ref, real=real, settings=settings, backends=b, metrics=metrics,
-                               real_hash=real_hash, cache_dir=run / CACHE_DIR, progress=progress, env=env)
+        try:
+            row = score_checkpoint(ref, real=real, settings=settings, backends=b, metrics=metrics,
+                                   real_hash=real_hash, cache_dir=run / CACHE_DIR, progress=progress, env=env)
+        except UnloadableCheckpointError as e:
+            failed.append((ref.name, e.reason))
+            _record_failure(run, ref, e.reason, current)
+            continue
         if row is None:
             too_small.append(ref.name)
             continue
@@ -393,16 +396,41 @@ def _score_run_main(run_dir: str | Path, *, settings: ScoreSettings, last: int |
         new_rows.append(row)
         if on_row is not None:
             on_row(row)
-    rows = [r for r in read_jsonl(scores_path) if _row_key(r)[1] == current]
+    rows = [r for r in read_score_rows(scores_path, missing_ok=True) if _row_key(r)[1] == current]
     best = select_checkpoint(rows, rule=select) if rows else None
     if best is not None:
         best["settings_hash"] = current
         write_json_atomic(run / BEST_FILE, best)
+    elif failed:
+        name, reason = failed[0]
+        raise BadInputError(run / CHECKPOINT_DIR / name, f"{reason} (no checkpoint could be scored; "
+                                                         f"{len(failed)} failed, see {run / SCORE_SKIPS_FILE})")
     return RunScoreResult(new_rows=new_rows, rows=rows, already_scored=[r.name for r in refs if r not in todo],
-                          too_small=too_small, best=best)
+                          too_small=too_small, best=best, failed=failed)
+
+
+class UnloadableCheckpointError(BadInputError):
+    """A checkpoint file cannot be loaded for scoring (the call goes on with the others)."""
+
+
+def _load_sampler(backends: ScoreBackends, ref: CheckpointRef, device: str) -> Sampler:
+    """Return the checkpoint's sampler.
+
+    Raises:
+        UnloadableCheckpointError: the file is truncated, foreign or holds non-finite weights.
+    """
+    try:
+        return backends.load_generator(ref.path, device=device)
+    except BadInputError as e:
+        raise UnloadableCheckpointError(ref.path, e.reason) from None
+
+
+def _record_failure(run: Path, ref: CheckpointRef, reason: str, settings_hash: str) -> None:
+    """Append why a checkpoint was not scored to RUN/scores-skipped.jsonl and say it in one line."""
+    append_jsonl(run / SCORE_SKIPS_FILE, {"checkpoint": ref.name, "reason": reason, "settings_hash": settings_hash,
+                                      "at": utc_now()})
+    warnings.warn(f"{ref.path}: not scored ({reason})", RuntimeWarning, stacklevel=2)
 
 
 def _say(text: str) -> None:
-    from rich.console import Console
-
     Console(stderr=True).print(text)

@@ -94,3 +94,18 @@ def test_qa_json_prints_the_summary_it_writes(tmp_path: Path, phantom_dir_80x64:
     res = CliRunner().invoke(app, ["qa", str(phantom_dir_80x64), "--out", str(tmp_path / "qa"), "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout) == json.loads((tmp_path / "qa" / "qa.json").read_text())
+
+
+def test_curation_follows_calibrated_flags(tmp_path: Path, phantom_dir_80x64: Path) -> None:
+    src = _folder(tmp_path, phantom_dir_80x64)
+    runner = CliRunner()
+    res = runner.invoke(app, ["qa", "calibrate", str(phantom_dir_80x64), "--out", str(tmp_path / "calib.json"),
+                              "--no-progress"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["qa", str(src), "--calibration", str(tmp_path / "calib.json"), "--out",
+                              str(tmp_path / "qa"), "--accept-out", str(tmp_path / "ok"), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    flagged = {r["id"]: r["any_artifact"] == "True" for r in _csv(tmp_path / "qa" / "qa.csv")}
+    decisions = {r["id"]: r["decision"] for r in _csv(tmp_path / "ok" / "curation.csv")}
+    assert decisions == {i: "rejected" if f else "accepted" for i, f in flagged.items()}
+    assert decisions["blank_L_CC"] == "rejected"

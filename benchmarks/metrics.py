@@ -99,6 +99,68 @@ def bench_reference_swd(n: int, h: int, w: int) -> float:
     return t
 
 
+def _reference_swd_value(real: np.ndarray, fake: np.ndarray, seed: int = 0) -> float:
+    """Return the bare SWD (x1 raw, averaged over levels) of the NumPy reference on two image sets [n, H, W]."""
+    from tests.metrics import swd_reference as ref
+
+    rng = np.random.default_rng(seed)
+    h, w = real.shape[1:]
+    n_levels, hh, ww = 0, h, w
+    while min(hh, ww) >= 16:
+        n_levels += 1
+        hh, ww = (hh + 1) // 2, (ww + 1) // 2
+    per_set = []
+    for x in (real, fake):
+        levels: list[list[np.ndarray]] = [[] for _ in range(n_levels)]
+        for img in x:
+            for li, lv in enumerate(ref.pyramid(img, n_levels)):
+                ys = rng.integers(3, lv.shape[0] - 3, 128)
+                xs = rng.integers(3, lv.shape[1] - 3, 128)
+                levels[li].append(ref.descriptors(lv, ys, xs, 1))
+        per_set.append([ref.normalise(np.concatenate(d), 1) for d in levels])
+    vals = []
+    for a, b in zip(per_set[0], per_set[1], strict=True):
+        dirs = [rng.normal(size=(49, 128)) for _ in range(4)]
+        vals.append(ref.swd(a, b, [d / np.sqrt((d ** 2).sum(0)) for d in dirs]))
+    return float(np.mean(vals))
+
+
+def bench_swd_side_by_side(n: int, h: int, w: int, *, rounds: int = 2) -> dict[str, Any]:
+    """Seconds of the NumPy reference's bare SWD value and of our full SWD (streaming, value, matched floors
+    over 5 splits, 50-replicate interval) on the same 2 x n images, alternating, best of `rounds` each."""
+    from mammoeval.metrics.registry import SWD_MAX_BOOTSTRAP
+
+    real, fake = _images(n, h, w, 1), _images(n, h, w, 2)
+    views = torch.zeros(n, dtype=torch.int64)
+    ids = [str(i) for i in range(n)]
+    t_ref, t_ours, t_bare = float("inf"), float("inf"), float("inf")
+    print(f"side by side: 2x{n} at {h}x{w}, {rounds} round(s)", flush=True)
+    ours: dict[str, Any] = {}
+    ref_value = float("nan")
+    for _ in range(rounds):
+        t, ref_value = _timed(lambda: _reference_swd_value(real[:, 0].double().numpy(), fake[:, 0].double().numpy()))
+        t_ref = min(t_ref, t)
+        print(f"reference bare value: {t:.1f} s", flush=True)
+
+        def full() -> Any:
+            m = SWDMetric(SWDSettings(n_bootstrap=SWD_MAX_BOOTSTRAP))
+            for s0 in range(0, n, 16):
+                m.update(ImageBatch(real[s0:s0 + 16], views[s0:s0 + 16], ids[s0:s0 + 16]), real=True)
+                m.update(ImageBatch(fake[s0:s0 + 16], views[s0:s0 + 16], ids[s0:s0 + 16]), real=False)
+            return m, m.compute()["all"]["swd_avg"]
+
+        t, (m, r) = _timed(full)
+        t_ours = min(t_ours, t)
+        print(f"ours full compute: {t:.1f} s", flush=True)
+        t_bare = min(t_bare, _timed(lambda: m._swd_groups(m._view_desc(True, "all"), m._view_desc(False, "all"),  # noqa: B023
+                                                          sub_seed=0))[0])
+        ours = {"value": r.value, "ci": list(r.ci) if r.ci else None, "floor": r.floor, "floor_sd": r.floor_sd,
+                "floor_size": r.floor_size, "ratio": r.ratio}
+    return {"images": f"2x{n} at {h}x{w}", "reference_bare_value_s": t_ref, "reference_value": ref_value,
+            "ours_full_compute_s": t_ours, "ours_bare_distance_s": t_bare, "speedup": t_ref / t_ours, "ours": ours,
+            "n_bootstrap": SWD_MAX_BOOTSTRAP, "floor_splits": SWDSettings().floor_splits}
+
+
 def bench_msssim(device: str) -> dict[str, float]:
     from pytorch_msssim import ms_ssim as ref_ms_ssim
 
@@ -151,8 +213,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--quick", action="store_true", help="fewer images (a smoke run)")
+    ap.add_argument("--swd-only", action="store_true",
+                    help="only the side-by-side SWD comparison; other rows are kept from reports/metrics.json")
+    ap.add_argument("--shared", action="store_true", help="note in the report that other jobs shared the machine")
+    ap.add_argument("--rounds", type=int, default=2, help="alternating rounds of the side-by-side SWD comparison")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.swd_only:
+        _swd_only(args)
+        return
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     res: dict[str, Any] = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "threads": args.threads,
                                        "loadavg_start": os.getloadavg(), "torch": torch.__version__}}
@@ -173,6 +242,51 @@ def main() -> None:
     write_json_atomic(ROOT / "reports" / "metrics.json", res)
     write_text_atomic(ROOT / "reports" / "metrics.md", _markdown(res, n_small, n_big))
     print(_markdown(res, n_small, n_big))
+
+
+def _swd_only(args: argparse.Namespace) -> None:
+    import json
+
+    path = ROOT / "reports" / "metrics.json"
+    res = json.loads(path.read_text()) if path.is_file() else {}
+    n = 32 if args.quick else 256
+    side = bench_swd_side_by_side(n, 320, 256, rounds=args.rounds)
+    side["rounds"] = args.rounds
+    side["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "threads": args.threads,
+                       "loadavg": os.getloadavg(), "shared": bool(args.shared)}
+    res["swd_side_by_side"] = side
+    write_json_atomic(path, res)
+    md = ROOT / "reports" / "metrics.md"
+    old = md.read_text().split("\n## SWD side by side")[0].rstrip() + "\n" if md.is_file() else ""
+    write_text_atomic(md, old + _side_markdown(side))
+    print(_side_markdown(side))
+
+
+def _side_markdown(side: dict[str, Any]) -> str:
+    m, o = side["machine"], side["ours"]
+    shared = (f" The machine was shared with other jobs (load average {m['loadavg'][0]:.1f} on {m['cpus']} CPUs "
+              "at the end), so absolute times are inflated; both sides ran alternately in one process, so the "
+              "ratio is the fair figure.") if m["shared"] else ""
+    return "\n".join([
+        "",
+        "## SWD side by side (one run, same images)",
+        "",
+        f"{side['images']}, best of {side.get('rounds', 2)} alternating round(s), torch threads {m['threads']}.{shared}",
+        "",
+        "| measurement | seconds |",
+        "|---|---|",
+        f"| NumPy reference (tests/metrics/swd_reference.py), bare value | {side['reference_bare_value_s']:.2f} |",
+        f"| ours, streaming + value + floors ({side['floor_splits']} matched splits) + interval "
+        f"({side['n_bootstrap']} replicates) | {side['ours_full_compute_s']:.2f} |",
+        f"| ours, bare distance only (descriptors already streamed) | {side['ours_bare_distance_s']:.2f} |",
+        f"| speed-up of our full compute over the reference's bare value | {side['speedup']:.1f}x |",
+        "",
+        f"Values (raw, x1e3 in tables): reference {side['reference_value'] * 1e3:.2f}; ours {o['value'] * 1e3:.2f} "
+        f"[{o['ci'][0] * 1e3:.2f}, {o['ci'][1] * 1e3:.2f}], floor {o['floor'] * 1e3:.2f} +- {o['floor_sd'] * 1e3:.2f} "
+        f"(2 x {o['floor_size']} real images), ratio {o['ratio']:.2f}. Published reference timing: 21 s for "
+        "2x256 at 320x256 (see above).",
+        "",
+    ])
 
 
 def _markdown(r: dict[str, Any], n_small: int, n_big: int) -> str:

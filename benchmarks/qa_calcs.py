@@ -9,7 +9,7 @@
   rotated spots, FWHM 1.5-4.5 px, contrast 0.08-0.5, added into clean phantoms and real-dev images
   at 640 rows, and real-dev at the scan's 1280 rows), reported on the odd-indexed real-dev files
   (the spot-strength test was tuned on the even ones and phantom seeds 0-39), with the detections
-  on the clean images counted as false positives. The default detector and round 3's (ROUND3) side
+  on the clean images counted as false positives. The default detector and the global top-hat baseline's (TOPHAT_GLOBAL) side
   by side.
 - Speed: anatomy (with pectoral), pectoral alone and calcifications on a 1280x1024 phantom, one thread.
 - Figure: detections on the mini-MIAS calcification cases and the normal ones (false detections).
@@ -29,10 +29,12 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
+from calc_baselines import TOPHAT_GLOBAL, TophatConfig, detect_tophat  # noqa: E402
 
 from mammoeval.core.fsutil import write_json_atomic, write_text_atomic  # noqa: E402
-from mammoeval.qa.anatomy import compute_anatomy, reduce_to_height  # noqa: E402
-from mammoeval.qa.calcifications import ROUND3, CalcConfig, detect_calcifications, match_detections  # noqa: E402
+from mammoeval.core.imageops import reduce_to_height  # noqa: E402
+from mammoeval.qa.anatomy import Anatomy, compute_anatomy  # noqa: E402
+from mammoeval.qa.calcifications import Calc, CalcConfig, detect_calcifications, match_detections  # noqa: E402
 from mammoeval.qa.pectoral import detect_pectoral  # noqa: E402
 from mammoeval.qa.view import predict_view  # noqa: E402
 
@@ -110,7 +112,14 @@ def _iou(coarse_mask: np.ndarray, truth: np.ndarray) -> float:
     return float((up & truth).sum() / union) if union else 1.0
 
 
-def calc_phantoms(seeds: range, config: CalcConfig = CalcConfig()) -> dict[str, Any]:
+def _detect(image: np.ndarray, anatomy: Anatomy, config: CalcConfig | TophatConfig) -> list[Calc]:
+    """Return the detections of the detector (CalcConfig) or of a top-hat baseline (TophatConfig)."""
+    if isinstance(config, TophatConfig):
+        return detect_tophat(image, anatomy, config=config)
+    return detect_calcifications(image, anatomy, config=config)
+
+
+def calc_phantoms(seeds: range, config: CalcConfig | TophatConfig = CalcConfig()) -> dict[str, Any]:
     """Return calcification recall/precision on phantom truth for the given seeds (both views)."""
     from mammoeval.data.phantom import FindingsConfig, render_phantom
 
@@ -119,7 +128,7 @@ def calc_phantoms(seeds: range, config: CalcConfig = CalcConfig()) -> dict[str, 
     for s in seeds:
         for view in ("CC", "MLO"):
             p = render_phantom(s, size=(320, 256), view=view, findings=cfg)
-            found = detect_calcifications(p.image, compute_anatomy(p.image), config=config)
+            found = _detect(p.image, compute_anatomy(p.image), config)
             visible = [(c.x, c.y) for c in p.truth.calcifications if 2 <= c.diameter_px <= 4 and c.contrast >= 0.1]
             a, _, c = match_detections(found, visible)
             _, b, _ = match_detections(found, [(c.x, c.y) for c in p.truth.calcifications])
@@ -165,7 +174,7 @@ CONTRAST_BINS = ((0.08, 0.15), (0.15, 0.3), (0.3, 0.5))
 
 
 def calc_variant(real: list[tuple[str, str, np.ndarray]], seed: int,
-                 config: CalcConfig = CalcConfig(), rows: int = 640) -> dict[str, Any]:
+                 config: CalcConfig | TophatConfig = CalcConfig(), rows: int = 640) -> dict[str, Any]:
     """Return recall (per contrast bin) and precision of VARIANT spots in clean real-dev images (and phantoms at 640 rows).
 
     Real-dev (reduced to at most `rows` rows) is reported on the odd-indexed files (never tuned
@@ -187,11 +196,11 @@ def calc_variant(real: list[tuple[str, str, np.ndarray]], seed: int,
         for img in images:
             a = compute_anatomy(img)
             canon = img if a.chest_wall_side == "left" else np.ascontiguousarray(img[:, ::-1])
-            base = detect_calcifications(canon, a, config=config)
+            base = _detect(canon, a, config)
             allowed = np.kron(a.mask & ~a.pectoral_mask, np.ones((a.factor, a.factor), bool))
             allowed = np.pad(allowed, ((0, canon.shape[0] - allowed.shape[0]), (0, canon.shape[1] - allowed.shape[1])))
             spotted, spots = add_variant_spots(canon, allowed & ~_near(base, canon.shape), rng, 8)
-            found = detect_calcifications(spotted, compute_anatomy(spotted), config=config)
+            found = _detect(spotted, compute_anatomy(spotted), config)
             _, b_, _ = match_detections(found, [(x, y) for x, y, _ in spots] + [(c.x, c.y) for c in base])
             fp, clean = fp + b_, clean + len(base)
             hits += [(con, any(np.hypot(f.x - x, f.y - y) <= 2.5 for f in found)) for x, y, con in spots]
@@ -238,7 +247,7 @@ def speed(repeats: int = 7) -> dict[str, float]:
     out = {"anatomy_with_pectoral": ms(lambda: compute_anatomy(img)),
            "pectoral": ms(lambda: detect_pectoral(a.coarse, a.mask)),
            "calcifications": ms(lambda: detect_calcifications(img, a)),
-           "calcifications_round3": ms(lambda: detect_calcifications(img, a, config=ROUND3))}
+           "calcifications_tophat_global": ms(lambda: detect_tophat(img, a, config=TOPHAT_GLOBAL))}
     out["together"] = ms(lambda: detect_calcifications(img, compute_anatomy(img)))
     return out
 
@@ -307,25 +316,25 @@ def render_md(rep: dict[str, Any]) -> str:
               f"{', '.join(p['missed_or_wrong']) or '-'} |", "",
               f"Phantom pectoral mask IoU with the truth (mean over MLO, misses count 0): {p['pectoral_iou_mean']}.",
               "", "## Calcifications", "",
-              "Default test (`threshold=\"blob\"`, round 5): the spot strength (smaller eigenvalue of the "
+              "Default test (`threshold=\"blob\"`): the spot strength (smaller eigenvalue of the "
               "negated Hessian at blur variances 1 and 2 px^2, scale-normalised; near 0 on ridges, vessels "
               "and edges) must exceed the breast's median + 6 x its robust spread (1.4826 x MAD), and the "
               "top-hat peak 0.1; size, ring and bright-object tests look only at the spot's own support "
               "(strength >= 0.4 x its peak), so texture ridges under or beside a spot no longer merge with "
               "it; line and stroke ends are rejected by a one-sided test. Tuned on phantom seeds 0-39 and "
-              "the even-indexed real-dev files at 640 rows; real_odd never used. ROUND3 is the previous "
+              "the even-indexed real-dev files at 640 rows; real_odd never used. TOPHAT_GLOBAL is the previous "
               "default (one top-hat bar per image: max of 0.08, 6 x noise, 4 x the breast's 90th top-hat "
               "percentile), kept for comparison.", "",
               "| set | detector | images | recall | precision | detections per clean image |",
               "|---|---|---|---|---|---|"]
-    for label, sec in (("default", rep), ("ROUND3", rep["round3"])):
+    for label, sec in (("default", rep), ("TOPHAT_GLOBAL", rep["tophat_global"])):
         for key in ("phantoms_tune", "phantoms_heldout"):
             c = sec[key]
             lines.append(f"| phantoms seeds {c['seeds']} ({'tuning' if key.endswith('tune') else 'held out'}) | "
                          f"{label} | {c['n_images']} | {c['recall']} | {c['precision']} | - |")
     for vkey, rows in (("calc_variant", 640), ("calc_variant_1280", 1280)):
         for name in rep[vkey]:
-            for label, v in (("default", rep[vkey][name]), ("ROUND3", rep["round3"][vkey][name])):
+            for label, v in (("default", rep[vkey][name]), ("TOPHAT_GLOBAL", rep["tophat_global"][vkey][name])):
                 bins = ", ".join(f"{k}: {r}" for k, r in v["recall_by_contrast"].items())
                 lines.append(f"| VARIANT spots in clean {name} images ({rows} rows) | {label} | {v['n_images']} | "
                              f"{v['recall']} (by contrast {bins}) | {v['precision_new_detections']} | "
@@ -337,7 +346,7 @@ def render_md(rep: dict[str, Any]) -> str:
               "precision counts every detection not at a variant spot or at a detection of the clean image. "
               "Detections per clean image are all detections on the unmodified image: real-dev images have "
               "real calcifications and calcification-like spots, so not all of them are false.", "",
-              "Diagnosis (round 5, even files at 640 rows): ROUND3 missed real-image spots mostly at its "
+              "Diagnosis (even files at 640 rows): TOPHAT_GLOBAL missed real-image spots mostly at its "
               "contrast bar (70 of 81 misses): on the CDD-CESM and NYU images (contrast-stretched, dense "
               "fibrous texture) the breast's 90th top-hat percentile is 0.11-0.16 (fibres narrower than the "
               "7-px opening pass the top-hat), so the bar was 0.46-0.65, above most spots of contrast 0.3-0.5; "
@@ -372,10 +381,10 @@ def main() -> None:
            "phantoms_heldout": calc_phantoms(range(1000, 1060)),
            "calc_variant": calc_variant(real, seed=7),
            "calc_variant_1280": calc_variant(real, seed=7, rows=1280),
-           "round3": {"phantoms_tune": calc_phantoms(range(0, 40), ROUND3),
-                      "phantoms_heldout": calc_phantoms(range(1000, 1060), ROUND3),
-                      "calc_variant": calc_variant(real, seed=7, config=ROUND3),
-                      "calc_variant_1280": calc_variant(real, seed=7, config=ROUND3, rows=1280)},
+           "tophat_global": {"phantoms_tune": calc_phantoms(range(0, 40), TOPHAT_GLOBAL),
+                      "phantoms_heldout": calc_phantoms(range(1000, 1060), TOPHAT_GLOBAL),
+                      "calc_variant": calc_variant(real, seed=7, config=TOPHAT_GLOBAL),
+                      "calc_variant_1280": calc_variant(real, seed=7, config=TOPHAT_GLOBAL, rows=1280)},
            "speed_ms": speed(),
            "mias": mias_figure(out / "qa_calcs_mias.png")}
     write_json_atomic(out / "qa_calcs.json", rep)

@@ -33,8 +33,9 @@ import numpy as np
 from qa_detectors import load_real  # benchmarks/ is the script's folder
 
 from mammoeval.core.fsutil import write_json_atomic, write_text_atomic
+from mammoeval.core.imageops import reduce_to_height
 from mammoeval.qa import check_image
-from mammoeval.qa.anatomy import compute_anatomy, flatten_background, reduce_to_height
+from mammoeval.qa.anatomy import compute_anatomy, flatten_background
 from mammoeval.qa.calibration import Calibration, RealScores, calibrate, shipped_defaults
 from mammoeval.qa.detectors import CALIBRATED, REGISTRY
 from mammoeval.qa.detectors.base import mask_at

@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from mammoeval.core.fsutil import write_json_atomic, write_text_atomic
+from mammoeval.core.imageops import reduce_to_height
 from mammoeval.qa import DETECTORS, check_image
-from mammoeval.qa.anatomy import compute_anatomy, reduce_to_height
+from mammoeval.qa.anatomy import compute_anatomy
 from mammoeval.qa.artifacts import _mask_at
 from mammoeval.qa.inject import INJECTORS, VARIANTS, _interior_point, inject
 

@@ -61,7 +61,6 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 
 # --- data ------------------------------------------------------------------------------------
-# (filled by the foundation issue: `data prepare`, `data phantom`)
 
 @data_app.command("phantom")
 def data_phantom(
@@ -130,7 +129,6 @@ def data_prepare(
 
 
 # --- train -----------------------------------------------------------------------------------
-# (filled by the trainer issue)
 
 @app.command("train")
 def train_command(

@@ -1,8 +1,8 @@
 """The training loop, as short functions: open the run, build or resume the state, step, tick, snapshot.
 
 One iteration = `d_steps` D steps (each on a fresh global minibatch of reals, counted as images
-shown) + one G step + one G-EMA update. The schedule position is computed from images shown at
-the start of each iteration; optimizers are reset whenever layers are added or finish fading in.
+shown) + one G step + the G-EMA update (ema_beta per D step, as PGGAN: beta ** d_steps at once).
+The schedule position is computed from images shown at the start of each iteration; optimizers are reset whenever layers are added or finish fading in.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import json
 import math
 import platform
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from mammoeval.core import ddp
 from mammoeval.core.errors import BadInputError, ConfigError, TrainingDivergedError
 from mammoeval.core.fsutil import write_json_atomic, write_text_atomic
 from mammoeval.core.jsonl import append_jsonl, read_jsonl
+from mammoeval.core.progress import progress_bar
 from mammoeval.core.rundir import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
@@ -44,6 +44,7 @@ from mammoeval.core.rundir import (
 from mammoeval.data.dataset import NoImagesError, PreparedDataset
 from mammoeval.data.phantom import write_phantom_dataset
 from mammoeval.data.prepared import DatasetInfo, is_prepared_dataset, read_dataset_info
+from mammoeval_train.augment import augment
 from mammoeval_train.checkpoint import RNG_SCHEME, load_checkpoint, prune_checkpoints, save_checkpoint
 from mammoeval_train.config import TrainConfig, config_from_dict, validate, with_overrides
 from mammoeval_train.generate import latents_for_seeds, render_images
@@ -60,6 +61,9 @@ RESUMABLE_FIELDS = frozenset({"total_kimg", "device", "num_workers", "precision"
                               "swd_per_view"})
 """Config fields that may change on --resume; every other field must match the saved run."""
 _STAT_NAMES = ("loss_d", "loss_g", "gp", "grad_norm_d", "grad_norm_g", "drift", "ce_real", "ce_fake")
+"""Training statistics of a step, by name (log.jsonl keys)."""
+_D_STAT_NAMES = ("loss_d", "gp", "grad_norm_d", "drift", "ce_real", "ce_fake")
+"""The statistics averaged over the D steps of an iteration."""
 
 
 @dataclass(frozen=True)
@@ -172,6 +176,7 @@ def open_run(cfg: TrainConfig, *, data: Path | None, out: Path, resume: bool, en
     if saved is not None and saved.get("dataset_hash") not in (None, info.content_hash):
         raise ConfigError(f"{dataset}: dataset content differs from the one this run was trained on; resume with the same --data")
     reduction = dataset_reduction(info, cfg, dataset)
+    check_dataset_fits(info, cfg, dataset)
     run = RunContext(cfg=cfg, out=out, dataset=dataset.resolve(), dataset_hash=info.content_hash,
                      reduction=reduction, env=env)
     if env.is_main:
@@ -215,6 +220,22 @@ def dataset_reduction(info: DatasetInfo, cfg: TrainConfig, dataset: Path) -> int
         raise ConfigError(f"{dataset}: dataset size {h}x{w} is not the target size {th}x{tw} "
                           "times a power of two; prepare it with --size matching the config")
     return r
+
+
+def check_dataset_fits(info: DatasetInfo, cfg: TrainConfig, dataset: Path) -> None:
+    """Refuse, before any training, a dataset the view-conditioned trainer cannot learn from.
+
+    Raises:
+        BadInputError: naming the dataset, when it lacks CC or MLO images (G is conditioned on
+            both views and D classifies them) or holds fewer images than the largest minibatch.
+    """
+    missing = [v for v in ("CC", "MLO") if info.counts.get(f"view:{v}", 0) < 1]
+    if missing:
+        raise BadInputError(dataset, f"no {' or '.join(missing)} images ({info.n_images} in all); view-conditioned "
+                            "training needs both CC and MLO views")
+    if info.n_images < max(cfg.minibatch):
+        raise BadInputError(dataset, f"{info.n_images} images, fewer than one minibatch ({max(cfg.minibatch)}); "
+                            "add images or lower the minibatch")
 
 
 def run_config_dict(run: RunContext) -> dict[str, Any]:
@@ -318,11 +339,13 @@ def fade_reals(real: torch.Tensor, pos: Position) -> torch.Tensor:
 
 
 def _d_step(state: TrainState, run: RunContext, pos: Position, real: torch.Tensor, views: torch.Tensor,
-            z: torch.Tensor, mix: torch.Tensor, weights: LossWeights) -> tuple[DLoss, torch.Tensor]:
+            z: torch.Tensor, mix: torch.Tensor, weights: LossWeights, gen: torch.Generator) -> tuple[DLoss, torch.Tensor]:
     cfg, env = run.cfg, run.env
     state.opt_D.zero_grad(set_to_none=True)
     with torch.no_grad(), _autocast(cfg, env.device):
         fake = state.G(z, views, pos.stage, pos.alpha)
+    if cfg.augment:
+        real, fake = augment(real, cfg.augment, gen), augment(fake.float(), cfg.augment, gen)
     with _autocast(cfg, env.device):
         loss = compute_d_loss(state.D, real, views, fake.float(), views, mix, stage=pos.stage, alpha=pos.alpha,
                               weights=weights)
@@ -334,12 +357,14 @@ def _d_step(state: TrainState, run: RunContext, pos: Position, real: torch.Tenso
 
 
 def _g_step(state: TrainState, run: RunContext, pos: Position, z: torch.Tensor, views: torch.Tensor,
-            weights: LossWeights) -> tuple[GLoss, torch.Tensor]:
+            weights: LossWeights, gen: torch.Generator) -> tuple[GLoss, torch.Tensor]:
     cfg, env = run.cfg, run.env
     state.D.requires_grad_(False)
     state.opt_G.zero_grad(set_to_none=True)
     with _autocast(cfg, env.device):
         fake = state.G(z, views, pos.stage, pos.alpha)
+        if cfg.augment:
+            fake = augment(fake.float(), cfg.augment, gen)
         loss = compute_g_loss(state.D, fake.float(), views, stage=pos.stage, alpha=pos.alpha, weights=weights)
     loss.total.backward()
     ddp.all_reduce_grads(state.G.parameters(), env)
@@ -355,36 +380,42 @@ def update_ema(G_ema: Generator, G: Generator, beta: float) -> None:
     torch._foreach_lerp_(list(G_ema.parameters()), [p.detach() for p in G.parameters()], 1.0 - beta)
 
 
-def train_step(state: TrainState, run: RunContext, pos: Position, feed: RealFeed, weights: LossWeights) -> torch.Tensor:
-    """Run one iteration (d_steps D steps, one G step, EMA) and return float32 [8] stats (_STAT_NAMES),
-    averaged over D steps and ranks, on the CPU. Advances state.n_images_shown."""
+def train_step(state: TrainState, run: RunContext, pos: Position, feed: RealFeed, weights: LossWeights) -> dict[str, float]:
+    """Run one iteration (d_steps D steps, one G step, EMA) and return its statistics by name
+    (_STAT_NAMES; D terms averaged over the D steps; all averaged over ranks). Advances
+    state.n_images_shown."""
     cfg, env = run.cfg, run.env
     dev = env.device
     gen = torch.Generator().manual_seed(derive_seed(cfg.seed, state.n_images_shown, env.rank, "step"))
     b = pos.minibatch // env.world_size
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    d_terms = torch.zeros(6, device=dev)
+    d_terms = torch.zeros(len(_D_STAT_NAMES), device=dev)
     for _ in range(pos.d_steps):
         real, views = feed.next()
         real = fade_reals(real, pos).contiguous(memory_format=fmt)
         z = torch.randn(b, cfg.latent_size, generator=gen).to(dev)
         mix = torch.rand(b, 1, 1, 1, generator=gen).to(dev)
-        dl, norm = _d_step(state, run, pos, real, views, z, mix, weights)
+        dl, norm = _d_step(state, run, pos, real, views, z, mix, weights, gen)
         d_terms += torch.stack([dl.total.detach(), dl.gp, norm, dl.drift, dl.ce_real, dl.ce_fake])
         state.n_images_shown += pos.minibatch
     d_terms /= pos.d_steps
     z = torch.randn(b, cfg.latent_size, generator=gen).to(dev)
-    g_views = torch.randint(0, 2, (b,), generator=gen).to(dev)
-    gl, norm_g = _g_step(state, run, pos, z, g_views, weights)
-    update_ema(state.G_ema, state.G, cfg.ema_beta)
-    stats = torch.stack([d_terms[0], gl.total.detach(), d_terms[1], d_terms[2], norm_g, d_terms[3], d_terms[4],
-                         d_terms[5]]).float()
-    return ddp.all_reduce_mean(stats, env).cpu()
+    if cfg.g_views == "dataset":
+        g_views = feed.sample_views(b, gen)
+    else:
+        g_views = torch.randint(0, 2, (b,), generator=gen).to(dev)
+    gl, norm_g = _g_step(state, run, pos, z, g_views, weights, gen)
+    update_ema(state.G_ema, state.G, cfg.ema_beta ** pos.d_steps)
+    named = dict(zip(_D_STAT_NAMES, d_terms, strict=True))
+    named.update(loss_g=gl.total.detach(), grad_norm_g=norm_g)
+    stats = torch.stack([named[k].float() for k in _STAT_NAMES])
+    reduced = ddp.all_reduce_mean(stats, env).cpu().tolist()
+    return dict(zip(_STAT_NAMES, reduced, strict=True))
 
 
-def _diverged(stats: torch.Tensor, state: TrainState) -> TrainingDivergedError:
-    what = "NaN" if bool(torch.isnan(stats).any()) else "infinite"
-    names = [n for n, v in zip(_STAT_NAMES, stats.tolist(), strict=True) if not math.isfinite(v)]
+def _diverged(stats: dict[str, float], state: TrainState) -> TrainingDivergedError:
+    what = "NaN" if any(math.isnan(v) for v in stats.values()) else "infinite"
+    names = [n for n, v in stats.items() if not math.isfinite(v)]
     last = state.last_checkpoint if state.last_checkpoint is not None else "none (no checkpoint written yet)"
     return TrainingDivergedError(f"loss became {what} at tick {state.tick + 1} (kimg {state.n_images_shown / 1000:.3f}; "
                                  f"{', '.join(names)}); last good checkpoint: {last}")
@@ -397,19 +428,19 @@ def _diverged(stats: torch.Tensor, state: TrainState) -> TrainingDivergedError:
 class _TickStats:
     start_img: int
     t0: float = field(default_factory=time.perf_counter)
-    sums: torch.Tensor = field(default_factory=lambda: torch.zeros(len(_STAT_NAMES), dtype=torch.float64))
+    sums: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_STAT_NAMES, 0.0))
     n: int = 0
 
-    def add(self, stats: torch.Tensor) -> None:
-        self.sums += stats.double()
+    def add(self, stats: dict[str, float]) -> None:
+        for name in _STAT_NAMES:
+            self.sums[name] += stats[name]
         self.n += 1
 
 
 def log_row(state: TrainState, pos: Position, acc: _TickStats, seconds: float) -> dict[str, Any]:
     """Return the log.jsonl row (exactly LOG_KEYS) closing the current tick."""
-    means = (acc.sums / max(acc.n, 1)).tolist()
     shown = state.n_images_shown - acc.start_img
-    row: dict[str, Any] = dict(zip(_STAT_NAMES, means, strict=True))
+    row: dict[str, Any] = {name: total / max(acc.n, 1) for name, total in acc.sums.items()}
     row.update(
         tick=state.tick, kimg=state.n_images_shown / 1000.0, stage=pos.stage,
         resolution=f"{pos.resolution[0]}x{pos.resolution[1]}", alpha=pos.alpha, d_steps=pos.d_steps, lr=pos.lr,
@@ -478,20 +509,11 @@ def write_snapshot_swd(run: RunContext, state: TrainState, pos: Position) -> Non
                                               "n_images_shown": state.n_images_shown, "tick": state.tick, **row})
 
 
-@contextlib.contextmanager
-def _progress_bar(show: bool, total: int, done: int) -> Iterator[Any]:
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
-                  disable=not show) as bar:
-        task = bar.add_task("training", total=total, completed=done)
-        yield lambda n, text: bar.update(task, completed=n, description=text)
-
-
-def _describe(state: TrainState, pos: Position, stats: torch.Tensor) -> str:
+def _describe(state: TrainState, pos: Position, stats: dict[str, float]) -> str:
     h, w = pos.resolution
     return (f"kimg {state.n_images_shown / 1000:8.1f} | stage {pos.stage} {h}x{w} a={pos.alpha:.2f} | "
-            f"D {float(stats[0]):+.3f} G {float(stats[1]):+.3f}")
+            f"D {stats['loss_d']:+.3f} G {stats['loss_g']:+.3f}")
 
 
 def run_loop(run: RunContext, state: TrainState, *, progress: bool = True) -> RunSummary:
@@ -505,7 +527,7 @@ def run_loop(run: RunContext, state: TrainState, *, progress: bool = True) -> Ru
     feed: RealFeed | None = None
     feed_stage = -1
     acc = _TickStats(state.n_images_shown)
-    with _progress_bar(progress and env.is_main, total, state.n_images_shown) as update:
+    with progress_bar("training", total=total, completed=state.n_images_shown, enabled=progress and env.is_main) as bar:
         while state.n_images_shown < total:
             pos = position_at(cfg, state.n_images_shown)
             if pos.phase_key != state.phase_key:
@@ -519,10 +541,10 @@ def run_loop(run: RunContext, state: TrainState, *, progress: bool = True) -> Ru
                 feed_stage = pos.stage
             assert feed is not None
             stats = train_step(state, run, pos, feed, weights)
-            if not bool(torch.isfinite(stats).all()):
+            if not all(math.isfinite(v) for v in stats.values()):
                 raise _diverged(stats, state)
             acc.add(stats)
-            update(state.n_images_shown, _describe(state, pos, stats))
+            bar.update(completed=state.n_images_shown, description=_describe(state, pos, stats))
             if state.n_images_shown - acc.start_img >= tick_imgs or state.n_images_shown >= total:
                 acc = _close_tick(run, state, pos, acc, final=state.n_images_shown >= total)
     pos = position_at(cfg, state.n_images_shown)

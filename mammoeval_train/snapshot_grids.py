@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from mammoeval.core.fsutil import write_bytes_atomic
 
@@ -32,8 +33,6 @@ def tile_grid(images: torch.Tensor, *, cols: int, tile: tuple[int, int]) -> np.n
 
 def write_view_grid(path: Path, cc: torch.Tensor, mlo: torch.Tensor, *, cols: int, tile: tuple[int, int]) -> None:
     """Write a PNG: the CC images [n, 1, H, W] in rows, then the MLO images in rows below."""
-    from PIL import Image
-
     parts = [tile_grid(x, cols=cols, tile=tile) for x in (cc, mlo) if x.shape[0]]
     sep = np.full((GAP_PX * 2, parts[0].shape[1]), GAP_VALUE, dtype=np.uint8)
     mosaic = parts[0] if len(parts) == 1 else np.concatenate([parts[0], sep, parts[1]])

@@ -1,8 +1,7 @@
 """Optional SWD of the G-EMA against real images at each snapshot, for RUN/metrics.jsonl.
 
-The training issue asks for this hook "from the metrics issue, when it exists": the metric itself
-lives in `mammoeval.metrics.swd` (scorer side of the data flow), so it is imported lazily, inside
-`compute_snapshot_swd` only, and a missing metrics package simply means no row.
+The metric itself is `mammoeval.metrics.swd` (the trainer sits above the metrics layer), fed with
+a fixed real sample and G-EMA images of fixed latents.
 
 Row keys: ``kimg``, ``n_images_shown``, ``tick``, ``resolution`` ("HxW"), ``n_per_view``,
 ``swd_avg``, ``swd_l0`` ... (l0 = the current resolution), ``swd_floor_avg`` (the same SWD

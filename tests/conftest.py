@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny seeded phantom datasets, built once per test session.
+"""Shared fixtures: tiny seeded phantom datasets, built once per pytest run.
 
 `phantom_dir_80x64` and `phantom_dir_160x128` are prepared datasets (dataset.json, manifest.csv,
 images/, findings.json) of 16 phantoms each: 4 per view and laterality, findings on. Treat them as

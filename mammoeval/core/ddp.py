@@ -60,10 +60,18 @@ def pick_device(pref: str, local_rank: int = 0) -> torch.device:
 
 
 def init_from_env(device_pref: str = "auto") -> DistEnv:
-    """Return this process's DistEnv, initialising the process group when WORLD_SIZE > 1."""
+    """Return this process's DistEnv: the only place one is built.
+
+    Uses an already initialised process group (e.g. a test's) as it is; else torchrun's RANK,
+    WORLD_SIZE and LOCAL_RANK, creating the group when WORLD_SIZE > 1 (gloo on CPU, NCCL on CUDA).
+    """
+    if dist.is_available() and dist.is_initialized():
+        rank, world = dist.get_rank(), dist.get_world_size()
+        local = int(os.environ.get("LOCAL_RANK", str(rank)))
+        return DistEnv(rank=rank, world_size=world, local_rank=local, device=pick_device(device_pref, local))
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", str(rank)))
+    rank = int(os.environ.get("RANK", "0")) if world > 1 else 0
+    local = int(os.environ.get("LOCAL_RANK", str(rank))) if world > 1 else 0
     device = pick_device(device_pref, local)
     owns = False
     if world > 1 and not dist.is_initialized():

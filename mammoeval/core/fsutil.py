@@ -17,6 +17,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+import torch
+
 from mammoeval.core.errors import BadInputError
 from mammoeval.core.filekind import check_regular_file, file_kind_problem
 
@@ -81,8 +84,6 @@ def write_json_atomic(path: str | Path, obj: Any, *, indent: int | None = 2) -> 
 
 def save_torch_atomic(path: str | Path, obj: Any) -> None:
     """`torch.save` `obj` (tensors, dicts, numbers, strings only) to `path` atomically."""
-    import torch
-
     buf = io.BytesIO()
     torch.save(obj, buf)
     write_bytes_atomic(path, buf.getvalue())
@@ -90,8 +91,6 @@ def save_torch_atomic(path: str | Path, obj: Any) -> None:
 
 def load_torch_safe(path: str | Path, *, map_location: Any = "cpu") -> Any:
     """Load a `torch.save` file with `weights_only=True` (a file cannot run code)."""
-    import torch
-
     return torch.load(path, map_location=map_location, weights_only=True)
 
 
@@ -169,8 +168,6 @@ def sha256_strings(parts: Iterable[str]) -> str:
 
 
 def _json_default(o: Any) -> Any:
-    import numpy as np
-
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, np.ndarray):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from mammoeval.core.errors import BadInputError
+from mammoeval.core.imageops import box_reduce_tensor
 from mammoeval.core.views import VIEWS
 from mammoeval.data.prepared import (
     LOWRES_FILE,
@@ -135,6 +135,4 @@ def open_lowres(path: Path, *, n_images: int, size: tuple[int, int]) -> np.ndarr
 
 def _reduce(img: torch.Tensor, factor: int) -> torch.Tensor:
     """Box-average a [1, H, W] image by a power-of-two factor."""
-    if factor == 1:
-        return img
-    return F.avg_pool2d(img[None], factor)[0]
+    return box_reduce_tensor(img[None], factor)[0]

@@ -18,6 +18,7 @@ import torch
 
 from mammoeval.core.errors import BadInputError
 from mammoeval.core.fsutil import printable_path, sha256_file, sha256_strings
+from mammoeval.core.imageops import box_reduce_tensor
 from mammoeval.core.views import view_to_label
 from mammoeval.data import preprocess as pp
 from mammoeval.data.imageset import ImageBatch
@@ -128,9 +129,7 @@ class FolderImageSet:
         ids = self.ids
         for start in range(0, len(self), batch_size):
             idx = range(start, min(start + batch_size, len(self)))
-            images = torch.from_numpy(np.stack([self.read(i) for i in idx]))[:, None]
-            if reduction > 1:
-                images = torch.nn.functional.avg_pool2d(images, reduction)
+            images = box_reduce_tensor(torch.from_numpy(np.stack([self.read(i) for i in idx]))[:, None], reduction)
             yield ImageBatch(images, self._views[start:idx.stop].clone(), [ids[i] for i in idx])
 
 

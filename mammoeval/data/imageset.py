@@ -8,6 +8,7 @@ whole set in memory, and names its content by a hash so that statistics can be c
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 
 from mammoeval.core.fsutil import sha256_strings
+from mammoeval.core.imageops import box_reduce_tensor
 from mammoeval.data.dataset import PreparedDataset
 
 
@@ -141,8 +143,6 @@ class TensorImageSet:
 
     @property
     def content_hash(self) -> str:
-        import hashlib
-
         h = hashlib.sha256(self.images.detach().cpu().contiguous().numpy().tobytes())
         h.update(self.views.cpu().numpy().tobytes())
         return h.hexdigest()
@@ -152,7 +152,5 @@ class TensorImageSet:
 
     def iter_batches(self, batch_size: int, *, reduction: int = 1) -> Iterator[ImageBatch]:
         for s in range(0, len(self), batch_size):
-            imgs = self.images[s:s + batch_size]
-            if reduction > 1:
-                imgs = torch.nn.functional.avg_pool2d(imgs, reduction)
+            imgs = box_reduce_tensor(self.images[s:s + batch_size], reduction)
             yield ImageBatch(imgs, self.views[s:s + batch_size], self.ids[s:s + batch_size])

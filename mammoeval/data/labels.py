@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
+from scipy import ndimage
 
 from mammoeval.core.errors import BadInputError
 from mammoeval.core.filekind import check_regular_file
+from mammoeval.core.imageops import box_reduce, chest_wall_side
 from mammoeval.data.preprocess import Side, tissue_mask
 
 _VIEW_ALIASES: dict[str, str] = {
@@ -162,8 +164,8 @@ class ChestWall:
 
     Attributes:
         side: "left" or "right" image edge.
-        confidence: |left - right| / (left + right) of the breast mass in the outer thirds, in [0, 1];
-            0 means no evidence (empty or symmetric image).
+        confidence: in [0, 1] (`mammoeval.core.imageops.chest_wall_side`); 0 means no evidence
+            (empty or symmetric image).
     """
 
     side: Side
@@ -178,18 +180,16 @@ class ChestWall:
 def infer_chest_wall(image: np.ndarray, *, work_height: int = 128) -> ChestWall:
     """Return the chest-wall side of a mammogram from its pixels.
 
-    The breast is widest at the chest wall and tapers to the nipple, so the side whose outer third
-    holds more breast wins. The breast is the largest connected component of the Li-threshold foreground
-    after a morphological opening, which drops film borders, edge strips, burned-in text and skin
-    markers (thin or small bright structures) before they can vote.
+    The breast is the largest connected component of the Li-threshold foreground after a
+    morphological opening, which drops film borders, edge strips, burned-in text and skin markers
+    (thin or small bright structures) before they can vote; its side is decided by the one
+    chest-wall rule, `mammoeval.core.imageops.chest_wall_side` (QA uses it too).
 
     Args:
         image: float (H, W) in MONOCHROME2 polarity (tissue bright), any range.
         work_height: the image is box-reduced to about this many rows first (speed, noise).
     """
-    from scipy import ndimage
-
-    small = _box_reduce(image.astype(np.float32), max(1, image.shape[0] // work_height))
+    small = box_reduce(image.astype(np.float32), max(1, image.shape[0] // work_height))
     mask = tissue_mask(small, tissue_is_bright=True)
     radius = max(1, round(0.02 * max(small.shape)))
     mask = ndimage.binary_opening(mask, structure=_disk(radius))
@@ -197,21 +197,8 @@ def infer_chest_wall(image: np.ndarray, *, work_height: int = 128) -> ChestWall:
     if n == 0:
         return ChestWall(side="left", confidence=0.0)
     sizes = np.bincount(labels.ravel())[1:]
-    breast = labels == (int(np.argmax(sizes)) + 1)
-    cols = breast.mean(axis=0)
-    third = max(1, cols.size // 3)
-    left, right = float(cols[:third].sum()), float(cols[-third:].sum())
-    if left + right == 0:
-        return ChestWall(side="left", confidence=0.0)
-    score = (left - right) / (left + right)
-    return ChestWall(side="left" if score >= 0 else "right", confidence=abs(score))
-
-
-def _box_reduce(x: np.ndarray, factor: int) -> np.ndarray:
-    if factor <= 1:
-        return x
-    h, w = (x.shape[0] // factor) * factor, (x.shape[1] // factor) * factor
-    return x[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
+    side, confidence = chest_wall_side(labels == (int(np.argmax(sizes)) + 1))
+    return ChestWall(side=side, confidence=confidence)
 
 
 def _disk(radius: int) -> np.ndarray:

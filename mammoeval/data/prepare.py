@@ -30,6 +30,7 @@ from mammoeval.core.errors import BadInputError, ConfigError, MammoevalError
 from mammoeval.core.filekind import file_kind_problem
 from mammoeval.core.fsutil import printable_path, remove_orphan_temps
 from mammoeval.core.jsonl import append_jsonl, read_jsonl, repair_tail
+from mammoeval.core.progress import progress_bar
 from mammoeval.data import preprocess as pp
 from mammoeval.data.labels import LabelRow, infer_chest_wall, labels_from_name, read_label_manifest
 from mammoeval.data.prepared import (
@@ -345,14 +346,9 @@ def _resolve_labels(job: Job, tag_view: str, tag_lat: str) -> tuple[str, str, st
 
 def _run_with_progress(jobs: Sequence[Job], opts: PrepareOptions, out: Path, workers: int,
                        progress: bool) -> Iterator[Outcome]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
-
-    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not progress or not jobs) as bar:
-        task = bar.add_task("preparing", total=len(jobs))
+    with progress_bar("preparing", total=len(jobs), enabled=progress and bool(jobs), elapsed=True) as bar:
         for outcome in _run_jobs(jobs, opts, out, workers):
-            bar.advance(task)
+            bar.advance()
             yield outcome
 
 

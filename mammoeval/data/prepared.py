@@ -41,6 +41,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from PIL import Image
 
 from mammoeval.core.errors import BadInputError
 from mammoeval.core.fsutil import (
@@ -51,6 +53,7 @@ from mammoeval.core.fsutil import (
     write_json_atomic,
     write_text_atomic,
 )
+from mammoeval.core.imageops import box_reduce_tensor
 from mammoeval.core.views import VIEWS, view_to_label
 
 FORMAT_NAME = "mammoeval-prepared"
@@ -142,8 +145,6 @@ def encode_png(image: np.ndarray, *, bits: int) -> bytes:
             array already at `bits` depth.
         bits: 8 or 16.
     """
-    from PIL import Image
-
     if image.ndim != 2:
         raise ValueError(f"expected a 2-D grey image, got shape {image.shape}")
     if bits not in (8, 16):
@@ -178,8 +179,6 @@ def read_png(path: str | Path) -> np.ndarray:
     Raises:
         BadInputError: the file is missing, truncated or not a grey PNG.
     """
-    from PIL import Image
-
     try:
         with Image.open(path) as im:
             im.load()
@@ -281,9 +280,6 @@ def finalize_dataset(
 
 
 def _write_lowres(root: Path, records: Sequence[ManifestRecord], reduction: int, *, bits: int) -> None:
-    import torch
-    import torch.nn.functional as F
-
     first = read_png(root / records[0].file)
     h, w = first.shape[0] // reduction, first.shape[1] // reduction
     dtype = np.uint8 if bits == 8 else np.uint16
@@ -291,7 +287,7 @@ def _write_lowres(root: Path, records: Sequence[ManifestRecord], reduction: int,
     arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(len(records), h, w))
     for i, r in enumerate(records):
         img = torch.from_numpy(read_png(root / r.file))[None, None]
-        small = F.avg_pool2d(img, reduction)[0, 0].numpy()
+        small = box_reduce_tensor(img, reduction)[0, 0].numpy()
         arr[i] = quantise(small, bits=bits)
     arr.flush()
     del arr

@@ -27,7 +27,6 @@ from typing import Any, Final, Literal
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from mammoeval import __version__
 from mammoeval.core.errors import BadInputError, ConfigError
@@ -39,6 +38,7 @@ from mammoeval.core.fsutil import (
     write_json_atomic,
     write_text_atomic,
 )
+from mammoeval.core.progress import progress_bar
 from mammoeval.core.rundir import BEST_FILE, CHECKPOINT_DIR, list_checkpoints, read_config
 from mammoeval.data.prepared import encode_png
 from mammoeval.export.dicom import new_series, write_mg_dicom
@@ -183,7 +183,7 @@ def generate_export(run_dir: str | Path, out: str | Path, settings: ExportSettin
 
         series = new_series(f"{Path(run_dir).name} {ckpt.name}", software_version=__version__)
     rows: list[dict[str, Any]] = []
-    with _bar(progress, len(items)) as advance:
+    with progress_bar("generating", total=len(items), enabled=progress, transient=True) as bar:
         for start in range(0, len(items), settings.batch_size):
             chunk = items[start:start + settings.batch_size]
             views = torch.tensor([0 if v == "CC" else 1 for v, _ in chunk], dtype=torch.int64)
@@ -191,7 +191,7 @@ def generate_export(run_dir: str | Path, out: str | Path, settings: ExportSettin
             for k, (view, seed) in enumerate(chunk):
                 rows.append(_write_one(out_dir, images[k, 0].numpy(), view=view, seed=seed, index=start + k + 1,
                                        settings=settings, checkpoint=ckpt.name, series=series))
-            advance(len(chunk))
+            bar.advance(len(chunk))
     meta = {
         "run_dir": str(Path(run_dir)), "checkpoint": ckpt.name, "checkpoint_sha256": sha256_file(ckpt),
         "chosen_by": chosen_by, "n_images_shown": gen.n_images_shown, "kimg": gen.n_images_shown / 1000.0,
@@ -251,25 +251,3 @@ def write_manifest(out_dir: Path, rows: Sequence[dict[str, Any]], meta: dict[str
     write_text_atomic(out_dir / MANIFEST_CSV, buf.getvalue())
     write_json_atomic(out_dir / MANIFEST_JSON, meta)
     return out_dir / MANIFEST_CSV, out_dir / MANIFEST_JSON
-
-
-class _bar:
-    """A rich progress bar (or nothing) yielding an `advance(n)` callable."""
-
-    def __init__(self, enabled: bool, total: int) -> None:
-        self.enabled, self.total = enabled, total
-        self._p: Any = None
-
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return lambda n: None
-
-        self._p = Progress(TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                           transient=True)
-        self._p.__enter__()
-        task = self._p.add_task("generate", total=self.total)
-        return lambda n: self._p.advance(task, n)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._p is not None:
-            self._p.__exit__(*exc)

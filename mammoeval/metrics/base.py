@@ -9,12 +9,15 @@ Every metric keeps its state per view internally (views come from the batch labe
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 import torch
 
 from mammoeval.data.imageset import ImageBatch
+from mammoeval.metrics.uncertainty import FloorEstimate
 
 ViewName = Literal["CC", "MLO", "all"]
 VIEW_NAMES: Final[tuple[ViewName, ...]] = ("CC", "MLO", "all")
@@ -28,10 +31,21 @@ class MetricResult:
 
     Attributes:
         value: the raw metric (SWD is NOT scaled by 1e3 here; scaling is a display convention).
-        ci: (low, high) 95 % bootstrap interval, or None where none is computed.
-        floor: the same metric between two disjoint halves of the real set (what "as good as
-            real data" looks like), or the real-set counterpart; None where it has no meaning.
+        ci: (low, high) 95 % interval for the expected value of the statistic at these sample sizes
+            (centred bootstrap, see uncertainty.py); it always contains `value`. None where none is computed.
+        floor: the same metric between two disjoint real subsets of the generated set's size (mean
+            over `floor_splits` random splits; what "as good as real data" looks like), or the
+            real-set counterpart (MS-SSIM of real pairs); None where it has no meaning.
         n_real, n_fake: images of each set that entered the number.
+        floor_sd: standard deviation of the floor over its splits (None without a split floor).
+        floor_size: images in each real subset of the floor (the generated set's size, or fewer
+            when the real set holds under twice as many; None without a split floor).
+        floor_splits: splits the floor is averaged over (0 without a split floor).
+        zero_floor: the statistic is unbiased, so the floor's expectation is 0 (KID): no ratio is
+            reported; compare the value with the floor's spread instead.
+        matched_value: the value recomputed on subsets of `floor_size` images of both sets (mean over
+            draws), set only when the real set was too small for a floor at the value's own size;
+            the ratio then compares it, like with like, with the floor.
     """
 
     value: float
@@ -39,16 +53,44 @@ class MetricResult:
     floor: float | None = None
     n_real: int = 0
     n_fake: int = 0
+    floor_sd: float | None = None
+    floor_size: int | None = None
+    floor_splits: int = 0
+    zero_floor: bool = False
+    matched_value: float | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        """Return value / floor (1 = as good as real data; `matched_value` / floor when it is set), or None
+        without a positive finite floor."""
+        v = self.value if self.matched_value is None else self.matched_value
+        if self.zero_floor or self.floor is None or not math.isfinite(self.floor) or self.floor <= 0 or not math.isfinite(v):
+            return None
+        return v / self.floor
+
+    def with_floor(self, floor: FloorEstimate | None) -> MetricResult:
+        """Return a copy carrying a split floor's mean, spread, size and split count."""
+        if floor is None:
+            return self
+        return dataclasses.replace(self, floor=floor.mean, floor_sd=floor.sd, floor_size=floor.size,
+                                   floor_splits=floor.n_splits)
 
     def to_json(self) -> dict[str, Any]:
-        """Return the JSON form ``{"value", "ci", "floor", "n_real", "n_fake"}``."""
-        return {
+        """Return the JSON form ``{"value", "ci", "floor", "n_real", "n_fake", "ratio"}`` plus, for a split
+        floor, ``"floor_sd"``, ``"floor_size"`` and ``"floor_splits"``, and ``"matched_value"`` when set."""
+        out: dict[str, Any] = {
             "value": float(self.value),
             "ci": None if self.ci is None else [float(self.ci[0]), float(self.ci[1])],
             "floor": None if self.floor is None else float(self.floor),
             "n_real": int(self.n_real),
             "n_fake": int(self.n_fake),
+            "ratio": self.ratio,
         }
+        if self.floor_splits:
+            out.update(floor_sd=self.floor_sd, floor_size=self.floor_size, floor_splits=self.floor_splits)
+        if self.matched_value is not None:
+            out["matched_value"] = float(self.matched_value)
+        return out
 
 
 ViewResults = dict[str, dict[str, MetricResult]]

@@ -12,10 +12,14 @@ Memory: each set keeps at most `max_items` feature vectors (seeded uniform subse
 priority sampling), float32: 50000 x 2048 x 4 B = 410 MB per set at most. Precision/recall and
 density/coverage use at most `max_items_prdc` of them (pairwise distances are quadratic).
 
-Floors: FID, KID and the PRDC values between two seeded disjoint halves of the real set.
-Intervals: FID resamples the generated features (real statistics held fixed; for more than 512
-dimensions at most 20 replicates, each needs an eigen-decomposition); KID resamples its subset
-values; PRDC resamples the per-sample indicators.
+Sample-size protocol (uncertainty.py): FID and PRDC are computed on equal-size sets (the larger set
+subsampled to the smaller one's size m, averaged over `floor_splits` subsamples); KID, unbiased at
+any size, uses every sample (subsets of `kid_subset_size` only above that size). Each floor is the
+same metric between two disjoint real subsets of m samples (fewer when the real set holds under
+2m), averaged over `floor_splits` splits. ``fid_inf`` (FD-infinity, Chong & Forsyth 2020) is the
+Fréchet distance extrapolated to infinite sets where the sets are large enough (frechet.fd_infinity).
+Intervals: centred two-sample bootstraps of both sets (FID at most 20 replicates above 512
+dimensions; KID and PRDC see frechet.kid_interval and prdc.compute_prdc).
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, Protocol
 
-import numpy as np
 import torch
 
 from mammoeval.data.imageset import ImageBatch
@@ -37,16 +40,10 @@ from mammoeval.metrics.base import (
     too_few_reason,
     view_masks,
 )
-from mammoeval.metrics.frechet import (
-    features_to_stats,
-    frechet_distance,
-    kid_subsets,
-    psd_factor,
-    trace_sqrt_product,
-)
+from mammoeval.metrics.frechet import compute_fid, fd_infinity, kid_interval, kid_value
 from mammoeval.metrics.offline import RobustScaling
-from mammoeval.metrics.prdc import compute_prdc_indicators
-from mammoeval.metrics.uncertainty import bootstrap_ci, split_halves
+from mammoeval.metrics.prdc import compute_prdc
+from mammoeval.metrics.uncertainty import fd_infinity_requirement, matched_floor
 
 FeatureSpace = Literal["inception", "offline"]
 FeatureOutput = Literal["fid", "kid", "prdc"]
@@ -114,6 +111,8 @@ class FeatureSettings:
         k_pr, k_dc: neighbours for precision/recall and for density/coverage.
         seed: seeds sampling, subsets and splits.
         n_bootstrap: replicates for intervals (0 = none).
+        floor_splits: real-vs-real splits per floor, and subsamples averaged by equal-size values.
+        max_bootstrap_prdc: samples per set in a PRDC bootstrap replicate (m-out-of-n above it).
     """
 
     max_items: int = 50000
@@ -124,6 +123,8 @@ class FeatureSettings:
     k_dc: int = 5
     seed: int = 0
     n_bootstrap: int = 200
+    floor_splits: int = 5
+    max_bootstrap_prdc: int = 512
 
 
 class FeatureMetric(SampledSets):
@@ -177,10 +178,17 @@ class FeatureMetric(SampledSets):
         return f
 
     def unavailable(self) -> dict[str, str]:
-        """Return ``{"<output>/<view>": reason}`` for views with too few images."""
+        """Return ``{"<key>/<view>": reason}`` for views with too few images (FD-infinity: too few for its fit)."""
         out: dict[str, str] = {}
         for o in self.outputs:
             out.update(self._too_few(self.key(o), minimum=self._minimum(o)))
+        if "fid" in self.outputs and len(self._sets[True]):
+            need = fd_infinity_requirement(int(self._sets[True].get("feats").shape[1]))
+            for v in VIEW_NAMES:
+                nr, nf = self._count(True, v), self._count(False, v)
+                if min(nr, nf) < need and (v == "all" or nr + nf > 0) and f"{self.key('fid')}/{v}" not in out:
+                    out[f"{self.key('fid_inf')}/{v}"] = (f"FD-infinity needs at least {need} images per set in this "
+                                                         f"view (real {nr}, generated {nf})")
         return out
 
     def _minimum(self, output: FeatureOutput) -> int:
@@ -194,67 +202,44 @@ class FeatureMetric(SampledSets):
             real, fake = self.features(True, v), self.features(False, v)
             if too_few_reason(real.shape[0], fake.shape[0]):
                 continue
-            half_a, half_b = split_halves(real.shape[0], seed=image_seed(self.cfg.seed, 23, vi))
             res: dict[str, MetricResult] = {}
             if "fid" in self.outputs:
-                res.update(self._fid(real, fake, half_a, half_b, vi))
+                res.update(self._fid(real, fake, vi))
             if "kid" in self.outputs:
-                res.update(self._kid(real, fake, half_a, half_b, vi))
+                res.update(self._kid(real, fake, vi))
             if "prdc" in self.outputs and not too_few_reason(real.shape[0], fake.shape[0], minimum=self._minimum("prdc")):
-                res.update(self._prdc(real, fake, half_a, half_b, vi))
+                res.update(self._prdc(real, fake, vi))
             out[v] = res
         return out
 
-    def _fid(self, real: torch.Tensor, fake: torch.Tensor, a: np.ndarray, b: np.ndarray, vi: int) -> dict[str, MetricResult]:
+    def _fid(self, real: torch.Tensor, fake: torch.Tensor, vi: int) -> dict[str, MetricResult]:
         r, f = real.numpy(), fake.numpy()
-        mu1, s1 = features_to_stats(r)
-        mu2, s2 = features_to_stats(f)
-        value = frechet_distance(mu1, s1, mu2, s2)
-        floor = frechet_distance(*features_to_stats(r[a]), *features_to_stats(r[b])) if min(len(a), len(b)) >= 2 else None
-        s1_factor, tr1 = psd_factor(s1), float(np.trace(s1))
+        seed = image_seed(self.cfg.seed, 24, vi)
+        out = {self.key("fid"): compute_fid(r, f, floor_splits=self.cfg.floor_splits, n_bootstrap=self.cfg.n_bootstrap,
+                                            seed=seed)}
+        inf = fd_infinity(r, f, seed=seed + 1)
+        if inf is not None:
+            out[self.key("fid_inf")] = MetricResult(inf, None, None, r.shape[0], f.shape[0])
+        return out
 
-        def stat(idx: np.ndarray) -> float:
-            m2, c2 = features_to_stats(f[idx])
-            d = mu1 - m2
-            return float(d @ d + tr1 + np.trace(c2) - 2 * trace_sqrt_product(s1_factor, c2))
-
-        n_boot = self.cfg.n_bootstrap if r.shape[1] <= 512 else min(self.cfg.n_bootstrap, 20)
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # already warned once for the headline value
-            ci = bootstrap_ci(statistic=stat, n=f.shape[0], n_bootstrap=n_boot, seed=image_seed(self.cfg.seed, 24, vi))
-        return {self.key("fid"): MetricResult(value, ci, floor, r.shape[0], f.shape[0])}
-
-    def _kid(self, real: torch.Tensor, fake: torch.Tensor, a: np.ndarray, b: np.ndarray, vi: int) -> dict[str, MetricResult]:
+    def _kid(self, real: torch.Tensor, fake: torch.Tensor, vi: int) -> dict[str, MetricResult]:
         r, f = real.numpy(), fake.numpy()
         seed = image_seed(self.cfg.seed, 25, vi)
-        vals = kid_subsets(r, f, n_subsets=self.cfg.kid_subsets, subset_size=self.cfg.kid_subset_size, seed=seed)
-        floor = float(kid_subsets(r[a], r[b], n_subsets=self.cfg.kid_subsets, subset_size=self.cfg.kid_subset_size,
-                                  seed=seed + 1).mean()) if min(len(a), len(b)) >= 2 else None
-        ci = bootstrap_ci(vals, n_bootstrap=self.cfg.n_bootstrap, seed=seed + 2)
-        return {self.key("kid"): MetricResult(float(vals.mean()), ci, floor, r.shape[0], f.shape[0])}
+        size, subsets = self.cfg.kid_subset_size, self.cfg.kid_subsets
+        value = kid_value(r, f, n_subsets=subsets, subset_size=size, seed=seed)
+        floor = matched_floor(
+            lambda a, b: {"kid": kid_value(r[a], r[b], n_subsets=subsets, subset_size=size, seed=seed + 1)}
+            if min(len(a), len(b)) >= 2 else {}, r.shape[0], f.shape[0], seed=seed + 2,
+            n_splits=self.cfg.floor_splits).get("kid")
+        ci = kid_interval(r, f, value, n_bootstrap=self.cfg.n_bootstrap, subset_size=size, seed=seed + 3)
+        return {self.key("kid"): MetricResult(value, ci, None, r.shape[0], f.shape[0], zero_floor=True).with_floor(floor)}
 
-    def _subsample(self, x: torch.Tensor, seed: int) -> torch.Tensor:
-        if x.shape[0] <= self.cfg.max_items_prdc:
-            return x
-        g = torch.Generator().manual_seed(seed)
-        return x[torch.sort(torch.randperm(x.shape[0], generator=g)[: self.cfg.max_items_prdc]).values]
-
-    def _prdc(self, real: torch.Tensor, fake: torch.Tensor, a: np.ndarray, b: np.ndarray, vi: int) -> dict[str, MetricResult]:
-        seed = image_seed(self.cfg.seed, 26, vi)
-        r, f = self._subsample(real, seed), self._subsample(fake, seed + 1)
-        ind = compute_prdc_indicators(r, f, k_pr=self.cfg.k_pr, k_dc=self.cfg.k_dc)
-        floors: dict[str, float | None] = dict.fromkeys(("precision", "recall", "density", "coverage"))
-        if min(len(a), len(b)) > self.cfg.k_dc:
-            fl = compute_prdc_indicators(real[a], real[b], k_pr=self.cfg.k_pr, k_dc=self.cfg.k_dc)
-            floors = {k: float(getattr(fl, k).mean()) for k in floors}
-        out = {}
-        for i, name in enumerate(("precision", "recall", "density", "coverage")):
-            v = getattr(ind, name).numpy()
-            ci = bootstrap_ci(v, n_bootstrap=self.cfg.n_bootstrap, seed=seed + 10 + i)
-            out[self.key(name)] = MetricResult(float(v.mean()), ci, floors[name], r.shape[0], f.shape[0])
-        return out
+    def _prdc(self, real: torch.Tensor, fake: torch.Tensor, vi: int) -> dict[str, MetricResult]:
+        res = compute_prdc(real, fake, k_pr=self.cfg.k_pr, k_dc=self.cfg.k_dc, repeats=self.cfg.floor_splits,
+                           floor_splits=self.cfg.floor_splits, n_bootstrap=self.cfg.n_bootstrap,
+                           max_bootstrap=self.cfg.max_bootstrap_prdc, max_pool=self.cfg.max_items_prdc,
+                           seed=image_seed(self.cfg.seed, 26, vi))
+        return {self.key(k): v for k, v in res.items()}
 
 
 def feature_settings_dict(settings: FeatureSettings) -> dict[str, Any]:

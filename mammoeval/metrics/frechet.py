@@ -21,6 +21,8 @@ import warnings
 
 import numpy as np
 
+from mammoeval.metrics.base import MetricResult
+
 
 def features_to_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return (mean [D], covariance [D, D]) in float64 of features [N, D] (unbiased covariance).
@@ -101,3 +103,122 @@ def kid_subsets(real: np.ndarray, fake: np.ndarray, *, n_subsets: int = 100, sub
     rng = np.random.default_rng(seed)
     return np.array([polynomial_mmd2_unbiased(r[rng.choice(r.shape[0], m, replace=False)],
                                               f[rng.choice(f.shape[0], m, replace=False)]) for _ in range(n_subsets)])
+
+
+def _fd(a: np.ndarray, b: np.ndarray) -> float:
+    """Return the Fréchet distance between two feature arrays [n, D] (warnings about n <= D silenced)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return frechet_distance(*features_to_stats(a), *features_to_stats(b))
+
+
+def _subset(n: int, m: int, rng: np.random.Generator) -> np.ndarray:
+    return np.arange(n) if m >= n else np.sort(rng.choice(n, size=m, replace=False))
+
+
+def matched_frechet(real: np.ndarray, fake: np.ndarray, *, repeats: int, rng: np.random.Generator) -> float:
+    """Return the Fréchet distance on equal-size sets: the larger set subsampled to the smaller one's
+    size, averaged over `repeats` subsamples (the full sets when the sizes are equal)."""
+    m = min(real.shape[0], fake.shape[0])
+    if real.shape[0] == fake.shape[0]:
+        return _fd(real, fake)
+    return float(np.mean([_fd(real[_subset(real.shape[0], m, rng)], fake[_subset(fake.shape[0], m, rng)])
+                          for _ in range(max(1, repeats))]))
+
+
+def fd_infinity(real: np.ndarray, fake: np.ndarray, *, seed: int = 0, n_points: int = 8,
+                draws: int = 3) -> float | None:
+    """Return FD-infinity (Chong & Forsyth 2020), or None when the sets are too small for the fit.
+
+    The Fréchet distance of subsets holding a fraction t of each set (t from 1/4 to 1, evenly in 1/t,
+    `draws` random subsets per t, the full sets at t = 1) is fitted by a line in 1/t and extrapolated
+    to 1/t = 0: the bias of the Fréchet distance is linear in 1/N for N well above the dimension,
+    so the intercept estimates the distance between the two populations, free of set size. Sizes
+    follow `uncertainty.fd_infinity_fractions` (the smaller set needs >= 4 x max(32, 2 x D)).
+    """
+    from mammoeval.metrics.uncertainty import extrapolate_to_infinity, fd_infinity_fractions
+
+    r, f = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    fr = fd_infinity_fractions(min(r.shape[0], f.shape[0]), r.shape[1], n_points=n_points)
+    if fr is None:
+        return None
+    rng = np.random.default_rng(seed)
+    vals = []
+    for t in fr:
+        reps = 1 if t >= 1 else draws
+        vals.append(np.mean([_fd(r[_subset(r.shape[0], round(t * r.shape[0]), rng)],
+                                 f[_subset(f.shape[0], round(t * f.shape[0]), rng)]) for _ in range(reps)]))
+    return extrapolate_to_infinity(fr, np.asarray(vals))  # sizes are proportional to t
+
+
+def kid_value(real: np.ndarray, fake: np.ndarray, *, n_subsets: int, subset_size: int, seed: int) -> float:
+    """Return KID: the unbiased MMD^2 of the full sets when both hold <= `subset_size` samples, else the mean
+    over `n_subsets` random subsets of `subset_size` (the published estimator, for large sets)."""
+    r, f = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    if max(r.shape[0], f.shape[0]) <= subset_size:
+        return polynomial_mmd2_unbiased(r, f)
+    return float(kid_subsets(r, f, n_subsets=n_subsets, subset_size=subset_size, seed=seed).mean())
+
+
+def kid_interval(real: np.ndarray, fake: np.ndarray, value: float, *, n_bootstrap: int, subset_size: int,
+                 seed: int) -> tuple[float, float] | None:
+    """Return the centred two-sample bootstrap interval of KID (both sets resampled).
+
+    Replicates resample both sets with replacement (at most `subset_size` samples each, m-out-of-n
+    above it) and recompute the unbiased MMD^2 from the kernel matrices of the drawn samples. The
+    interval reflects the sampling of the images, not the spread of subset averages (whose standard
+    error shrinks with the number of subsets however few images there are).
+    """
+    from mammoeval.metrics.uncertainty import two_sample_bootstrap
+
+    r, f = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    if n_bootstrap <= 0 or min(r.shape[0], f.shape[0]) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    pr = r[_subset(r.shape[0], min(r.shape[0], 4 * subset_size), rng)]
+    pf = f[_subset(f.shape[0], min(f.shape[0], 4 * subset_size), rng)]
+    d = r.shape[1]
+    kxx, kyy, kxy = (pr @ pr.T / d + 1) ** 3, (pf @ pf.T / d + 1) ** 3, (pr @ pf.T / d + 1) ** 3
+
+    def stat(i: np.ndarray, j: np.ndarray) -> float:
+        a, b = kxx[np.ix_(i, i)], kyy[np.ix_(j, j)]
+        m, n = i.size, j.size
+        # a resample's own pairs (same index twice) are the diagonal of a U-statistic: left out
+        sa = (a.sum() - a[i[:, None] == i[None, :]].sum()) / max(1, (m * m - int((i[:, None] == i[None, :]).sum())))
+        sb = (b.sum() - b[j[:, None] == j[None, :]].sum()) / max(1, (n * n - int((j[:, None] == j[None, :]).sum())))
+        return float(sa + sb - 2 * kxy[np.ix_(i, j)].mean())
+
+    return two_sample_bootstrap(stat, pr.shape[0], pf.shape[0], value=value, n_bootstrap=n_bootstrap,
+                                seed=int(rng.integers(1 << 62)), m_a=min(pr.shape[0], subset_size),
+                                m_b=min(pf.shape[0], subset_size))
+
+
+def compute_fid(real: np.ndarray, fake: np.ndarray, *, floor_splits: int = 5, n_bootstrap: int = 200,
+                seed: int = 0) -> MetricResult:
+    """Return the Fréchet distance on equal-size sets with its matched floor and interval.
+
+    Value: `matched_frechet` (the larger set subsampled to the smaller one's size m, averaged over
+    `floor_splits` subsamples), so that its expectation equals the floor's for an identical
+    generator. Floor: the same between disjoint real subsets of m (uncertainty.matched_floor).
+    Interval: centred two-sample bootstrap, m draws with replacement from each set (at most 20
+    replicates above 512 dimensions: each needs two covariances and an eigen-decomposition).
+    When the real set holds fewer than 2m samples the floor uses floor(N_real / 2) and
+    `matched_value` holds the value at that size (both sets subsampled), which the ratio uses.
+    The population distance, free of set size, is `fd_infinity`.
+    """
+    from mammoeval.metrics.uncertainty import matched_floor, two_sample_bootstrap
+
+    r, f = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    rng = np.random.default_rng(seed)
+    value = matched_frechet(r, f, repeats=floor_splits, rng=rng)
+    m = min(r.shape[0], f.shape[0])
+    floor = matched_floor(lambda a, b: {"fd": _fd(r[a], r[b])} if min(len(a), len(b)) >= 2 else {},
+                          r.shape[0], m, seed=int(rng.integers(1 << 62)), n_splits=floor_splits).get("fd")
+    n_boot = n_bootstrap if r.shape[1] <= 512 else min(n_bootstrap, 20)
+    ci = two_sample_bootstrap(lambda i, j: _fd(r[i], f[j]), r.shape[0], f.shape[0], value=value, n_bootstrap=n_boot,
+                              seed=int(rng.integers(1 << 62)), m_a=m, m_b=m)
+    matched = None
+    if floor is not None and floor.size < m:  # too few reals for a floor at m: the value at the floor's size too
+        matched = float(np.mean([_fd(r[_subset(r.shape[0], floor.size, rng)], f[_subset(f.shape[0], floor.size, rng)])
+                                 for _ in range(max(1, floor_splits))]))
+    return MetricResult(value, ci, None, r.shape[0], f.shape[0], matched_value=matched).with_floor(floor)

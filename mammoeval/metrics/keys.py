@@ -15,6 +15,8 @@ KEY_SWD_AVG: Final = "swd_avg"
 KEY_MSSSIM_FAKE: Final = "msssim_fake"
 KEY_MSSSIM_REAL: Final = "msssim_real"
 KEY_FID: Final = "fid"
+KEY_FID_INF: Final = "fid_inf"
+"""FD-infinity: the Fréchet distance extrapolated to infinitely large sets (Chong & Forsyth 2020)."""
 KEY_KID: Final = "kid"
 KEY_PRECISION: Final = "precision"
 KEY_RECALL: Final = "recall"
@@ -35,7 +37,8 @@ KEY_ARTIFACT_RATE: Final = "artifact_rate"
 KEY_ARTIFACT_RATE_REAL: Final = "artifact_rate_real"
 """Derived: share of real images with any QA artifact flag."""
 KEY_MSSSIM_GAP: Final = "msssim_gap"
-"""Derived: ``msssim_fake - msssim_real`` (> 0 = less diverse than the real set)."""
+"""``msssim_fake - msssim_real`` (> 0 = less diverse than the real set): computed by the MS-SSIM
+metric with an interval over both sets; derived from the two for rows written before it existed."""
 
 PRDC_KEYS: Final[tuple[str, str, str, str]] = (KEY_PRECISION, KEY_RECALL, KEY_DENSITY, KEY_COVERAGE)
 

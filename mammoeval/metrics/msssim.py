@@ -15,9 +15,19 @@ Diversity (Odena et al. 2017, used for GANs of mammograms by Korkinof et al. 201
 over random pairs of distinct images of the same set (lower = more diverse). A collapsed
 generator scores high. The generated set's value is reported beside the real set's. Streaming:
 each set keeps a seeded uniform sample of at most `max_images` images (priority sampling on
-per-image keys, stored as float16) and `n_pairs` pairs are drawn among them; per view, pairs are
-drawn within the view, and "all" pairs are drawn from every kept image. Interval: bootstrap over
-the pair values.
+per-image keys, stored as 16-bit integers: x * 65535 rounded, exact for 8- and 16-bit sources and
+within 8e-6 of any float image, so that 16-bit data keep their precision; float16 would round
+values near 1 to steps of 5e-4, coarser than 12-bit data) and `n_pairs` pairs are drawn among them; per view, pairs are
+drawn within the view, and "all" pairs are drawn from every kept image.
+
+Interval: pairs share images, so resampling pair values as if independent understates the
+uncertainty once pairs outnumber images, and resampling images (a pair weighted by the product of
+its images' counts) overstates it (the product weights triple the pair-level noise; simulated, it
+covered 99.5-100 %). The interval is the normal one from the variance of the incomplete
+U-statistic (`pair_mean_variance`: pair variance plus the covariance of pairs sharing an image),
+symmetric about the value. ``msssim_gap`` (generated - real, > 0 = less diverse than the real
+images) adds both sets' variances. `n_bootstrap` 0 turns the intervals off as elsewhere. The expectation of a pair mean does not
+depend on the set size, so the real set's own value is the floor of ``msssim_fake``.
 
 Breast-aware mode (``region="breast"``): each pair is compared over the union of its two breast
 masks (QA's mask, see regions.py), so that the black background both images share, which is
@@ -50,10 +60,11 @@ from mammoeval.metrics.base import (
     view_masks,
 )
 from mammoeval.metrics.regions import BreastMasker, batch_breast_masks
-from mammoeval.metrics.uncertainty import bootstrap_ci
 
 Region = Literal["image", "breast"]
 MSSSIM_WEIGHTS: Final[tuple[float, ...]] = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+_LEVELS: Final[float] = 65535.0
+"""Kept images are stored as round(x * _LEVELS) in uint16."""
 
 
 def gaussian_window(size: int = 11, sigma: float = 1.5, *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -208,7 +219,8 @@ class MSSSIMSettings:
 class MSSSIMDiversity(SampledSets):
     """Streaming MS-SSIM diversity of the generated set and of the real set, per view.
 
-    Result keys: ``msssim_fake`` (floor = the real set's value) and ``msssim_real``.
+    Result keys: ``msssim_fake`` (floor = the real set's value), ``msssim_real`` and ``msssim_gap``
+    (fake - real).
     """
 
     name = "msssim"
@@ -232,6 +244,7 @@ class MSSSIMDiversity(SampledSets):
         """Return the settings that change the real-side state."""
         s = asdict(self.cfg)
         s.pop("n_bootstrap")
+        s["image_storage"] = "uint16 x 65535"  # cached real states in another storage do not match
         return s
 
     def update(self, batch: ImageBatch, *, real: bool) -> None:
@@ -241,20 +254,27 @@ class MSSSIMDiversity(SampledSets):
         keys = torch.tensor([float(torch.rand(1, generator=torch.Generator().manual_seed(
             image_seed(self.cfg.seed, 3 if real else 4, st.n_seen + i)), dtype=torch.float64)) for i in range(n)],
             dtype=torch.float64)
-        fields = {"images": batch.images.detach().to("cpu", torch.float16), "views": batch.views.cpu().to(torch.int64)}
+        levels = (batch.images.detach().to("cpu", torch.float32).clamp(0, 1) * _LEVELS).round().to(torch.int32)
+        fields = {"images": levels.to(torch.uint16), "views": batch.views.cpu().to(torch.int64)}
         if self.cfg.region == "breast":
             fields["masks"] = batch_breast_masks(batch, self.breast_masker)
         st.add(fields, keys)
 
     def pair_values(self, real: bool, view: str) -> np.ndarray:
         """Return the MS-SSIM of each seeded random pair of distinct kept images of one set and view."""
+        return self.pairs(real, view)[0]
+
+    def pairs(self, real: bool, view: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """Return (pair values [n_pairs], first and second image [n_pairs] as positions among the view's m kept
+        images, m) for one set and view (empty arrays when the view has fewer than 2 images)."""
         st = self._sets[real]
+        empty = np.empty(0), np.empty(0, np.int64), np.empty(0, np.int64), 0
         if len(st) == 0:
-            return np.empty(0)
+            return empty
         images = st.get("images")
         idx = view_masks(st.get("views"))[view].nonzero().flatten()
         if idx.numel() < 2:
-            return np.empty(0)
+            return empty
         rng = np.random.default_rng(image_seed(self.cfg.seed, 5 if real else 6, VIEW_NAMES.index(view)))
         m = idx.numel()
         a = rng.integers(0, m, size=self.cfg.n_pairs)
@@ -262,33 +282,76 @@ class MSSSIMDiversity(SampledSets):
         out = []
         for s in range(0, self.cfg.n_pairs, self.cfg.batch_pairs):
             ia, ib = idx[a[s:s + self.cfg.batch_pairs]], idx[b[s:s + self.cfg.batch_pairs]]
-            x = images[ia].to(self.device, torch.float32)
-            y = images[ib].to(self.device, torch.float32)
+            x = images[ia].to(self.device).to(torch.float32) / _LEVELS
+            y = images[ib].to(self.device).to(torch.float32) / _LEVELS
             region = None
             if self.cfg.region == "breast":
                 masks = st.get("masks")
                 region = (masks[ia] | masks[ib]).to(self.device, torch.float32)
             out.append(ms_ssim(x, y, region=region).double().cpu().numpy())
-        return np.concatenate(out)
+        return np.concatenate(out), a, b, int(m)
 
     def unavailable(self) -> dict[str, str]:
         """Return ``{"msssim/<view>": reason}`` for views with fewer than 2 images in a set."""
         return self._too_few("msssim")
 
     def compute(self) -> ViewResults:
-        """Return ``{view: {"msssim_fake", "msssim_real"}}`` with bootstrap intervals."""
+        """Return ``{view: {"msssim_fake", "msssim_real", "msssim_gap"}}`` with intervals (`pair_mean_interval`)."""
         out: ViewResults = {}
         for v in VIEW_NAMES:
             nr, nf = self._count(True, v), self._count(False, v)
             if too_few_reason(nr, nf):
                 continue
-            fake, real = self.pair_values(False, v), self.pair_values(True, v)
-            seed = image_seed(self.cfg.seed, 8, VIEW_NAMES.index(v))
-            real_val = float(real.mean())
+            (fv, fa, fb, _), (rv, ra, rb, _) = self.pairs(False, v), self.pairs(True, v)
+            vf, vr = float(fv.mean()), float(rv.mean())
+            on = self.cfg.n_bootstrap > 0
+            gap_sd = float(np.sqrt(pair_mean_variance(fv, fa, fb) + pair_mean_variance(rv, ra, rb)))
+            gap_ci = (vf - vr - 1.959963984540054 * gap_sd, vf - vr + 1.959963984540054 * gap_sd)
             out[v] = {
-                "msssim_fake": MetricResult(float(fake.mean()), bootstrap_ci(fake, n_bootstrap=self.cfg.n_bootstrap, seed=seed),
-                                            real_val, nr, nf),
-                "msssim_real": MetricResult(real_val, bootstrap_ci(real, n_bootstrap=self.cfg.n_bootstrap, seed=seed + 1),
-                                            None, nr, nf),
+                "msssim_fake": MetricResult(vf, pair_mean_interval(fv, fa, fb) if on else None, vr, nr, nf),
+                "msssim_real": MetricResult(vr, pair_mean_interval(rv, ra, rb) if on else None, None, nr, nf),
+                "msssim_gap": MetricResult(vf - vr, gap_ci if on and np.isfinite(gap_sd) else None, None, nr, nf),
             }
         return out
+
+
+def pair_mean_variance(values: np.ndarray, first: np.ndarray, second: np.ndarray) -> float:
+    """Return the estimated variance of the mean of pair values whose pairs share images.
+
+    The pairs are a random incomplete design over images drawn from one distribution, so
+    Var(mean) = (P s2 + D s2 + S c1) / P^2, with P pairs, s2 the variance of one pair value, D the
+    ordered couples of draws of the same pair (identical values), S the ordered couples of draws
+    sharing exactly one image, and c1 the covariance of two such pair values (estimated by the mean
+    cross-product of centred values over those couples, clipped at 0). This is the variance of an
+    incomplete U-statistic; it accounts for both the image sampling and the pair draws.
+    """
+    v = np.asarray(values, np.float64)
+    p = v.size
+    if p < 2:
+        return float("nan")
+    c = v - v.mean()
+    s2 = float(c @ c) / (p - 1)
+    lo, hi = np.minimum(first, second), np.maximum(first, second)
+    pair_id = lo.astype(np.int64) * (int(hi.max()) + 1) + hi
+    _, pair_counts = np.unique(pair_id, return_counts=True)
+    dup = int((pair_counts * (pair_counts - 1)).sum())
+    n_img = int(max(first.max(), second.max())) + 1
+    sums = np.bincount(first, c, n_img) + np.bincount(second, c, n_img)
+    sq = np.bincount(first, c * c, n_img) + np.bincount(second, c * c, n_img)
+    deg = np.bincount(first, minlength=n_img) + np.bincount(second, minlength=n_img)
+    # couples of draws through one image; a duplicated pair shares two images and is counted in dup instead
+    cross = float((sums ** 2 - sq).sum()) - 2 * dup * s2
+    shared = int((deg * (deg - 1)).sum()) - 2 * dup
+    c1 = max(cross / shared, 0.0) if shared > 0 else 0.0
+    return (p * s2 + dup * s2 + shared * c1) / p ** 2
+
+
+def pair_mean_interval(values: np.ndarray, first: np.ndarray, second: np.ndarray, *,
+                       z: float = 1.959963984540054) -> tuple[float, float] | None:
+    """Return the normal 95 % interval of a mean of pair values from `pair_mean_variance` (None for < 2 pairs)."""
+    var = pair_mean_variance(values, first, second)
+    if not np.isfinite(var):
+        return None
+    mean = float(np.mean(values))
+    half = z * float(np.sqrt(var))
+    return mean - half, mean + half

@@ -37,6 +37,7 @@ from mammoeval.metrics.keys import (
     KEY_ARTIFACT_RATE_REAL,
     KEY_C2ST_AUC,
     KEY_FID,
+    KEY_FID_INF,
     KEY_FRD,
     KEY_FRD_BREAST,
     KEY_KID,
@@ -63,7 +64,7 @@ SWD_DISPLAY_SCALE: Final = 1e3
 """SWD values are shown x1e3 (as in Karras et al. 2018); stored raw."""
 
 SWD_MAX_BOOTSTRAP: Final[int] = 50
-"""SWD intervals use at most this many bootstrap replicates (each one re-sorts all projections)."""
+"""SWD intervals use at most this many bootstrap replicates (each filters every level's sorted projections)."""
 
 FRD_MAX_BOOTSTRAP: Final[int] = 50
 """FRD intervals use at most this many bootstrap replicates."""
@@ -290,7 +291,7 @@ def known_keys() -> tuple[str, ...]:
 # Factories: one per group of specs built into one metric object.
 
 def _build_swd(ctx: BuildContext, specs: tuple[MetricSpec, ...]) -> Metric:
-    # Each SWD replicate re-sorts every level's projections: at most SWD_MAX_BOOTSTRAP of them.
+    # Each SWD replicate filters every level's tagged sorted projections: at most SWD_MAX_BOOTSTRAP of them.
     return SWDMetric(SWDSettings(seed=ctx.seed, n_bootstrap=min(ctx.n_bootstrap, SWD_MAX_BOOTSTRAP)),
                      device=ctx.device)
 
@@ -343,13 +344,16 @@ register(MetricSpec(
 # MS-SSIM between random pairs: lower = more diverse.
 register(MetricSpec(
     "msssim", _build_msssim,
-    (KeySpec(KEY_MSSSIM_FAKE, "min", headline=True), KeySpec(KEY_MSSSIM_REAL, "min", headline=True)),
+    (KeySpec(KEY_MSSSIM_FAKE, "min", headline=True), KeySpec(KEY_MSSSIM_REAL, "min", headline=True),
+     # the gap to the real images' diversity: the size of the gap matters (score.selection ranks |gap|)
+     KeySpec(KEY_MSSSIM_GAP, "min", headline=True)),
     "MS-SSIM diversity of generated and real pairs (lower = more diverse)"))
-register(_feature_spec("fid", "fid", "inception", (KEY_FID,), "min", "Fréchet Inception distance"))
+register(_feature_spec("fid", "fid", "inception", (KEY_FID, KEY_FID_INF), "min",
+                       "Fréchet Inception distance on equal-size sets, and FD-infinity where the sets allow"))
 register(_feature_spec("kid", "kid", "inception", (KEY_KID,), "min", "kernel Inception distance"))
 register(_feature_spec("prdc", "prdc", "inception", PRDC_KEYS, "max",
                        "precision, recall, density, coverage on Inception features"))
-register(_feature_spec("fid_offline", "fid", "offline", (KEY_FID,), "min",
+register(_feature_spec("fid_offline", "fid", "offline", (KEY_FID, KEY_FID_INF), "min",
                        "Fréchet distance in the offline feature space (not comparable with FID)"))
 register(_feature_spec("kid_offline", "kid", "offline", (KEY_KID,), "min", "KID in the offline feature space"))
 register(_feature_spec("prdc_offline", "prdc", "offline", PRDC_KEYS, "max",
@@ -367,7 +371,6 @@ register(MetricSpec(
 
 register_derived(KeySpec(KEY_ARTIFACT_RATE, "min"))
 register_derived(KeySpec(KEY_ARTIFACT_RATE_REAL, "min"))
-register_derived(KeySpec(KEY_MSSSIM_GAP, "min"))
 # Radiomics (PyRadiomics, ~0.3 CPU s per 320x256 image, ~6 s at 1280x1024): opt-in.
 register(MetricSpec("frd", _build_frd, (KeySpec(KEY_FRD, "min", headline=True),),
                     "Fréchet Radiomics Distance v1, ln(d^2) (as frd-score computes it)", default=False,

@@ -9,16 +9,17 @@ Inception metrics go to ``unavailable`` with the one-line fix; everything else i
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from mammoeval.core.errors import BadInputError, MissingWeightsError
 from mammoeval.core.fsutil import sha256_file
+from mammoeval.core.progress import progress_bar
 from mammoeval.data.imageset import ImageSet
 from mammoeval.metrics.base import VIEW_NAMES, Metric, MetricResult
 from mammoeval.metrics.cache import cache_key, cache_path, load_cached, save_cached
@@ -176,9 +177,7 @@ def _stream(images: ImageSet, metrics: Iterable[Metric], *, real: bool | None, b
         return
     # Features another rank computed for a batch (ImageBatch.precomputed) replace extraction.
     memos = list({id(x): x for m in metrics if isinstance(x := getattr(m, "extractor", None), MemoExtractor)}.values())
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  disable=not progress, transient=True) as bar:
-        task = bar.add_task(label, total=len(images))
+    with progress_bar(label, total=len(images), enabled=progress, transient=True) as bar:
         for batch in images.iter_batches(batch_size):
             for x in memos:
                 x.prime(batch)
@@ -188,7 +187,7 @@ def _stream(images: ImageSet, metrics: Iterable[Metric], *, real: bool | None, b
                     m.update_train(batch)
                 else:
                     m.update(batch, real=real)
-            bar.advance(task, batch.images.shape[0])
+            bar.advance(batch.images.shape[0])
 
 
 def _load_or_stream_real(real: ImageSet, metrics: list[Metric], *, cache_dir: Path | None, batch_size: int,
@@ -263,9 +262,51 @@ def compute_suite(real: ImageSet, fake: ImageSet, *, metrics: Sequence[str] | No
             views.setdefault(v, {}).update(res)
         unavailable.update(m.unavailable())
     views = {v: views[v] for v in VIEW_NAMES if v in views}
-    return SuiteResult(views=views, unavailable=unavailable,
-                       settings=_settings(real, fake, specs, objs, seed, n_bootstrap, cache_status),
-                       memorization=_memo_json(memo, train))
+    _drop_non_finite(views, unavailable)
+    settings = _settings(real, fake, specs, objs, seed, n_bootstrap, cache_status)
+    settings["notes"] = floor_notes(views)
+    _print_notes(settings["notes"], unavailable)
+    return SuiteResult(views=views, unavailable=unavailable, settings=settings, memorization=_memo_json(memo, train))
+
+
+def _drop_non_finite(views: dict[str, dict[str, MetricResult]], unavailable: dict[str, str]) -> None:
+    """Move every result whose value is not finite into `unavailable` (never a silent NaN in a row)."""
+    for v, res in views.items():
+        for key in [k for k, r in res.items() if not math.isfinite(r.value)]:
+            unavailable[f"{key}/{v}"] = f"not finite ({res.pop(key).value}) for this view's images"
+
+
+def floor_notes(views: dict[str, dict[str, MetricResult]]) -> list[str]:
+    """Return at most one line: the views whose matched floors had to use fewer real images than they compare.
+
+    A floor compares two disjoint real subsets of the generated set's size; a real set holding fewer
+    than twice as many gives the largest equal size instead (recorded as `floor_size` in each result).
+    """
+    parts = []
+    for v, res in views.items():
+        short = [r for r in res.values() if r.floor_splits and r.floor_size is not None
+                 and r.floor_size < min(r.n_fake, r.n_real)]
+        if short:
+            r = short[0]
+            parts.append(f"{v} 2 x {r.floor_size} of {r.n_real} real for {min(r.n_fake, r.n_real)} generated")
+    if not parts:
+        return []
+    return ["real-vs-real floors use fewer real images than the generated set they are compared with ("
+            + "; ".join(parts) + "): the real set holds under twice as many, so those floors are pessimistic"]
+
+
+def _print_notes(notes: list[str], unavailable: dict[str, str]) -> None:
+    """Print each floor note and each reason a metric is unavailable once, one line each, on stderr."""
+    from rich.console import Console
+
+    console = Console(stderr=True, soft_wrap=True, highlight=False)
+    for note in notes:
+        console.print(f"warning: {note}", markup=False)
+    by_reason: dict[str, list[str]] = {}
+    for key, why in unavailable.items():
+        by_reason.setdefault(str(why), []).append(key)
+    for why, keys in by_reason.items():
+        console.print(f"not computed: {', '.join(keys)}: {why}", markup=False)
 
 
 def _settings(real: ImageSet, fake: ImageSet, specs: Sequence[MetricSpec], objs: list[Metric], seed: int,

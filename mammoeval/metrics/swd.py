@@ -33,21 +33,25 @@ about 1.8 GB for descriptors plus one batch's pyramid and, at compute time, one 
 copy of both sets (~0.4 GB) and chunked projections: under 3 GB, inside the 4 GB target
 (`memory_bound_bytes`, tested).
 
+Sample-size protocol (uncertainty.py). Value: on equal-size sets of m = min(n_real, n_fake) images
+(the larger set subsampled by image, averaged over `floor_splits` seeded draws). Floor: the same SWD
+between two disjoint real subsets of m images, averaged over `floor_splits` splits, with their
+standard deviation. When the real set holds fewer than 2m images the floor uses floor(n_real / 2)
+and `matched_value` holds the value at that size too (both sets subsampled), for the ratio.
+
 Breast-aware mode (``region="breast"``): patch centres are drawn uniformly inside QA's breast
 mask (regions.py), downsampled to each level and eroded so that the whole patch and a margin
 lie inside the breast; descriptors then describe tissue only, not the zero padding and black
 background that fill a large share of whole-image patches. Not comparable with published SWDs.
 
-Unequal set sizes: the larger set is subsampled (by image, seeded) to the smaller one's size.
 
-Real-vs-real floor: the real images of each view are split into two seeded disjoint halves and the
-same SWD is computed between them (half-size sets, so the floor is slightly pessimistic).
+Interval: images of both sets are resampled with replacement (`bootstrap_max_images` per set at
+most: m-out-of-n, deviations scaled by sqrt(m_boot / m)); the interval is the value plus the
+centred 2.5/97.5 % quantiles of the replicates (uncertainty.centred_interval).
 
-Bootstrap interval: images of both sets are resampled with replacement (with their descriptors)
-and SWD recomputed with one repeat of `bootstrap_dirs` directions; the interval is the observed
-value plus the centred 2.5/97.5 % quantiles of the replicates. Above `bootstrap_max_images` images
-per set, replicates use that many images and the deviations are scaled by sqrt(m / n)
-(m-out-of-n bootstrap) to stay affordable.
+Cost: every set is projected and sorted once per level (`level_swd_with_subsets`); subsets,
+floors and bootstrap replicates are filters of the image-tagged sorted projections, never new
+descriptors, projections or sorts.
 
 References:
     T. Karras, T. Aila, S. Laine, J. Lehtinen. Progressive Growing of GANs for Improved Quality,
@@ -77,7 +81,13 @@ from mammoeval.metrics.base import (
     view_masks,
 )
 from mammoeval.metrics.regions import BreastMasker, batch_breast_masks, downsample_mask, erode_mask
-from mammoeval.metrics.uncertainty import split_halves
+from mammoeval.metrics.uncertainty import (
+    DEFAULT_FLOOR_SPLITS,
+    centred_interval,
+    floor_size,
+    matched_splits,
+    summarise_floor,
+)
 
 SWDMode = Literal["native", "pggan"]
 SWDRegion = Literal["image", "breast"]
@@ -106,6 +116,8 @@ class SWDSettings:
         n_bootstrap: bootstrap replicates for the interval (0 = none).
         bootstrap_dirs: directions per bootstrap replicate (one repeat).
         bootstrap_max_images: images per set per replicate (m-out-of-n above it).
+        floor_splits: real-vs-real splits per floor (and subsamples of the value when the sets differ in size).
+        floor_dirs: directions per floor split (the first of the value's; same expectation, less work).
     """
 
     patches_per_image: int = 128
@@ -122,6 +134,8 @@ class SWDSettings:
     n_bootstrap: int = 200
     bootstrap_dirs: int = 32
     bootstrap_max_images: int = 256
+    floor_splits: int = DEFAULT_FLOOR_SPLITS
+    floor_dirs: int = 128
 
     def __post_init__(self) -> None:
         if self.patch_size % 2 != 1 or self.patch_size < 1:
@@ -352,6 +366,9 @@ def draw_directions(dim: int, n: int, *, mode: SWDMode, generator: torch.Generat
     return dirs.to(torch.float32)
 
 
+SMALL_PROBLEM_BYTES = 4 << 20
+"""Below this much projection data `level_swd_with_subsets` works in one chunk on one thread."""
+
 PROJECTION_CHUNK_BYTES = 128 << 20
 """Bytes of float32 projections (both sets, all workers together) that `sliced_wasserstein` holds at once."""
 
@@ -570,18 +587,7 @@ class SWDMetric(SampledSets):
         return out
 
     def _compute_view(self, real: list[torch.Tensor], fake: list[torch.Tensor], *, view_index: int) -> dict[str, MetricResult]:
-        n_real, n_fake = real[0].shape[0], fake[0].shape[0]
-        vals = self._swd_groups(real, fake, sub_seed=view_index)
-        a_idx, b_idx = split_halves(n_real, seed=image_seed(self.cfg.seed, 11, view_index))
-        floor = self._swd_groups([d[a_idx] for d in real], [d[b_idx] for d in real], sub_seed=100 + view_index) \
-            if len(a_idx) >= 1 and n_real >= 2 else None
-        cis = self._bootstrap(real, fake, vals, view_index=view_index)
-        res = {}
-        for i, val in enumerate(vals + [float(np.mean(vals))]):
-            key = f"swd_l{i}" if i < len(vals) else "swd_avg"
-            fl = None if floor is None else (floor[i] if i < len(vals) else float(np.mean(floor)))
-            res[key] = MetricResult(val, None if cis is None else cis[i], fl, n_real, n_fake)
-        return res
+        return swd_results(real, fake, settings=self.cfg, seed=image_seed(self.cfg.seed, 11, view_index))
 
     def _equalise(self, a: list[torch.Tensor], b: list[torch.Tensor], seed: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         na, nb = a[0].shape[0], b[0].shape[0]
@@ -604,25 +610,244 @@ class SWDMetric(SampledSets):
                              dirs_seed=self.cfg.seed if dirs_seed is None else dirs_seed,
                              repeats=repeats, dirs_per_repeat=dirs_per_repeat)
 
-    def _bootstrap(self, real: list[torch.Tensor], fake: list[torch.Tensor], vals: list[float], *,
-                   view_index: int) -> list[tuple[float, float]] | None:
-        b = self.cfg.n_bootstrap
-        n_real, n_fake = real[0].shape[0], fake[0].shape[0]
-        if b <= 0 or min(n_real, n_fake) < 2:
-            return None
-        m_real, m_fake = min(n_real, self.cfg.bootstrap_max_images), min(n_fake, self.cfg.bootstrap_max_images)
-        rng = np.random.default_rng(image_seed(self.cfg.seed, 17, view_index))
-        reps = []
-        for r in range(b):
-            ir = torch.from_numpy(rng.integers(0, n_real, size=m_real))
-            jf = torch.from_numpy(rng.integers(0, n_fake, size=m_fake))
-            per = self._swd_groups([d[ir] for d in real], [d[jf] for d in fake], sub_seed=1000 + r, repeats=1,
-                                   dirs_per_repeat=self.cfg.bootstrap_dirs,
-                                   dirs_seed=image_seed(self.cfg.seed, 19, r))
-            reps.append(per + [float(np.mean(per))])
-        arr = np.asarray(reps)
-        dev = arr - arr.mean(0, keepdims=True)
-        scale = math.sqrt(min(m_real, m_fake) / min(n_real, n_fake))
-        lo, hi = np.quantile(dev, [0.025, 0.975], axis=0) * scale
-        full = vals + [float(np.mean(vals))]
-        return [(full[i] + float(lo[i]), full[i] + float(hi[i])) for i in range(len(full))]
+
+# --- value, floors and interval from one sort per level ----------------------------------------
+
+
+@dataclass(frozen=True)
+class SubsetPlan:
+    """The image multisets one SWD computation compares, as per-image counts (0 = left out).
+
+    Attributes:
+        value: (real counts [n_real], fake counts [n_fake]) per draw of the equal-size value (one
+            draw when the sets have one size; else the larger set is subsampled, `floor_splits` draws).
+        floors: (real counts, real counts) of two disjoint real subsets per split.
+        boot: (real counts, fake counts) per bootstrap replicate (draws with replacement).
+        boot_scale: sqrt(m_boot / m), the m-out-of-n scaling of the bootstrap deviations.
+        floor_size: images in each floor subset.
+        matched: (real counts, fake counts) of `floor_size` images each, per draw, when the floor is
+            smaller than the value's size (too few reals); empty otherwise.
+    """
+
+    value: list[tuple[np.ndarray, np.ndarray]]
+    floors: list[tuple[np.ndarray, np.ndarray]]
+    boot: list[tuple[np.ndarray, np.ndarray]]
+    boot_scale: float
+    floor_size: int
+    matched: list[tuple[np.ndarray, np.ndarray]]
+
+
+def _counts(n: int, idx: np.ndarray) -> np.ndarray:
+    return np.bincount(idx, minlength=n).astype(np.int64)
+
+
+def plan_subsets(n_real: int, n_fake: int, *, settings: SWDSettings, seed: int) -> SubsetPlan:
+    """Return the seeded subsets of the value draws, the matched floors and the bootstrap replicates."""
+    rng = np.random.default_rng(seed)
+    m = min(n_real, n_fake)
+    n_draws = 1 if n_real == n_fake else settings.floor_splits
+    value = []
+    for _ in range(max(1, n_draws)):
+        ir = np.arange(n_real) if n_real == m else rng.choice(n_real, m, replace=False)
+        jf = np.arange(n_fake) if n_fake == m else rng.choice(n_fake, m, replace=False)
+        value.append((_counts(n_real, ir), _counts(n_fake, jf)))
+    floors = [(_counts(n_real, a), _counts(n_real, b)) for a, b in
+              matched_splits(n_real, m, n_splits=settings.floor_splits, seed=int(rng.integers(1 << 62)))]
+    mb = min(m, settings.bootstrap_max_images)
+    boot = [(_counts(n_real, rng.integers(0, n_real, mb)), _counts(n_fake, rng.integers(0, n_fake, mb)))
+            for _ in range(settings.n_bootstrap if m >= 2 else 0)]
+    fs = floor_size(n_real, m)
+    matched = [(_counts(n_real, rng.choice(n_real, fs, replace=False)), _counts(n_fake, rng.choice(n_fake, fs, replace=False)))
+               for _ in range(settings.floor_splits)] if floors and fs < m else []
+    return SubsetPlan(value, floors, boot, math.sqrt(mb / m) if m else 1.0, fs, matched)
+
+
+@dataclass(frozen=True)
+class LevelSWD:
+    """One level's SWDs: per value draw, per floor split, per bootstrap replicate and per matched-size draw."""
+
+    value: np.ndarray
+    floors: np.ndarray
+    boot: np.ndarray
+    matched: np.ndarray
+
+
+_IMG_BITS = 24
+
+
+def _sorted_tagged(proj: np.ndarray, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (sorted values [k, M] float32, their image index [k, M] int32) of projections [k, M].
+
+    Each float32 is mapped to an order-preserving int32 (negative floats: all bits but the sign
+    flipped) and packed with its image index into one int64 key, so one plain sort (much faster
+    than argsort) yields both, exactly.
+    """
+    bits = proj.view(np.int32)
+    keys = (bits ^ ((bits >> 31) & 0x7FFFFFFF)).astype(np.int64)
+    keys <<= _IMG_BITS
+    keys |= images[None, :]
+    keys.sort(axis=1)
+    img = (keys & ((1 << _IMG_BITS) - 1)).astype(np.int32)
+    hi = (keys >> _IMG_BITS).astype(np.int32)
+    hi ^= (hi >> 31) & 0x7FFFFFFF
+    return hi.view(np.float32), img
+
+
+def _multiset(vals: np.ndarray, img: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Return the sorted projections [k, M'] of the image multiset `counts` (filter, or repeat for counts > 1)."""
+    c = counts[img]
+    if counts.max() <= 1:
+        return vals[c.astype(bool)].reshape(vals.shape[0], -1)
+    return np.repeat(vals.ravel(), c.ravel()).reshape(vals.shape[0], -1)
+
+
+def _affine(counts: np.ndarray, s1: np.ndarray, s2: np.ndarray, per_image: int) -> tuple[float, float]:
+    """Return (mean, std) over all descriptor elements of the multiset `counts` from per-image sums."""
+    n = float(counts.sum()) * per_image
+    mean = float(counts @ s1) / n
+    var = float(counts @ s2) / n - mean * mean
+    return mean, max(math.sqrt(max(var, 0.0)), 1e-12)
+
+
+def _abs_diff_sums(a: np.ndarray, b: np.ndarray, ma: tuple[float, float], mb: tuple[float, float],
+                   colsum: np.ndarray) -> np.ndarray:
+    """Return float64 [k]: per direction, sum |normalised a - normalised b| of sorted projections [k, M]."""
+    na = (a - (ma[0] * colsum)[:, None]) * np.float32(1.0 / ma[1])
+    nb = (b - (mb[0] * colsum)[:, None]) * np.float32(1.0 / mb[1])
+    np.subtract(na, nb, out=na)
+    np.abs(na, out=na)
+    return na.sum(axis=1, dtype=np.float64)
+
+
+def level_swd_with_subsets(real: torch.Tensor, fake: torch.Tensor, plan: SubsetPlan, *, settings: SWDSettings,
+                           dirs_seed: int, level: int, chunk_bytes: int = PROJECTION_CHUNK_BYTES) -> LevelSWD:
+    """Return one level's SWD for every subset of `plan`, projecting and sorting each set once.
+
+    Each set's descriptors are projected on the level's directions (the same draws as
+    `swd_per_level`) and sorted once. On the first `floor_dirs` directions (all of them when the
+    value itself needs subsets, i.e. the sets differ in size) every sorted entry is tagged with its
+    image: a subset's sorted projections are then the entries of its images, in the same order (a
+    filter; a repeat for bootstrap multiplicities), and its per-set normalisation is an affine map
+    of the projections (mean and std from per-image sums), which keeps the order. The value uses
+    all `repeats x dirs_per_repeat` directions; floors the first `floor_dirs` (the expectation of
+    the per-direction distance does not depend on how many are averaged); bootstrap replicates the
+    first `bootstrap_dirs` (fixed across replicates, so that their spread is that of the image sampling).
+
+    Args:
+        real, fake: raw descriptors [n, P, D] (any float dtype) of one level.
+        chunk_bytes: memory for the sorted projections that exist at once (all workers).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    n_r, p, d = real.shape
+    n_f = fake.shape[0]
+    dr = real.reshape(-1, d).to(torch.float32).numpy()
+    df = fake.reshape(-1, d).to(torch.float32).numpy()
+    centre = np.float32(dr.mean(dtype=np.float64))  # a common origin: projections of centred data keep float32 precision
+    dr, df = dr - centre, df - centre
+    s1 = {True: dr.reshape(n_r, -1).sum(1, dtype=np.float64), False: df.reshape(n_f, -1).sum(1, dtype=np.float64)}
+    s2 = {True: np.square(dr).reshape(n_r, -1).sum(1, dtype=np.float64),
+          False: np.square(df).reshape(n_f, -1).sum(1, dtype=np.float64)}
+    g = torch.Generator().manual_seed(image_seed(dirs_seed, 7, level))
+    dirs = torch.cat([draw_directions(d, settings.dirs_per_repeat, mode=settings.mode, generator=g)
+                      for _ in range(settings.repeats)], 1).numpy()  # [D, K]
+    k = dirs.shape[1]
+    kb = min(settings.bootstrap_dirs, k) if plan.boot else 0
+    kt = k if n_r != n_f else min(k, max(settings.floor_dirs if plan.floors else 0, kb))  # tagged directions
+    kf = min(settings.floor_dirs, kt)
+    img_r, img_f = np.repeat(np.arange(n_r, dtype=np.int64), p), np.repeat(np.arange(n_f, dtype=np.int64), p)
+    workers = max(1, torch.get_num_threads())
+    step = max(1, min(-(-k // (2 * workers)), chunk_bytes // ((n_r + n_f) * p * 24 * workers)))
+    if (n_r + n_f) * p * k * 24 <= SMALL_PROBLEM_BYTES:
+        workers, step = 1, k  # threads cost more than they save on small sets
+    starts = [(s0, min(s0 + step, kt)) for s0 in range(0, kt, step)] + \
+             [(s0, min(s0 + step, k)) for s0 in range(kt, k, step)]
+    pi = p * d
+
+    def aff(counts: np.ndarray, real_side: bool) -> tuple[float, float]:
+        return _affine(counts, s1[real_side], s2[real_side], pi)
+
+    a_val = [(aff(cr, True), aff(cf, False)) for cr, cf in plan.value]
+    a_flo = [(aff(ca, True), aff(cb, True)) for ca, cb in plan.floors]
+    a_boo = [(aff(cr, True), aff(cf, False)) for cr, cf in plan.boot]
+    a_mat = [(aff(cr, True), aff(cf, False)) for cr, cf in plan.matched]
+
+    def chunk(span: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        lo, hi = span
+        sub = dirs[:, lo:hi]
+        colsum = sub.sum(0)
+        pr, pf = np.ascontiguousarray((dr @ sub).T), np.ascontiguousarray((df @ sub).T)
+        if lo >= kt:  # equal sizes, no subset needs these directions: plain sorts
+            pr.sort(axis=1)
+            pf.sort(axis=1)
+            (ar, af), = a_val
+            return _abs_diff_sums(pr, pf, ar, af, colsum)[None], np.zeros((len(plan.floors), 0)), \
+                np.zeros((len(plan.boot), 0)), np.zeros((len(plan.matched), 0))
+        vr, ir = _sorted_tagged(pr, img_r)
+        vf, jf = _sorted_tagged(pf, img_f)
+        val = np.stack([_abs_diff_sums(_multiset(vr, ir, cr), _multiset(vf, jf, cf), ar, af, colsum)
+                        for (cr, cf), (ar, af) in zip(plan.value, a_val, strict=True)])
+        nf_ = max(0, min(kf, hi) - lo)
+        flo = np.stack([_abs_diff_sums(_multiset(vr[:nf_], ir[:nf_], ca), _multiset(vr[:nf_], ir[:nf_], cb), aa, ab,
+                                       colsum[:nf_]) for (ca, cb), (aa, ab) in zip(plan.floors, a_flo, strict=True)]) \
+            if plan.floors and nf_ else np.zeros((len(plan.floors), 0))
+        nb = max(0, min(kb, hi) - lo)
+        boo = np.stack([_abs_diff_sums(_multiset(vr[:nb], ir[:nb], cr), _multiset(vf[:nb], jf[:nb], cf), ar, af,
+                                       colsum[:nb]) for (cr, cf), (ar, af) in zip(plan.boot, a_boo, strict=True)]) \
+            if plan.boot and nb else np.zeros((len(plan.boot), 0))
+        mat = np.stack([_abs_diff_sums(_multiset(vr[:nf_], ir[:nf_], cr), _multiset(vf[:nf_], jf[:nf_], cf), ar, af,
+                                       colsum[:nf_]) for (cr, cf), (ar, af) in zip(plan.matched, a_mat, strict=True)]) \
+            if plan.matched and nf_ else np.zeros((len(plan.matched), 0))
+        return val, flo, boo, mat
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        if workers == 1 or len(starts) == 1:
+            parts = [chunk(sp) for sp in starts]
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                parts = list(pool.map(chunk, starts))
+    # per draw / split / replicate, the sums of |differences| over its directions, in direction order
+    val = np.concatenate([x[0] for x in parts], axis=1).sum(1)
+    flo = np.concatenate([x[1] for x in parts], axis=1).sum(1)
+    boo = np.concatenate([x[2] for x in parts], axis=1).sum(1)
+    mat = np.concatenate([x[3] for x in parts], axis=1).sum(1)
+    m_value = int(plan.value[0][0].sum()) * p
+    m_floor = max(plan.floor_size * p, 1)
+    m_boot = int(plan.boot[0][0].sum()) * p if plan.boot else 1
+    return LevelSWD(value=val / (m_value * k), floors=flo / (m_floor * max(kf, 1)), boot=boo / (m_boot * max(kb, 1)),
+                    matched=mat / (m_floor * max(kf, 1)))
+
+
+def swd_results(real: list[torch.Tensor], fake: list[torch.Tensor], *, settings: SWDSettings,
+                seed: int) -> dict[str, MetricResult]:
+    """Return ``swd_l<i>`` and ``swd_avg`` with matched floors and intervals from per-level raw descriptors.
+
+    Args:
+        real, fake: per level, descriptors [n, P, D] of each set (n images, P patches each).
+        settings: SWD settings (directions are seeded by `settings.seed` and the level).
+        seed: seeds the subsets (value draws, floor splits, bootstrap replicates).
+    """
+    n_real, n_fake = real[0].shape[0], fake[0].shape[0]
+    plan = plan_subsets(n_real, n_fake, settings=settings, seed=seed)
+    per_level = [level_swd_with_subsets(r, f, plan, settings=settings, dirs_seed=settings.seed, level=li)
+                 for li, (r, f) in enumerate(zip(real, fake, strict=True))]
+    return _results_from_levels(per_level, plan, n_real, n_fake)
+
+
+def _results_from_levels(levels: list[LevelSWD], plan: SubsetPlan, n_real: int, n_fake: int) -> dict[str, MetricResult]:
+    """Return ``swd_l<i>`` and ``swd_avg`` results from the per-level subset SWDs."""
+    out: dict[str, MetricResult] = {}
+    rows = [(f"swd_l{i}", [lv]) for i, lv in enumerate(levels)] + [("swd_avg", levels)]
+    for key, group in rows:
+        value = float(np.mean([lv.value.mean() for lv in group]))
+        floor = summarise_floor(list(np.mean([lv.floors for lv in group], axis=0)), plan.floor_size) \
+            if plan.floors else None
+        ci = None
+        if plan.boot:
+            # The replicates share their directions, so their spread is that of the image sampling alone.
+            ci = centred_interval(value, np.mean([lv.boot for lv in group], axis=0), scale=plan.boot_scale)
+        matched = float(np.mean([lv.matched.mean() for lv in group])) if plan.matched else None
+        out[key] = MetricResult(value, ci, None, n_real, n_fake, matched_value=matched).with_floor(floor)
+    return out

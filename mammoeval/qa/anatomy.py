@@ -13,6 +13,7 @@ from typing import Literal
 import numpy as np
 from scipy import ndimage as ndi
 
+from mammoeval.core.imageops import box_reduce, chest_wall_side, reduce_to_height
 from mammoeval.qa.pectoral import detect_pectoral
 
 ChestWallSide = Literal["left", "right"]
@@ -77,19 +78,6 @@ class Anatomy:
     def skin_smoothness(self) -> float:
         """Return 1 / (1 + 10 * jaggedness): 1 for a smooth skin line, towards 0 for a ragged one."""
         return 1.0 / (1.0 + 10.0 * self.skin_jaggedness)
-
-
-def reduce_to_height(image: np.ndarray, max_height: int) -> tuple[np.ndarray, int]:
-    """Return the image box-reduced by the smallest integer factor giving height <= max_height, and that factor.
-
-    Args:
-        image: float [H, W].
-        max_height: target maximum height in pixels.
-    """
-    factor = max(1, int(np.ceil(image.shape[0] / max_height)))
-    if factor == 1 or image.shape[0] < factor or image.shape[1] < factor:
-        return image.astype(np.float32, copy=False), 1
-    return box_reduce(image, factor), factor
 
 
 def compute_threshold(coarse: np.ndarray) -> float:
@@ -269,7 +257,7 @@ def compute_anatomy(image: np.ndarray, *, min_hole_fraction: float = 0.002,
     bg_mode = threshold - _threshold_margin(smooth)
     dark_holes = filled & ~body & (smooth < bg_mode + HOLE_LEVEL * (threshold - bg_mode))
     n_holes, hole_fraction = _holes(dark_holes, filled.sum(), min_hole_fraction)
-    side = detect_chest_wall_side(filled)
+    side = chest_wall_side(filled)[0]
     canon = filled if side == "left" else filled[:, ::-1]
     canon_img = coarse if side == "left" else coarse[:, ::-1]
     outside = ~ndi.binary_dilation(filled, iterations=3)
@@ -385,17 +373,6 @@ def _concavity_image(image: np.ndarray, mid: np.ndarray,
     return fine, ndi.gaussian_filter(fine, 1.0), body[np.ix_(rows, cols)]
 
 
-def box_reduce(image: np.ndarray, factor: int) -> np.ndarray:
-    """Return float32 [H // factor, W // factor]: the means of factor x factor blocks (trailing rows and
-    columns dropped), by summing strided slices: several times faster than a reshaped mean."""
-    h, w = image.shape[0] // factor, image.shape[1] // factor
-    out = np.zeros((h, w), np.float32)
-    for dy in range(factor):
-        for dx in range(factor):
-            out += image[dy:h * factor:factor, dx:w * factor:factor]
-    return out / np.float32(factor * factor)
-
-
 def _fill_holes_with_edges(mask: np.ndarray) -> np.ndarray:
     """Return the mask with holes filled, counting dark notches cut into it at the image edges as holes.
 
@@ -452,19 +429,6 @@ def _holes(holes: np.ndarray, breast_area: int, min_fraction: float) -> tuple[in
     hs = ndi.sum_labels(np.ones_like(holes, dtype=np.float32), hl, index=np.arange(1, hn + 1))
     big = hs >= max(4.0, min_fraction * breast_area)
     return int(big.sum()), float(hs[big].sum() / breast_area)
-
-
-def detect_chest_wall_side(mask: np.ndarray) -> ChestWallSide:
-    """Return the side ("left"/"right") where the breast mask is heavier and touches the edge more.
-
-    Args:
-        mask: bool [h, w] breast mask in any orientation.
-    """
-    h, w = mask.shape
-    band = max(1, w // 20)
-    left = mask[:, :band].mean() + mask[:, : w // 2].mean()
-    right = mask[:, -band:].mean() + mask[:, w - w // 2:].mean()
-    return "left" if left >= right else "right"
 
 
 def compute_skin_jaggedness(mask: np.ndarray) -> float:

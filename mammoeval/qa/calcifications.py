@@ -1,12 +1,12 @@
 """Calcification detection in one mammogram, and per-set statistics compared real vs generated.
 
 A calcification is a small bright spot inside the breast (1-6 px at the working resolution).
-Detection (default `threshold="blob"`, round 5), each step a physical symptom rather than a template:
+Detection, each step a physical symptom rather than a template:
 
 1. spot strength: the smaller eigenvalue of the negated Hessian of the image blurred by the
    binomial kernel once and twice (variance 1 and 2 px^2), scale-normalised (x variance), the larger
    of the two. Both curvatures must be high: a spot is strong, a ridge (vessel, fibre, text stroke)
-   or an edge is near 0. Dense fibrous texture, which made round 3's top-hat bar rise above
+   or an edge is near 0. Dense fibrous texture, which makes a global top-hat bar rise above
    blatant spots, hardly registers;
 2. strength bar: median + `blob_k` x robust spread (1.4826 x MAD) of the strength over the breast
    (at least `min_strength`); the white top-hat (grey level minus a 7x7 grey opening) at the peak
@@ -24,9 +24,9 @@ Detection (default `threshold="blob"`, round 5), each step a physical symptom ra
    round), at least 2% of the width from the skin line and `edge_px` from the image edge (at the
    chest wall only beside the muscle).
 
-The round-3 test (`threshold="global"`, one top-hat bar per image: 4 x the breast's 90th top-hat
-percentile) is kept as `ROUND3` for comparison, and round 4's opt-in `threshold="local"` (a block
-z-score of the top-hat). Both miss most spots in dense texture (reports/qa_calcs.md).
+Top-hat contrast baselines (one top-hat bar per image, or a block z-score of the top-hat) live in
+benchmarks/calc_baselines.py for comparison: both miss most spots in dense texture
+(reports/qa_calcs.md).
 
 Clusters are groups of at least 3 detections linked within `cluster_distance_frac` x height
 (single linkage). Settings were tuned on phantom seeds 0-39 and the even-indexed real-dev files
@@ -38,10 +38,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
+import scipy.sparse as sp
 from scipy import ndimage as ndi
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+from scipy.stats import wasserstein_distance
 
 from mammoeval.qa.anatomy import Anatomy
 from mammoeval.qa.artifacts import _mask_at
@@ -55,11 +58,8 @@ class CalcConfig:
         opening_px: side of the square grey opening; spots narrower than this pass the top-hat.
         min_contrast: smallest top-hat peak counted, in grey levels of [0, 1]; 0.09 sits just below the
             0.1 contrast the validation promises, because the top-hat of a sampled 2-px spot reads a little low.
-        noise_k: the peak must also exceed noise_k x the local noise (robust std of the fine residual).
         max_diameter_px: largest half-maximum diameter kept (bigger = marker or mass); 6 px lets
-            Gaussian spots of FWHM 4.5 px (axis ratio 1.6) through; ROUND3 used 4.6.
-        texture_k: the global bar: texture_k x the 90th percentile of the top-hat in the whole
-            breast (with threshold="local", the local bar is capped at it).
+            Gaussian spots of FWHM 4.5 px (axis ratio 1.6) through.
         min_blobness: smallest ratio of the Hessian eigenvalues at the peak (best of the scales):
             round spots are near 1, ridges (vessels, strokes, texture fibres) near 0.
         max_ring_fraction: largest share of a ring just outside the spot that other bright
@@ -71,51 +71,33 @@ class CalcConfig:
         skin_margin_frac: detections closer to the skin line than this fraction of the width are dropped.
         cluster_distance_frac: linking distance for clusters, as a fraction of the image height.
         min_cluster_size: members needed for a cluster.
-        threshold: "blob" (default): the spot-strength test (module docstring); "global" (round
-            3) uses texture_k x the breast's 90th top-hat percentile; "local" (round 4) compares
-            the top-hat with its own statistics in `block_px` blocks around each pixel (a local
-            z-score), capped at the global bar. noise_k, texture_k, block_px and local_k apply to
-            "global" / "local" only.
-        block_px: side of the blocks (working pixels) over which the local top-hat median and spread
-            are taken; the block values are interpolated bilinearly back to every pixel.
-        local_k: local test: the peak must exceed the local median + local_k x the local spread
-            (1.4826 x median absolute deviation of the top-hat).
-        blob_k: "blob" bar: median + blob_k x 1.4826 x MAD of the spot strength over the breast.
-        support_frac: "blob": pixels whose strength is at least this share of the peak's belong to
+        blob_k: strength bar: median + blob_k x 1.4826 x MAD of the spot strength over the breast.
+        support_frac: pixels whose strength is at least this share of the peak's belong to
             the spot (size, ring, run-on and bright-object tests away from the skin line).
-        edge_px: "blob": rows and columns this close to the image edge are not searched (at the
+        edge_px: rows and columns this close to the image edge are not searched (at the
             chest wall, left, only in the rows of the pectoral muscle: its corner there looks round).
-        one_sided: "blob": line-end test: the bright part's centroid may lie at most this share of
+        one_sided: line-end test: the bright part's centroid may lie at most this share of
             its pixels' mean distance from the peak.
-        min_strength: "blob": lowest strength bar (grey levels / px^2; a Gaussian spot of contrast
+        min_strength: lowest strength bar (grey levels / px^2; a Gaussian spot of contrast
             0.1 has about 0.02), for images with no texture at all.
     """
 
     opening_px: int = 7
     min_contrast: float = 0.09
-    noise_k: float = 6.0
     max_diameter_px: float = 6.0
     min_blobness: float = 0.35
     max_ring_fraction: float = 0.35
     run_on_px: float = 2.0
     marker_px: int = 9
     object_slack_px: float = 4.0
-    texture_k: float = 4.0
     skin_margin_frac: float = 0.02
     cluster_distance_frac: float = 0.05
     min_cluster_size: int = 3
-    threshold: Literal["blob", "global", "local"] = "blob"
-    block_px: int = 16
-    local_k: float = 10.0
     blob_k: float = 6.0
     support_frac: float = 0.4
     edge_px: int = 2
     one_sided: float = 0.85
     min_strength: float = 0.01
-
-
-ROUND3 = CalcConfig(threshold="global", min_contrast=0.08, max_diameter_px=4.6)
-"""The round-3 detector (one top-hat bar per image), kept for comparison: misses most spots in dense texture."""
 
 
 @dataclass(frozen=True)
@@ -148,10 +130,7 @@ def detect_calcifications(work: np.ndarray, anatomy: Anatomy, *, config: CalcCon
     if inner.sum() < 50:
         return []
     near_skin = _near_skin(anatomy, work.shape, config)
-    if config.threshold == "blob":
-        calcs = _detect_spots(work, inner, near_skin, config)
-    else:
-        calcs = _detect_tophat(work, inner, near_skin, config)
+    calcs = _detect_spots(work, inner, near_skin, config)
     return assign_clusters(_dedupe(calcs), distance_px=config.cluster_distance_frac * work.shape[0],
                            min_size=config.min_cluster_size)
 
@@ -160,20 +139,17 @@ def _search_mask(shape: tuple[int, int], anatomy: Anatomy, config: CalcConfig) -
     """Return bool [H, W]: the breast pixels searched (off the skin margin, the pectoral muscle and the image edge).
 
     The coarse mask is eroded away from the skin line only (the chest wall, left, is not skin).
-    The pectoral muscle (its tip at the chest wall is a narrow bright wedge) is excluded, in the
-    "blob" test with one coarse pixel of slack more (its corner at the image edge looks round), and
+    The pectoral muscle (its tip at the chest wall is a narrow bright wedge) is excluded with two
+    coarse pixels of slack (its corner at the image edge looks round), and
     so are `edge_px` rows and columns at the top, bottom and right image edge (a spot cut by the
     edge cannot be measured) and at the chest wall in the rows of the muscle (+ 8 coarse rows).
     """
     cm = max(1, int(np.ceil(config.skin_margin_frac * anatomy.mask.shape[1])))
     padded = np.pad(anatomy.mask, ((cm + 1, cm + 1), (cm + 1, 0)), mode="edge")
     inner_coarse = ndi.binary_erosion(padded, iterations=cm, border_value=0)[cm + 1:-cm - 1, cm + 1:]
-    if config.threshold == "blob":
-        inner_coarse &= ~ndi.binary_dilation(anatomy.pectoral_mask, iterations=2)
-    else:
-        inner_coarse &= ~anatomy.pectoral_mask
+    inner_coarse &= ~ndi.binary_dilation(anatomy.pectoral_mask, iterations=2)
     inner = _mask_at(inner_coarse, shape, 1.0 / anatomy.factor)
-    if config.threshold == "blob" and config.edge_px > 0:
+    if config.edge_px > 0:
         b = config.edge_px
         inner[:b] = inner[-b:] = False
         inner[:, -b:] = False
@@ -182,34 +158,6 @@ def _search_mask(shape: tuple[int, int], anatomy: Anatomy, config: CalcConfig) -
         rows = np.repeat(rows, anatomy.factor)[:shape[0]]
         inner[:rows.size, :b] &= ~rows[:, None]
     return inner
-
-
-def _detect_tophat(work: np.ndarray, inner: np.ndarray, near_skin: np.ndarray, config: CalcConfig) -> list[Calc]:
-    """Return the detections of the round-3/4 top-hat contrast test ("global" / "local"), before dedupe."""
-    opened = _opening(work, config.opening_px)
-    tophat = work - opened
-    smooth = _binomial_blur(work)
-    ys, xs = np.nonzero(inner)
-    step = max(1, ys.size // 50_000)
-    ys, xs = ys[::step], xs[::step]
-    resid = work[ys, xs] - smooth[ys, xs]
-    noise = float(1.4826 * np.median(np.abs(resid - np.median(resid))))
-    texture = float(np.percentile(tophat[ys, xs], 90))
-    floor = max(config.min_contrast, config.noise_k * noise)
-    if config.threshold == "global":
-        thr: float | np.ndarray = max(floor, config.texture_k * texture)
-    else:
-        # Local bar, never above the global one: a spot that cleared round 3's bar still does.
-        thr = np.maximum(floor, np.minimum(_local_threshold(tophat, inner, config), config.texture_k * texture))
-    ys, xs = np.nonzero((tophat >= thr) & inner)
-    ys, xs = _local_maxima(tophat, ys, xs)
-    # Round at either spot scale (sigma ~1 and ~1.4 px): a flat-topped (clipped) 4-px disc is only
-    # peaked at the coarser one.
-    blob = np.maximum(np.maximum(_blobness_at(smooth, ys, xs), _blobness_at(_binomial_blur(smooth), ys, xs)),
-                      _blobness_at(work, ys, xs))
-    keep = blob >= config.min_blobness
-    return [c for c in (_measure(work, opened, y, x, bool(near_skin[y, x]), config)
-                        for y, x in zip(ys[keep], xs[keep], strict=True)) if c is not None]
 
 
 def _detect_spots(work: np.ndarray, inner: np.ndarray, near_skin: np.ndarray, config: CalcConfig) -> list[Calc]:
@@ -284,50 +232,6 @@ def _spot_strength(smooth: np.ndarray) -> np.ndarray:
     hxy *= hxy
     root += hxy
     out -= np.sqrt(root, out=root)
-    return out
-
-
-def _local_threshold(tophat: np.ndarray, inner: np.ndarray, config: CalcConfig) -> np.ndarray:
-    """Return float32 [H, W]: local median + local_k x local robust spread of the top-hat.
-
-    Statistics per `block_px` block over the breast pixels (on every other pixel, for speed); blocks
-    with under a quarter of their pixels in the breast take the values of the nearest full block;
-    the block grid is interpolated bilinearly to every pixel.
-
-    Args:
-        tophat: float32 [H, W] white top-hat of the working image.
-        inner: bool [H, W] breast pixels searched.
-        config: detector settings (block_px, local_k).
-    """
-    h, w = tophat.shape
-    b = max(2, config.block_px // 2)
-    t, m = tophat[::2, ::2], inner[::2, ::2]
-    ny, nx = -(-t.shape[0] // b), -(-t.shape[1] // b)
-    vals = np.full((ny * b, nx * b), np.nan, np.float32)
-    vals[:t.shape[0], :t.shape[1]] = np.where(m, t, np.nan)
-    blocks = np.sort(vals.reshape(ny, b, nx, b).transpose(0, 2, 1, 3).reshape(ny, nx, b * b), axis=-1)
-    n = np.isfinite(blocks).sum(-1)
-    valid = n >= b * b // 4
-    if not valid.any():
-        return np.full((h, w), np.inf, np.float32)
-    idx = lambda q: np.clip((q * (n - 1)).astype(int), 0, b * b - 1)[..., None]  # noqa: E731
-    med = np.take_along_axis(blocks, idx(0.5), -1)[..., 0]
-    dev = np.sort(np.abs(blocks - med[..., None]), axis=-1)
-    grid = med + config.local_k * 1.4826 * np.take_along_axis(dev, idx(0.5), -1)[..., 0]
-    near = ndi.distance_transform_edt(~valid, return_distances=False, return_indices=True)
-    grid = grid[near[0], near[1]].astype(np.float32)
-    return _interp_matrix(h, ny, config.block_px) @ grid @ _interp_matrix(w, nx, config.block_px).T
-
-
-def _interp_matrix(n: int, cells: int, cell_px: int) -> np.ndarray:
-    """Return float32 [n, cells]: bilinear weights from cell centres (cell_px apart) to n pixel centres."""
-    pos = np.clip((np.arange(n) + 0.5) / cell_px - 0.5, 0, cells - 1)
-    lo = np.minimum(pos.astype(int), max(cells - 2, 0))
-    frac = pos - lo
-    out = np.zeros((n, cells), np.float32)
-    out[np.arange(n), lo] = 1 - frac
-    if cells > 1:
-        out[np.arange(n), lo + 1] += frac
     return out
 
 
@@ -545,13 +449,8 @@ def assign_clusters(calcs: Sequence[Calc], *, distance_px: float, min_size: int 
     """
     if not calcs:
         return []
-    from scipy.sparse.csgraph import connected_components
-    from scipy.spatial import cKDTree
-
     pts = np.array([[c.x, c.y] for c in calcs])
     pairs = cKDTree(pts).query_pairs(distance_px, output_type="ndarray")
-    import scipy.sparse as sp
-
     n = len(calcs)
     graph = sp.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n)) if len(pairs) else \
         sp.coo_matrix((n, n))
@@ -595,6 +494,4 @@ def wasserstein_1(a: Sequence[float], b: Sequence[float]) -> float | None:
     """Return the Wasserstein-1 distance between two 1-D samples (None when either is empty)."""
     if len(a) == 0 or len(b) == 0:
         return None
-    from scipy.stats import wasserstein_distance
-
     return float(wasserstein_distance(np.asarray(a, float), np.asarray(b, float)))

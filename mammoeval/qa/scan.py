@@ -21,14 +21,16 @@ import numpy as np
 
 from mammoeval.core.errors import BadInputError
 from mammoeval.core.fsutil import write_json_atomic, write_text_atomic
+from mammoeval.core.imageops import reduce_to_height
 from mammoeval.core.pool import WorkerPool, ordered_map
+from mammoeval.core.progress import progress_bar
 from mammoeval.core.views import label_to_view
 from mammoeval.data.folder import list_image_files
 from mammoeval.data.labels import labels_from_name
 from mammoeval.data.open import open_image_set
 from mammoeval.data.prepared import is_prepared_dataset
 from mammoeval.data.readers import read_image
-from mammoeval.qa.anatomy import Anatomy, compute_anatomy, flatten_background, reduce_to_height
+from mammoeval.qa.anatomy import Anatomy, compute_anatomy, flatten_background
 from mammoeval.qa.calcifications import Calc, CalcConfig, detect_calcifications, wasserstein_1
 from mammoeval.qa.calibration import (
     DEFAULT_FP_RATE,
@@ -412,10 +414,10 @@ def scan_image_set(images: Any, *, progress: bool = True, keep_details: int = 0,
             for k in range(arr.shape[0]):
                 yield arr[k, 0], label_to_view(int(batch.views[k])), batch.ids[k], config, keep_details > 0, None
 
-    with _progress(progress, total=len(images), name=name) as advance:
+    with progress_bar(f"QA {name}", total=len(images), enabled=progress, transient=True) as bar:
         for row, details in ordered_map(_check_job, jobs(), workers=workers, pool=pool):
             acc.add(row, details)
-            advance(1)
+            bar.advance(1)
     scan = acc.scan(name)
     return scan if calibration is None else scan.judged(calibration)
 
@@ -457,10 +459,10 @@ def scan_folder(path: str | Path, *, progress: bool = True, keep_details: int = 
     acc = _Accumulator(keep_details)
     jobs = ((str(root / rel), labels_from_name(rel)[0] or "", str(Path(rel).with_suffix("")), config,
              keep_details > 0, None) for rel in files)
-    with _progress(progress, total=len(files), name=root.name) as advance:
+    with progress_bar(f"QA {root.name}", total=len(files), enabled=progress, transient=True) as bar:
         for row, details in ordered_map(_check_job, jobs, workers=workers, pool=pool):
             acc.add(row, details)
-            advance(1)
+            bar.advance(1)
     scan = acc.scan(root.name)
     return scan if calibration is None else scan.judged(calibration)
 
@@ -488,27 +490,6 @@ class _Accumulator:
         details = {rid: det for _, _, rid, det in sorted(self._worst, key=lambda t: t[0], reverse=True)}
         return QAScan(self.rows, details, name=name)
 
-
-class _progress:
-    """Context manager yielding an `advance(n)` callable over an optional rich progress bar."""
-
-    def __init__(self, enabled: bool, *, total: int, name: str) -> None:
-        self.enabled, self.total, self.name = enabled, total, name
-        self._bar: Any = None
-
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return lambda n: None
-        from rich.progress import Progress
-
-        self._bar = Progress(transient=True)
-        self._bar.__enter__()
-        task = self._bar.add_task(f"QA {self.name}", total=self.total)
-        return lambda n: self._bar.advance(task, n)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(*exc)
 
 
 def compare_scans(real: QAScan, fake: QAScan, *, calibration: Calibration | None = None) -> dict[str, Any]:

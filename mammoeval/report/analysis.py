@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from rich.progress import track
 
+from mammoeval.core.progress import track
 from mammoeval.metrics.msssim import ms_ssim
 from mammoeval.qa.scan import check_image as default_check_image
 from mammoeval.report.context import (
@@ -58,7 +58,7 @@ def analyse_view(view: str, fakes: Sequence[Tile], reals: Sequence[Tile], option
 def _check_all(checker: ImageChecker, tiles: Sequence[Tile], *, progress: bool,
                label: str) -> list[Checked]:
     """Return (tile, QA row, QA details) for every tile."""
-    seq = track(tiles, description=label, transient=True) if progress and tiles else tiles
+    seq = track(tiles, label, enabled=progress and bool(tiles))
     out = []
     for t in seq:
         qa, details = checker(t.image, view=t.view if t.view != "unknown" else None, image_id=t.id)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from mammoeval.core.fsutil import write_bytes_atomic
 
@@ -44,8 +45,6 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 def encode_png(pixels: np.ndarray) -> bytes:
     """Return PNG bytes of a uint8 grey [H, W] or RGB [H, W, 3] array."""
-    from PIL import Image
-
     buf = io.BytesIO()
     Image.fromarray(pixels).save(buf, format="PNG", compress_level=6)
     return buf.getvalue()
@@ -53,8 +52,6 @@ def encode_png(pixels: np.ndarray) -> bytes:
 
 def thumbnail(pixels: np.ndarray, *, max_height: int = THUMB_MAX_HEIGHT) -> np.ndarray:
     """Return `pixels` (uint8 [H, W] or [H, W, 3]) reduced with a box filter to at most `max_height` rows."""
-    from PIL import Image
-
     h, w = pixels.shape[:2]
     if h <= max_height:
         return pixels
@@ -70,8 +67,6 @@ def heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, *, alpha: float = 0.
         heatmap: float [h, w], any size (nearest-resized to [H, W]); normalised by its own maximum.
         alpha: opacity of the heatmap where it is at its maximum.
     """
-    from PIL import Image
-
     grey = to_uint8(image).astype(np.float32)
     hm = np.nan_to_num(np.asarray(heatmap, dtype=np.float32))
     hm = np.clip(hm, 0.0, None)

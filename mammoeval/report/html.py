@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from mammoeval.core.fsutil import write_json_atomic, write_text_atomic
 from mammoeval.metrics.registry import display_label, display_scale, headline_keys
@@ -82,7 +83,8 @@ def render_report(data: ReportData, out: str | Path) -> ReportResult:
 
 
 def _environment() -> Any:
-    import jinja2
+    import jinja2  # loaded only when a report is rendered
+
 
     return jinja2.Environment(loader=jinja2.PackageLoader("mammoeval.report", "templates"),
                               autoescape=jinja2.select_autoescape(enabled_extensions=("html", "j2"),
@@ -168,10 +170,14 @@ def _metric_cell(key: str, entry: Any) -> dict[str, Any]:
     scale = display_scale(key)
     ci = entry.get("ci")
     floor = entry.get("floor")
+    ratio = entry.get("ratio")  # value / floor; absent in rows written before it existed
+    floor_text = _fmt(floor * scale) if isinstance(floor, (int, float)) else ""
+    if floor_text and isinstance(ratio, (int, float)):
+        floor_text += f" (ratio {ratio:.3g})"
     return {
         "value": _fmt(entry["value"] * scale),
         "ci": f"[{_fmt(ci[0] * scale)}, {_fmt(ci[1] * scale)}]" if isinstance(ci, (list, tuple)) and len(ci) == 2 else "",
-        "floor": _fmt(floor * scale) if isinstance(floor, (int, float)) else "",
+        "floor": floor_text,
         "raw": entry,
     }
 
@@ -229,8 +235,6 @@ def _selected_kimg(data: ReportData) -> float | None:
 
 def _training_context(data: ReportData, w: _AssetWriter, figures: dict[str, Any]) -> dict[str, Any]:
     """Return training figures and the snapshot timeline (writes their assets)."""
-    from PIL import Image
-
     ctx: dict[str, Any] = {"curves": None, "swd": None, "timeline": [], "reals_grid": None}
     kimg = _selected_kimg(data)
     if data.log:

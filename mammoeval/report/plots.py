@@ -7,6 +7,7 @@ The caller saves the figure.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -164,8 +165,6 @@ def _mark(ax: Any, kimg: float | None) -> None:
 
 def save_figure(fig: Figure, path: Any) -> None:
     """Save a figure as PNG atomically."""
-    import io
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     write_bytes_atomic(path, buf.getvalue())

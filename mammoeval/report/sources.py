@@ -16,6 +16,7 @@ import torch
 from mammoeval.core import rundir
 from mammoeval.core.errors import BadInputError
 from mammoeval.core.fsutil import read_json
+from mammoeval.core.imageops import box_reduce_tensor
 from mammoeval.core.views import VIEWS, label_to_view
 from mammoeval.data.dataset import PreparedDataset
 from mammoeval.data.imageset import ImageSet
@@ -262,7 +263,7 @@ def _read_train(root: Path | None, train_id: str, *, size: tuple[int, ...] | Non
     img = torch.from_numpy(read_png(root / rec.file))[None]
     if size is not None and img.shape[1] > size[0] and img.shape[1] % size[0] == 0:
         k = img.shape[1] // size[0]
-        img = torch.nn.functional.avg_pool2d(img[None], k)[0]
+        img = box_reduce_tensor(img[None], k)[0]
     return Tile(id=train_id, view=rec.view or "unknown", role="train", image=img[0].numpy(),
                 caption=f"training {train_id}")
 
@@ -302,7 +303,7 @@ def nearest_training_pairs(fakes: list[Tile], root: Path, *, n_pairs: int,
     train = torch.stack([ds[int(i)][0][0] for i in idx]).flatten(1)
     k = fh // target
     fk = torch.stack([torch.from_numpy(np.ascontiguousarray(t.image)) for t in fakes])[:, None]
-    fk = torch.nn.functional.avg_pool2d(fk, k) if k > 1 else fk
+    fk = box_reduce_tensor(fk, k)
     d = torch.cdist(fk.flatten(1).double(), train.double()) / float(train.shape[1]) ** 0.5
     best_d, best_i = d.min(dim=1)
     order = torch.argsort(best_d)[:n_pairs].tolist()

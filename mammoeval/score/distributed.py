@@ -58,7 +58,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from mammoeval.core.ddp import DistEnv, init_from_env, pick_device, shutdown
+from mammoeval.core.ddp import DistEnv, init_from_env, shutdown
 from mammoeval.core.errors import MammoevalError
 from mammoeval.data.imageset import ImageBatch, ImageSet, TensorImageSet
 from mammoeval.data.open import open_image_set
@@ -86,14 +86,7 @@ def score_env(device: str) -> DistEnv:
         device: the scoring device ("cpu", "cuda", "cuda:1", "auto"); ranks other than 0 generate
             on cuda:LOCAL_RANK when it names CUDA, else on the CPU.
     """
-    pref = "cpu" if device == "cpu" else ("auto" if device == "auto" else "cuda")
-    if dist.is_available() and dist.is_initialized():
-        rank, world = dist.get_rank(), dist.get_world_size()
-        local = int(os.environ.get("LOCAL_RANK", str(rank)))
-        return DistEnv(rank=rank, world_size=world, local_rank=local, device=pick_device(pref, local))
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return DistEnv(rank=0, world_size=1, local_rank=0, device=pick_device(pref, 0))
-    return init_from_env(pref)
+    return init_from_env("cpu" if device == "cpu" else ("auto" if device == "auto" else "cuda"))
 
 
 def is_rank_zero() -> bool:

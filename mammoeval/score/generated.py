@@ -11,6 +11,7 @@ from typing import Protocol
 import torch
 
 from mammoeval.core.fsutil import sha256_strings
+from mammoeval.core.imageops import box_reduce_tensor
 from mammoeval.core.views import label_to_view
 from mammoeval.data.imageset import ImageBatch, ImageSet
 
@@ -134,4 +135,4 @@ class ReducedImageSet:
 def _reduce(batch: ImageBatch, reduction: int) -> ImageBatch:
     if reduction == 1:
         return batch
-    return ImageBatch(torch.nn.functional.avg_pool2d(batch.images, reduction), batch.views, batch.ids)  # drops precomputed
+    return ImageBatch(box_reduce_tensor(batch.images, reduction), batch.views, batch.ids)  # drops precomputed

@@ -9,7 +9,9 @@ lives in a row are spelled once, here (directions and display scales: `mammoeval
 - `artifact_rate` / `artifact_rate_real`: the share of generated / real images with any QA
   artifact flag, ``row["qa"][view]["artifact_rate"]["any"]["fake" | "real"]``
   (`mammoeval.qa.scan.compare_scans`);
-- `msssim_gap`: ``msssim_fake - msssim_real`` (derived; > 0 means less diverse than the real set).
+- `msssim_gap`: ``msssim_fake - msssim_real`` (> 0 means less diverse than the real set): the suite's
+  own entry (its interval resamples both sets) when the row has one, else derived from the two
+  (older rows; the interval then shifts the generated one's by the real value).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from mammoeval.metrics.keys import (
 from mammoeval.metrics.registry import derived_keys
 from mammoeval.score.schema import read_score_rows
 
-DERIVED_KEYS: Final[tuple[str, ...]] = (*derived_keys(), KEY_MEMORIZATION_RATE)
+DERIVED_KEYS: Final[tuple[str, ...]] = (*derived_keys(), KEY_MEMORIZATION_RATE, KEY_MSSSIM_GAP)
 """Keys `metric_of` computes from several places of a row (the registry's derived keys, and
 `memorization_rate`, which falls back to ``row["memorization"]["rate"]``)."""
 
@@ -64,6 +66,9 @@ def metric_of(row: Mapping[str, Any], key: str, view: str = "all") -> MetricValu
         view: "CC", "MLO" or "all".
     """
     if key == KEY_MSSSIM_GAP:
+        own = _suite_metric(row, key, view)
+        if own is not None:
+            return own
         fake, real = metric_of(row, KEY_MSSSIM_FAKE, view), metric_of(row, KEY_MSSSIM_REAL, view)
         if fake is None or real is None:
             return None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import platform
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -26,6 +27,10 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy
+import torch
+from rich.console import Console
 
 import mammoeval
 from mammoeval.core.ddp import DistEnv
@@ -174,11 +179,6 @@ def real_reduction(real_size: tuple[int, int], resolution: tuple[int, int], data
 
 
 def library_versions() -> dict[str, str]:
-    import platform
-
-    import numpy
-    import torch
-
     return {"mammoeval": mammoeval.__version__, "torch": torch.__version__, "numpy": numpy.__version__,
             "python": platform.python_version()}
 
@@ -490,6 +490,4 @@ def open_pool(settings: ScoreSettings, env: Any = None) -> WorkerPool | None:
 
 
 def _say(text: str) -> None:
-    from rich.console import Console
-
     Console(stderr=True).print(text)

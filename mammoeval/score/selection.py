@@ -8,7 +8,10 @@ Rules (`--select`):
 - ``composite``: for each of `COMPOSITE_METRICS` that every candidate has, each checkpoint is
   ranked 1 + the number of checkpoints that beat it *outside* both confidence intervals (so
   differences inside the intervals are ties); the composite is the mean rank, lowest wins, and
-  ties go to the lower `swd_avg`.
+  ties go to the lower `swd_avg`. Diversity enters as the size of the gap to the real images,
+  |`msssim_gap`| = |MS-SSIM generated - MS-SSIM real|: MS-SSIM of the generated set alone
+  would reward noise (noisy images are dissimilar to one another, so their MS-SSIM is low), while
+  a generator as diverse as the real data has a gap near 0 from either side.
 
 Only checkpoints at the highest resolution present in the rows are compared (SWD levels and
 every other number differ across resolutions); that is the run's final resolution once it has
@@ -22,14 +25,16 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from mammoeval.core.errors import ConfigError
-from mammoeval.metrics.keys import KEY_ARTIFACT_RATE, KEY_FID, KEY_MSSSIM_FAKE, KEY_SWD_AVG
+from mammoeval.metrics.keys import KEY_ARTIFACT_RATE, KEY_FID, KEY_MSSSIM_GAP, KEY_SWD_AVG
 from mammoeval.metrics.registry import direction_of
 from mammoeval.score.rows import DERIVED_KEYS, MetricValue, metric_of
 
 DEFAULT_RULE: Final = "swd"
 COMPOSITE_RULE: Final = "composite"
-COMPOSITE_METRICS: Final[tuple[str, ...]] = (KEY_SWD_AVG, KEY_FID, KEY_ARTIFACT_RATE, KEY_MSSSIM_FAKE)
+COMPOSITE_METRICS: Final[tuple[str, ...]] = (KEY_SWD_AVG, KEY_FID, KEY_ARTIFACT_RATE, KEY_MSSSIM_GAP)
 """Metrics ranked by the composite rule (each used only when every candidate has it)."""
+ABSOLUTE_METRICS: Final[frozenset[str]] = frozenset({KEY_MSSSIM_GAP})
+"""Composite metrics ranked by their distance from 0 (a gap to the real data in either direction is worse)."""
 
 
 @dataclass(frozen=True)
@@ -134,10 +139,26 @@ def _ci_rank(values: Sequence[MetricValue], i: int, direction: str) -> int:
                    if j != i and sign * v.value < sign * mine.value and not v.overlaps(mine))
 
 
+def _magnitude(v: MetricValue | None) -> MetricValue | None:
+    """Return |v| with the interval of |x| for x in v's interval (it holds 0 when v's interval straddles 0)."""
+    if v is None:
+        return None
+    if v.ci is None:
+        return MetricValue(abs(v.value))
+    lo, hi = v.ci
+    low = 0.0 if lo <= 0 <= hi else min(abs(lo), abs(hi))
+    return MetricValue(abs(v.value), (low, max(abs(lo), abs(hi))))
+
+
+def _composite_value(row: Mapping[str, Any], key: str, view: str) -> MetricValue | None:
+    v = metric_of(row, key, view)
+    return _magnitude(v) if key in ABSOLUTE_METRICS else v
+
+
 def _select_composite(rows: Sequence[Mapping[str, Any]], view: str) -> dict[str, Any]:
     used: dict[str, list[MetricValue]] = {}
     for key in COMPOSITE_METRICS:
-        vals = [metric_of(r, key, view) for r in rows]
+        vals = [_composite_value(r, key, view) for r in rows]
         if all(v is not None for v in vals):
             used[key] = [v for v in vals if v is not None]
     if not used:
@@ -159,7 +180,8 @@ def _select_composite(rows: Sequence[Mapping[str, Any]], view: str) -> dict[str,
         entry["metrics"] = {k: used[k][i].value for k in used}
         evidence.append(entry)
     missing = [k for k in COMPOSITE_METRICS if k not in used]
-    explanation = (f"lowest mean rank over {', '.join(used)} ({view} views; differences inside the confidence "
+    names = [f"|{k}|" if k in ABSOLUTE_METRICS else k for k in used]
+    explanation = (f"lowest mean rank over {', '.join(names)} ({view} views; differences inside the confidence "
                    f"intervals are ties) among {len(rows)} checkpoints at {_res_text(rows[best])}; ties broken "
                    f"by {primary}")
     if missing:

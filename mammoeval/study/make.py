@@ -29,10 +29,10 @@ from typing import Any, Final
 
 import numpy as np
 from jinja2 import Environment, select_autoescape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from mammoeval.core.errors import BadInputError, ConfigError
 from mammoeval.core.fsutil import sha256_strings, write_bytes_atomic, write_json_atomic, write_text_atomic
+from mammoeval.core.progress import progress_bar
 from mammoeval.data.folder import list_image_files
 from mammoeval.data.labels import labels_from_name
 from mammoeval.data.prepared import encode_png, is_prepared_dataset, read_manifest
@@ -136,16 +136,14 @@ def make_study(real: str | Path, fake: str | Path, *, n: int, out: str | Path, s
     key_rows: list[dict[str, Any]] = []
     items: list[dict[str, Any]] = []
     sizes: dict[str, set[tuple[int, int]]] = {t: set() for t in TRUTHS}
-    with Progress(TextColumn("study images"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  disable=not progress, transient=True) as bar:
-        task = bar.add_task("study", total=len(order))
+    with progress_bar("study images", total=len(order), enabled=progress, transient=True) as bar:
         for k, idx in enumerate(order):
             truth, im = entries[int(idx)]
             shape = _write_item(im.path, out_dir / PAGE_DIR / "images" / f"{ids[k]}.png")
             sizes[truth].add(shape)
             items.append({"item": ids[k], "src": f"images/{ids[k]}.png", "rows": shape[0], "cols": shape[1]})
             key_rows.append({"item": ids[k], "truth": truth, "view": im.view, "source": str(im.path)})
-            bar.advance(task)
+            bar.advance()
     if sizes["real"] != sizes["generated"] and (len(sizes["real"]) == 1 or len(sizes["generated"]) == 1):
         warnings.warn(f"real images are {_sizes(sizes['real'])} but generated ones {_sizes(sizes['generated'])}: "
                       "readers can tell them apart by size; prepare both sets at one size", stacklevel=2)

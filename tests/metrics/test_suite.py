@@ -43,7 +43,9 @@ def test_suite_json_shape_and_fid_unavailable_without_weights(tmp_path: Path, mo
     assert "--inception-weights" in out["unavailable"]["fid"] and "\n" not in out["unavailable"]["fid"]
     assert set(out["views"]) == {"CC", "MLO", "all"}
     entry = out["views"]["all"]["swd_avg"]
-    assert set(entry) == {"value", "ci", "floor", "n_real", "n_fake"} and entry["n_real"] == 8
+    assert set(entry) == {"value", "ci", "floor", "n_real", "n_fake", "ratio", "floor_sd", "floor_size", "floor_splits",
+                          "matched_value"}  # 8 reals cannot give two disjoint sets of 8: the value at 4 too
+    assert entry["n_real"] == 8 and entry["floor_size"] == 4 and entry["ratio"] == entry["matched_value"] / entry["floor"]
     assert out["views"]["CC"]["kid_offline"]["n_fake"] == 4
     assert "fid" not in out["views"]["all"]
 

@@ -16,8 +16,9 @@ def smooth_breast(h: int = 160, w: int = 128, *, level: float = 0.45) -> tuple[n
 
 def canonical_real(path: object, max_height: int) -> tuple[np.ndarray, object]:
     """Return (image box-reduced to <= max_height rows with the chest wall LEFT, its Anatomy) of a real file."""
+    from mammoeval.core.imageops import reduce_to_height
     from mammoeval.data.readers import read_image
-    from mammoeval.qa.anatomy import compute_anatomy, reduce_to_height
+    from mammoeval.qa.anatomy import compute_anatomy
 
     img = reduce_to_height(read_image(path).pixels, max_height)[0]  # type: ignore[arg-type]
     an = compute_anatomy(img)

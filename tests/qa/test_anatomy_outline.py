@@ -1,4 +1,4 @@
-"""Skin-line concavity (notches) and solid islands beside the breast (issue #5)."""
+"""Skin-line concavity (notches) and solid islands beside the breast."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import copy
 
 import numpy as np
 
-from mammoeval.qa.anatomy import compute_anatomy, reduce_to_height
+from mammoeval.core.imageops import reduce_to_height
+from mammoeval.qa.anatomy import compute_anatomy
 from mammoeval.qa.artifacts import detect_boundary
 from mammoeval.qa.inject import inject_boundary
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from mammoeval.qa.anatomy import compute_anatomy, reduce_to_height
+from mammoeval.core.imageops import reduce_to_height
+from mammoeval.qa.anatomy import compute_anatomy
 from mammoeval.qa.detectors.blobs import (
     CIRCLE_STEP_LIMIT,
     CRISP_STEP_FLOOR,

@@ -44,8 +44,8 @@ def test_check_image_never_raises_on_odd_content(seed: int) -> None:
 
 def test_clean_phantom_background_is_not_flagged_at_a_training_resolution() -> None:
     """At 80x64 (the demo's final resolution) the band-pass halo of the skin line is not background texture."""
+    from mammoeval.core.imageops import reduce_to_height
     from mammoeval.data.phantom import render_phantom
-    from mammoeval.qa.anatomy import reduce_to_height
 
     for seed in range(6):
         for view in ("CC", "MLO"):

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mammoeval.core.imageops import reduce_to_height
 from mammoeval.qa import DETECTORS, check_image
-from mammoeval.qa.anatomy import reduce_to_height
 
 REAL_DEV = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real-dev"
 

@@ -68,7 +68,7 @@ def test_copy_pasted_patch_near_its_source_is_flagged(phantoms):
 
 @pytest.mark.parametrize("index", [0, 3])
 def test_distant_copy_paste_is_flagged_and_both_ends_are_marked(phantoms, index):
-    # the case: a patch pasted far from its source (115 px down, 10 px right at 320 rows)
+    # a patch pasted far from its source (115 px down, 10 px right at 320 rows)
     _, img, _ = phantoms[index]
     an = compute_anatomy(img)
     assert not detect_repeats(img, an).flag

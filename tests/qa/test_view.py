@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mammoeval.qa.anatomy import compute_anatomy, reduce_to_height
+from mammoeval.core.imageops import reduce_to_height
+from mammoeval.qa.anatomy import compute_anatomy
 from mammoeval.qa.view import axillary_tail_ratio, compute_view_agreement, predict_view
 
 REAL_DEV = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real-dev"

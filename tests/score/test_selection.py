@@ -57,17 +57,38 @@ def test_metric_rule_uses_metric_direction() -> None:
 
 
 def test_composite_prefers_clean_checkpoint_over_lowest_swd() -> None:
-    # swd ranks 1,2,3; artifact ranks 3,1,1 (0.1 vs 0.1 tie); msssim ranks 1,1,3.
+    # swd ranks 1,2,3; artifact ranks 3,1,1 (0.1 vs 0.1 tie); |msssim gap| 0, 0, 0.6 ranks 1,1,3.
     rows = [_row(1, swd=0.010, artifact=0.5, msssim=0.30), _row(2, swd=0.011, artifact=0.1, msssim=0.30),
             _row(3, swd=0.012, artifact=0.1, msssim=0.90)]
     best = select_checkpoint(rows, rule="composite")
     assert best["checkpoint"] == "ckpt-0000002000.pt"
     by_name = {e["checkpoint"]: e for e in best["evidence"]}
-    assert by_name["ckpt-0000001000.pt"]["ranks"] == {"swd_avg": 1, "artifact_rate": 3, "msssim_fake": 1}
-    assert by_name["ckpt-0000002000.pt"]["ranks"] == {"swd_avg": 2, "artifact_rate": 1, "msssim_fake": 1}
+    assert by_name["ckpt-0000001000.pt"]["ranks"] == {"swd_avg": 1, "artifact_rate": 3, "msssim_gap": 1}
+    assert by_name["ckpt-0000002000.pt"]["ranks"] == {"swd_avg": 2, "artifact_rate": 1, "msssim_gap": 1}
     assert best["value"] == pytest.approx(4 / 3)
-    assert best["metrics_used"] == ["swd_avg", "artifact_rate", "msssim_fake"]  # fid missing everywhere
-    assert "fid" in best["explanation"]
+    assert best["metrics_used"] == ["swd_avg", "artifact_rate", "msssim_gap"]  # fid missing everywhere
+    assert "fid" in best["explanation"] and "|msssim_gap|" in best["explanation"]
+
+
+def test_composite_does_not_reward_noise_with_low_generated_msssim() -> None:
+    # Real pairs have MS-SSIM 0.3. A noisy generator reaches 0.05 (far more "diverse" than the real images),
+    # a faithful one 0.31; by MS-SSIM of the generated set alone the noisy one would win diversity.
+    rows = [_row(1, swd=0.011, msssim=0.05), _row(2, swd=0.011, msssim=0.31)]
+    best = select_checkpoint(rows, rule="composite")
+    assert best["checkpoint"] == "ckpt-0000002000.pt"
+    by_name = {e["checkpoint"]: e for e in best["evidence"]}
+    assert by_name["ckpt-0000001000.pt"]["ranks"]["msssim_gap"] == 2
+    assert by_name["ckpt-0000001000.pt"]["metrics"]["msssim_gap"] == pytest.approx(0.25)
+
+
+def test_composite_gap_interval_straddling_zero_ties_with_exact_match() -> None:
+    rows = [_row(1, swd=0.011, msssim=0.3), _row(2, swd=0.010, msssim=0.3)]
+    for r, (v, ci) in zip(rows, ((0.0, None), (-0.01, (-0.03, 0.01))), strict=True):
+        for view in r["metrics"].values():
+            view["msssim_gap"] = _m(v, ci)
+    best = select_checkpoint(rows, rule="composite")
+    assert [e["ranks"]["msssim_gap"] for e in best["evidence"]] == [1, 1]
+    assert best["checkpoint"] == "ckpt-0000002000.pt"  # tie on every metric: the lower swd_avg
 
 
 def test_composite_treats_overlapping_intervals_as_ties_and_breaks_by_swd() -> None:

@@ -17,9 +17,9 @@ from mammoeval.data.phantom.truth import (
 )
 from mammoeval.data.phantom.writer import (
     TRUTH_FILE,
-    image_seed,
     phantom_id,
     phantom_labels,
+    phantom_seed,
     raw_name,
     read_phantom_options,
     read_phantom_truth,
@@ -35,7 +35,7 @@ __all__ = [
     "PhantomTruth",
     "SkinMarker",
     "TextBox",
-    "image_seed",
+    "phantom_seed",
     "phantom_id",
     "phantom_labels",
     "raw_name",

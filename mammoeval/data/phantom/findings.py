@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 from mammoeval.data.phantom.anatomy import Anatomy, skin_mask
@@ -169,8 +170,6 @@ def draw_text(
 
 def _text_patch(text: str, *, scale: int) -> np.ndarray:
     """Return float32 [h, w] in [0, 1]: `text` in PIL's default font, upsampled by an integer `scale`."""
-    from PIL import Image, ImageDraw, ImageFont
-
     font = ImageFont.load_default()
     left, top, right, bottom = (int(v) for v in ImageDraw.Draw(Image.new("L", (1, 1))).textbbox((0, 0), text, font=font))
     im = Image.new("L", (right - left + 2, bottom - top + 2), 0)

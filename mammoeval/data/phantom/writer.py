@@ -1,6 +1,6 @@
 """write_phantom_dataset: a prepared dataset of phantoms plus its ground-truth sidecar findings.json.
 
-Image ``i`` of a dataset made with seed ``S`` is ``render_phantom(image_seed(S, i), ...)`` with view
+Image ``i`` of a dataset made with seed ``S`` is ``render_phantom(phantom_seed(S, i), ...)`` with view
 ``("CC", "MLO")[i % 2]`` and laterality ``("L", "R")[(i // 2) % 2]``, so it depends on ``(S, i)``
 only: any number of workers, a resumed run and a larger ``n`` all give the same images.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import json
 import multiprocessing
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import numpy as np
 from mammoeval.core.errors import BadInputError, ConfigError
 from mammoeval.core.fsutil import remove_orphan_temps, sha256_file, write_bytes_atomic, write_json_atomic
 from mammoeval.core.jsonl import append_jsonl, read_jsonl
+from mammoeval.core.progress import progress_bar
 from mammoeval.core.views import LATERALITIES, VIEWS
 from mammoeval.data.phantom.render import render_phantom
 from mammoeval.data.phantom.truth import (
@@ -66,7 +67,7 @@ def phantom_labels(index: int) -> tuple[str, str]:
     return VIEWS[index % 2], LATERALITIES[(index // 2) % 2]
 
 
-def image_seed(seed: int, index: int) -> int:
+def phantom_seed(seed: int, index: int) -> int:
     """Return the render_phantom seed of image `index` in a dataset made with `seed`."""
     return int(np.random.SeedSequence([seed, index]).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
@@ -216,7 +217,7 @@ def _is_done(job: _Job, done: dict[str, dict[str, Any]]) -> bool:
 def _render_job(job: _Job) -> dict[str, Any]:
     """Render and write one phantom (prepared PNG and optional raw PNG); return its truth row."""
     view, lat = phantom_labels(job.index)
-    s = image_seed(job.seed, job.index)
+    s = phantom_seed(job.seed, job.index)
     ph = render_phantom(s, size=job.size, view=view, laterality=lat, findings=job.findings)
     image_id = phantom_id(job.index)
     write_image(job.out, image_id, ph.image, bits=BITS)
@@ -246,38 +247,16 @@ def _manifest_record(out: Path, job: _Job, row: dict[str, Any]) -> ManifestRecor
 
 def _run(todo: list[_Job], *, workers: int, progress: bool, total: int, completed: int) -> Iterator[dict[str, Any]]:
     """Yield the truth row of each job (in job order), rendering in `workers` processes."""
-    with _progress_bar(progress, total=total, completed=completed) as advance:
+    with progress_bar("phantoms", total=total, completed=completed, enabled=progress) as bar:
         if workers == 1 or len(todo) <= 1:
             for job in todo:
                 row = _render_job(job)
-                advance()
+                bar.advance()
                 yield row
             return
         # spawn, not fork: the caller may hold threads (torch, rich) that fork would copy mid-lock.
         ctx = multiprocessing.get_context("spawn")
         with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             for row in pool.map(_render_job, todo, chunksize=max(1, min(16, len(todo) // (4 * workers)))):
-                advance()
+                bar.advance()
                 yield row
-
-
-class _progress_bar:  # noqa: N801 - used as a context manager, reads like a function
-    """Context manager yielding an `advance()` callable; a rich bar when enabled, a no-op otherwise."""
-
-    def __init__(self, enabled: bool, *, total: int, completed: int) -> None:
-        self.enabled, self.total, self.completed = enabled, total, completed
-        self._bar: Any = None
-
-    def __enter__(self) -> Callable[[], None]:
-        if not self.enabled:
-            return lambda: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self._bar = Progress(TextColumn("phantoms"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-        self._bar.start()
-        task = self._bar.add_task("phantoms", total=self.total, completed=self.completed)
-        return lambda: self._bar.advance(task)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from mammoeval.qa.anatomy import Anatomy, reduce_to_height
+from mammoeval.core.imageops import reduce_to_height
+from mammoeval.qa.anatomy import Anatomy
 from mammoeval.qa.detectors.base import MID_HEIGHT, Finding, FunctionDetector, required
 from mammoeval.qa.detectors.base import fit_to as _fit
 from mammoeval.qa.detectors.base import make_finding as _finding

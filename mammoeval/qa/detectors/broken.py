@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mammoeval.qa.anatomy import Anatomy, reduce_to_height
+from mammoeval.core.imageops import reduce_to_height
+from mammoeval.qa.anatomy import Anatomy
 from mammoeval.qa.detectors.base import Finding, FunctionDetector
 from mammoeval.qa.detectors.base import make_finding as _finding
 

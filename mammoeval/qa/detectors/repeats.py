@@ -44,7 +44,8 @@ import numpy as np
 import scipy.fft
 from scipy import ndimage as ndi
 
-from mammoeval.qa.anatomy import Anatomy, box_reduce
+from mammoeval.core.imageops import box_reduce
+from mammoeval.qa.anatomy import Anatomy
 from mammoeval.qa.detectors.base import Finding, FunctionDetector, required
 from mammoeval.qa.detectors.base import make_finding as _finding
 from mammoeval.qa.detectors.base import mask_at as _mask_at

@@ -191,6 +191,8 @@ def qa_command(
                                                  "default: the shipped thresholds."),
     fp_rate: float = typer.Option(0.02, "--fp-rate", min=0.001, max=0.2,
                                   help="With `calibrate`: share of clean real images each detector may flag."),
+    workers: int | None = typer.Option(None, "--workers", min=1,
+                                       help="Worker processes (default: the cores this process may use)."),
     accept_out: Path | None = typer.Option(None, "--accept-out", help="Copy the images that pass QA here, "
                                            "with curation.csv (every image's decision and reasons)."),
     reject_out: Path | None = typer.Option(None, "--reject-out", help="Copy the images that fail QA here."),
@@ -210,11 +212,13 @@ def qa_command(
         return
     if not directory.exists():
         raise typer.BadParameter(f"{directory} does not exist", param_hint="DIRECTORY")
+    from mammoeval.core.pool import resolve_workers
     from mammoeval.qa import DETECTORS, scan_path, write_qa
     from mammoeval.qa.calibration import read_calibration
 
     cal = read_calibration(calibration) if calibration is not None else None
-    scan = scan_path(directory, progress=not (no_progress or as_json), calibration=cal)
+    scan = scan_path(directory, progress=not (no_progress or as_json), calibration=cal,
+                     workers=resolve_workers(workers))
     out_dir = out if out is not None else Path("qa")
     write_qa(scan, out_dir)
     summary = scan.summary()["views"]["all"]
@@ -395,6 +399,8 @@ def score_command(
     out: Path | None = typer.Option(None, "--out", help="Folder mode: a .json file or a folder (-> scores.json)."),
     size: str | None = typer.Option(None, "--size", help="Folder mode: HEIGHTxWIDTH a plain --real folder is fitted "
                                                          "to (default: the generated images' size)."),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Folder mode: cache the real side's statistics "
+                                                                    "and QA scan here (default: no cache)."),
     last: int | None = typer.Option(None, "--last", min=1, help="Only the newest K checkpoints."),
     every: int | None = typer.Option(None, "--every", min=1, help="Every N-th checkpoint, counted back from the newest."),
     n: int = typer.Option(256, "--n", "--n-per-view", min=1,
@@ -406,6 +412,9 @@ def score_command(
     qa: bool = typer.Option(True, "--qa/--no-qa", help="Run the QA scan (artifact rates, calcifications)."),
     device: str = typer.Option("cpu", "--device", help="Torch device for generation and features."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per batch."),
+    workers: int | None = typer.Option(None, "--workers", min=1,
+                                       help="Worker processes for per-image work (default: the cores this "
+                                            "process may use; 1 = none). Ignored under torchrun."),
     n_bootstrap: int = typer.Option(200, "--n-bootstrap", min=0, help="Bootstrap replicates per interval."),
     inception_weights: Path | None = typer.Option(None, "--inception-weights", help="FID Inception weights file."),
     as_json: bool = typer.Option(False, "--json", help="Print the new rows and best.json as JSON on stdout."),
@@ -423,10 +432,12 @@ def score_command(
 
     if (run_dir is None) == (real is None and fake is None) or (run_dir is None and (real is None or fake is None)):
         raise ConfigError("give either RUN_DIR or both --real DIR and --fake DIR")
+    if run_dir is not None and cache_dir is not None:
+        raise ConfigError("--cache-dir is for folder mode (--real/--fake); a run caches in RUN/.cache")
     if run_dir is not None and size is not None:
         raise ConfigError("--size is for folder mode (--real/--fake); a run is scored at its checkpoints' resolution")
     settings = ScoreSettings(n_per_view=n, seed=seed, n_bootstrap=n_bootstrap, qa=qa, device=device,
-                             batch_size=batch_size, inception_weights=str(inception_weights) if inception_weights else None,
+                             batch_size=batch_size, workers=workers, inception_weights=str(inception_weights) if inception_weights else None,
                              metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()) if metrics else None)
     console = Console(stderr=as_json)
     if run_dir is None:
@@ -434,7 +445,7 @@ def score_command(
 
         target = out if out is not None else Path("scores.json")
         row = score_folders(real, fake, settings=settings, out=target, progress=progress and not as_json,  # type: ignore[arg-type]
-                            size=_parse_size(size) if size else None)
+                            size=_parse_size(size) if size else None, cache_dir=cache_dir)
         if not is_rank_zero():  # torchrun: rank 0 prints
             return
         if as_json:

@@ -17,7 +17,12 @@ Precision = Literal["fp32", "bf16"]
 Device = Literal["auto", "cpu", "cuda"]
 PresetName = Literal["demo", "paper"]
 OptReset = Literal["fade_in_and_stable", "fade_in"]
+PadMode = Literal["zero", "replicate"]
+GOutput = Literal["linear", "clamp"]
+ViewSampling = Literal["dataset", "uniform"]
 PRESETS: tuple[str, ...] = ("demo", "paper")
+AUGMENTATIONS: tuple[str, ...] = ("translation", "cutout", "contrast")
+"""Names of the differentiable augmentations (implemented in mammoeval_train.augment)."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,19 @@ class TrainConfig:
         gp_weight, gp_target: WGAN-GP lambda and target gradient norm: lambda*(|g|-t)^2/t^2.
         drift_weight: epsilon_drift, weight of D(real)^2.
         aux_weight: weight of the auxiliary view cross-entropy (D: real + fake, G: fake).
-        ema_beta: G-EMA decay per G step.
+        ema_beta: G-EMA decay per D step, as in PGGAN (the EMA follows G d_steps times per G
+            step: one update with ema_beta ** d_steps).
+        pad_mode: padding of every 3x3 conv in G and D: "zero" (PGGAN) or "replicate" (edge
+            pixels repeated: no bright or dark frame where the zero padding meets a black
+            background; docs/training.md).
+        g_output: "linear" (PGGAN) or "clamp": G's output clamped to the data range [-1, 1] in
+            training and sampling, so a background G pushes below black reads as exactly black
+            (the real background is the data minimum; a linear output only ever approaches it).
+        g_views: view labels of G steps: "dataset" = drawn from the dataset's view mix (PGGAN's
+            random labels of the training set), "uniform" = CC and MLO with equal odds.
+        augment: differentiable augmentations applied to every image D sees, real and fake alike
+            (DiffAugment style; mammoeval_train.augment): a tuple of "translation", "cutout",
+            "contrast"; () = off. For small datasets.
         opt_reset: when Adam's state is reset: "fade_in_and_stable" = when a stage starts fading in
             and again when it is fully in (PGGAN's reset_opt_for_new_lod); "fade_in" = only when
             layers are added (the second reset jolts a tiny network: grey grids for 2-4 kimg).
@@ -79,6 +96,10 @@ class TrainConfig:
     aux_weight: float = 1.0
     ema_beta: float = 0.999
     opt_reset: OptReset = "fade_in_and_stable"
+    pad_mode: PadMode = "replicate"
+    g_output: GOutput = "clamp"
+    g_views: ViewSampling = "dataset"
+    augment: tuple[str, ...] = ()
     phase_kimg: float = 600.0
     transition_kimg: float = 600.0
     phase_scale: tuple[float, ...] | None = None
@@ -154,6 +175,15 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"swd_per_view must be >= 0, got {cfg.swd_per_view}")
     if cfg.opt_reset not in ("fade_in_and_stable", "fade_in"):
         raise ConfigError(f"opt_reset must be fade_in_and_stable or fade_in, got {cfg.opt_reset!r}")
+    if cfg.pad_mode not in ("zero", "replicate"):
+        raise ConfigError(f"pad_mode must be zero or replicate, got {cfg.pad_mode!r}")
+    if cfg.g_output not in ("linear", "clamp"):
+        raise ConfigError(f"g_output must be linear or clamp, got {cfg.g_output!r}")
+    if cfg.g_views not in ("dataset", "uniform"):
+        raise ConfigError(f"g_views must be dataset or uniform, got {cfg.g_views!r}")
+    unknown = [a for a in cfg.augment if a not in AUGMENTATIONS]
+    if unknown:
+        raise ConfigError(f"unknown augment {', '.join(map(repr, unknown))}; valid: {', '.join(AUGMENTATIONS)}")
     if cfg.device not in ("auto", "cpu", "cuda"):
         raise ConfigError(f"device must be auto, cpu or cuda, got {cfg.device!r}")
     return cfg

@@ -1,8 +1,8 @@
 """The training loop, as short functions: open the run, build or resume the state, step, tick, snapshot.
 
 One iteration = `d_steps` D steps (each on a fresh global minibatch of reals, counted as images
-shown) + one G step + one G-EMA update. The schedule position is computed from images shown at
-the start of each iteration; optimizers are reset whenever layers are added or finish fading in.
+shown) + one G step + the G-EMA update (ema_beta per D step, as PGGAN: beta ** d_steps at once).
+The schedule position is computed from images shown at the start of each iteration; optimizers are reset whenever layers are added or finish fading in.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from mammoeval.core.rundir import (
 from mammoeval.data.dataset import NoImagesError, PreparedDataset
 from mammoeval.data.phantom import write_phantom_dataset
 from mammoeval.data.prepared import DatasetInfo, is_prepared_dataset, read_dataset_info
+from mammoeval_train.augment import augment
 from mammoeval_train.checkpoint import RNG_SCHEME, load_checkpoint, prune_checkpoints, save_checkpoint
 from mammoeval_train.config import TrainConfig, config_from_dict, validate, with_overrides
 from mammoeval_train.generate import latents_for_seeds, render_images
@@ -175,6 +176,7 @@ def open_run(cfg: TrainConfig, *, data: Path | None, out: Path, resume: bool, en
     if saved is not None and saved.get("dataset_hash") not in (None, info.content_hash):
         raise ConfigError(f"{dataset}: dataset content differs from the one this run was trained on; resume with the same --data")
     reduction = dataset_reduction(info, cfg, dataset)
+    check_dataset_fits(info, cfg, dataset)
     run = RunContext(cfg=cfg, out=out, dataset=dataset.resolve(), dataset_hash=info.content_hash,
                      reduction=reduction, env=env)
     if env.is_main:
@@ -218,6 +220,22 @@ def dataset_reduction(info: DatasetInfo, cfg: TrainConfig, dataset: Path) -> int
         raise ConfigError(f"{dataset}: dataset size {h}x{w} is not the target size {th}x{tw} "
                           "times a power of two; prepare it with --size matching the config")
     return r
+
+
+def check_dataset_fits(info: DatasetInfo, cfg: TrainConfig, dataset: Path) -> None:
+    """Refuse, before any training, a dataset the view-conditioned trainer cannot learn from.
+
+    Raises:
+        BadInputError: naming the dataset, when it lacks CC or MLO images (G is conditioned on
+            both views and D classifies them) or holds fewer images than the largest minibatch.
+    """
+    missing = [v for v in ("CC", "MLO") if info.counts.get(f"view:{v}", 0) < 1]
+    if missing:
+        raise BadInputError(dataset, f"no {' or '.join(missing)} images ({info.n_images} in all); view-conditioned "
+                            "training needs both CC and MLO views")
+    if info.n_images < max(cfg.minibatch):
+        raise BadInputError(dataset, f"{info.n_images} images, fewer than one minibatch ({max(cfg.minibatch)}); "
+                            "add images or lower the minibatch")
 
 
 def run_config_dict(run: RunContext) -> dict[str, Any]:
@@ -321,11 +339,13 @@ def fade_reals(real: torch.Tensor, pos: Position) -> torch.Tensor:
 
 
 def _d_step(state: TrainState, run: RunContext, pos: Position, real: torch.Tensor, views: torch.Tensor,
-            z: torch.Tensor, mix: torch.Tensor, weights: LossWeights) -> tuple[DLoss, torch.Tensor]:
+            z: torch.Tensor, mix: torch.Tensor, weights: LossWeights, gen: torch.Generator) -> tuple[DLoss, torch.Tensor]:
     cfg, env = run.cfg, run.env
     state.opt_D.zero_grad(set_to_none=True)
     with torch.no_grad(), _autocast(cfg, env.device):
         fake = state.G(z, views, pos.stage, pos.alpha)
+    if cfg.augment:
+        real, fake = augment(real, cfg.augment, gen), augment(fake.float(), cfg.augment, gen)
     with _autocast(cfg, env.device):
         loss = compute_d_loss(state.D, real, views, fake.float(), views, mix, stage=pos.stage, alpha=pos.alpha,
                               weights=weights)
@@ -337,12 +357,14 @@ def _d_step(state: TrainState, run: RunContext, pos: Position, real: torch.Tenso
 
 
 def _g_step(state: TrainState, run: RunContext, pos: Position, z: torch.Tensor, views: torch.Tensor,
-            weights: LossWeights) -> tuple[GLoss, torch.Tensor]:
+            weights: LossWeights, gen: torch.Generator) -> tuple[GLoss, torch.Tensor]:
     cfg, env = run.cfg, run.env
     state.D.requires_grad_(False)
     state.opt_G.zero_grad(set_to_none=True)
     with _autocast(cfg, env.device):
         fake = state.G(z, views, pos.stage, pos.alpha)
+        if cfg.augment:
+            fake = augment(fake.float(), cfg.augment, gen)
         loss = compute_g_loss(state.D, fake.float(), views, stage=pos.stage, alpha=pos.alpha, weights=weights)
     loss.total.backward()
     ddp.all_reduce_grads(state.G.parameters(), env)
@@ -358,10 +380,10 @@ def update_ema(G_ema: Generator, G: Generator, beta: float) -> None:
     torch._foreach_lerp_(list(G_ema.parameters()), [p.detach() for p in G.parameters()], 1.0 - beta)
 
 
-def train_step(state: TrainState, run: RunContext, pos: Position, feed: RealFeed,
-               weights: LossWeights) -> dict[str, float]:
-    """Run one iteration (d_steps D steps, one G step, EMA) and return its statistics by name (_STAT_NAMES),
-    averaged over D steps and ranks. Advances state.n_images_shown."""
+def train_step(state: TrainState, run: RunContext, pos: Position, feed: RealFeed, weights: LossWeights) -> dict[str, float]:
+    """Run one iteration (d_steps D steps, one G step, EMA) and return its statistics by name
+    (_STAT_NAMES; D terms averaged over the D steps; all averaged over ranks). Advances
+    state.n_images_shown."""
     cfg, env = run.cfg, run.env
     dev = env.device
     gen = torch.Generator().manual_seed(derive_seed(cfg.seed, state.n_images_shown, env.rank, "step"))
@@ -373,20 +395,22 @@ def train_step(state: TrainState, run: RunContext, pos: Position, feed: RealFeed
         real = fade_reals(real, pos).contiguous(memory_format=fmt)
         z = torch.randn(b, cfg.latent_size, generator=gen).to(dev)
         mix = torch.rand(b, 1, 1, 1, generator=gen).to(dev)
-        dl, norm = _d_step(state, run, pos, real, views, z, mix, weights)
-        step = {"loss_d": dl.total.detach(), "gp": dl.gp, "grad_norm_d": norm, "drift": dl.drift,
-                "ce_real": dl.ce_real, "ce_fake": dl.ce_fake}
-        d_terms += torch.stack([step[n] for n in _D_STAT_NAMES])
+        dl, norm = _d_step(state, run, pos, real, views, z, mix, weights, gen)
+        d_terms += torch.stack([dl.total.detach(), dl.gp, norm, dl.drift, dl.ce_real, dl.ce_fake])
         state.n_images_shown += pos.minibatch
     d_terms /= pos.d_steps
     z = torch.randn(b, cfg.latent_size, generator=gen).to(dev)
-    g_views = torch.randint(0, 2, (b,), generator=gen).to(dev)
-    gl, norm_g = _g_step(state, run, pos, z, g_views, weights)
-    update_ema(state.G_ema, state.G, cfg.ema_beta)
-    named = {**dict(zip(_D_STAT_NAMES, d_terms, strict=True)), "loss_g": gl.total.detach(), "grad_norm_g": norm_g}
-    # One all-reduce for every statistic: stacked in _STAT_NAMES order, then keyed by name again.
-    reduced = ddp.all_reduce_mean(torch.stack([named[n] for n in _STAT_NAMES]).float(), env).cpu()
-    return dict(zip(_STAT_NAMES, reduced.tolist(), strict=True))
+    if cfg.g_views == "dataset":
+        g_views = feed.sample_views(b, gen)
+    else:
+        g_views = torch.randint(0, 2, (b,), generator=gen).to(dev)
+    gl, norm_g = _g_step(state, run, pos, z, g_views, weights, gen)
+    update_ema(state.G_ema, state.G, cfg.ema_beta ** pos.d_steps)
+    named = dict(zip(_D_STAT_NAMES, d_terms, strict=True))
+    named.update(loss_g=gl.total.detach(), grad_norm_g=norm_g)
+    stats = torch.stack([named[k].float() for k in _STAT_NAMES])
+    reduced = ddp.all_reduce_mean(stats, env).cpu().tolist()
+    return dict(zip(_STAT_NAMES, reduced, strict=True))
 
 
 def _diverged(stats: dict[str, float], state: TrainState) -> TrainingDivergedError:

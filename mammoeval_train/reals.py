@@ -80,6 +80,7 @@ class RealFeed:
         n = len(self.ds)
         h, w = self.ds.size
         self._images: torch.Tensor | None = None
+        self._known_views: torch.Tensor | None = None
         self._iter: Iterator[tuple[torch.Tensor, torch.Tensor]]
         if n * h * w * 4 <= preload_max_mb * (1 << 20):
             self._images = torch.stack([self.ds[i][0] for i in range(n)])
@@ -100,6 +101,15 @@ class RealFeed:
             idx = sample_indices(seed, n, k + off, size)
             yield self._images[idx], self._views[idx]
             k += batch_global
+
+    def sample_views(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        """Return int64 [n] on this rank's device: view labels of n dataset items drawn at random
+        with replacement (the dataset's view mix; items of unknown view are not drawn)."""
+        if self._known_views is None:
+            labels = self.ds.view_labels
+            self._known_views = labels[labels >= 0]
+        known = self._known_views
+        return known[torch.randint(0, len(known), (n,), generator=gen)].to(self.device)
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Return the next minibatch on this rank's device, images mapped [0, 1] -> [-1, 1]."""

@@ -23,6 +23,8 @@ from mammoeval.core.fsutil import load_torch_safe, sha256_file
 
 INCEPTION_FILE: Final[str] = "pt_inception-2015-12-05-6726825d.pth"
 INCEPTION_SHA256_PREFIX: Final[str] = "6726825d"
+INCEPTION_INPUT_SIZE: Final[tuple[int, int]] = (299, 299)
+"""Working resolution: every image is resized bilinearly to this size (the network's input)."""
 INCEPTION_ENV: Final[str] = "MAMMOEVAL_INCEPTION_WEIGHTS"
 INCEPTION_FIX: Final[str] = (
     f"place {INCEPTION_FILE} in {{hub}} (pytorch-fid's download location) or pass --inception-weights PATH "
@@ -117,7 +119,7 @@ class InceptionExtractor:
         if images.ndim != 4 or images.shape[1] != 1:
             raise ValueError(f"expected [N, 1, H, W] images, got {tuple(images.shape)}")
         x = images.to(self.device, torch.float32).expand(-1, 3, -1, -1)
-        x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+        x = F.interpolate(x, size=INCEPTION_INPUT_SIZE, mode="bilinear", align_corners=False)
         x = 2 * x - 1
         for name in _POOL_LAYERS:
             x = getattr(self.net, name)(x)

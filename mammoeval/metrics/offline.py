@@ -38,7 +38,9 @@ from mammoeval.metrics.swd import laplacian_pyramid
 
 OFFLINE_NAME: Final[str] = "offline-texture-v1"
 OFFLINE_DIM: Final[int] = 70
-_HEIGHT = 256
+OFFLINE_HEIGHT: Final[int] = 256
+"""Working resolution: every image is area-resized to this height (aspect kept) before its features."""
+_HEIGHT = OFFLINE_HEIGHT
 _MASK_LEVEL = 0.04
 
 

@@ -13,7 +13,7 @@ import heapq
 import io
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ import numpy as np
 from mammoeval.core.errors import BadInputError
 from mammoeval.core.fsutil import write_json_atomic, write_text_atomic
 from mammoeval.core.imageops import reduce_to_height
+from mammoeval.core.pool import WorkerPool, ordered_map
 from mammoeval.core.progress import progress_bar
 from mammoeval.core.views import label_to_view
 from mammoeval.data.folder import list_image_files
@@ -400,7 +401,8 @@ def qa_rows_key(config: QAConfig = QAConfig()) -> str:
 
 
 def scan_image_set(images: Any, *, progress: bool = True, keep_details: int = 0, batch_size: int = 8,
-                   config: QAConfig = QAConfig(), calibration: Calibration | None = None) -> QAScan:
+                   config: QAConfig = QAConfig(), calibration: Calibration | None = None, workers: int = 1,
+                   pool: WorkerPool | None = None) -> QAScan:
     """Return the QA scan of an image set, streaming it batch by batch.
 
     A batch that carries its rows (`ImageBatch.precomputed[qa_rows_key(config)]`, one `ImageQA`
@@ -414,33 +416,57 @@ def scan_image_set(images: Any, *, progress: bool = True, keep_details: int = 0,
         batch_size: images decoded at a time (bounds memory).
         config: per-image check settings.
         calibration: thresholds the flags are judged with; None = shipped defaults.
+        workers: processes that check the images (1 = this process; see `mammoeval.core.pool`).
+        pool: an open `WorkerPool` to use instead of starting `workers` processes.
+
+    The rows are the same whatever `workers` and `pool`: each image is checked by `check_image` alone.
     """
     name = getattr(images, "name", "")
     acc = _Accumulator(keep_details)
     key = qa_rows_key(config)
-    with progress_bar(f"QA {name}", total=len(images), enabled=progress, transient=True) as bar:
+
+    def jobs() -> Iterator[_Job]:
         for batch in images.iter_batches(batch_size):
             shipped = getattr(batch, "precomputed", {}).get(key)
             if shipped is not None and keep_details == 0:
-                acc.rows.extend(shipped)
-                bar.advance(len(shipped))
+                yield from ((None, "", "", config, False, row) for row in shipped)
                 continue
             arr = batch.images.detach().cpu().numpy()
             for k in range(arr.shape[0]):
-                view = label_to_view(int(batch.views[k]))
-                acc.add(*check_image(arr[k, 0], view=view, image_id=batch.ids[k], config=config))
-                bar.advance(1)
+                yield arr[k, 0], label_to_view(int(batch.views[k])), batch.ids[k], config, keep_details > 0, None
+
+    with progress_bar(f"QA {name}", total=len(images), enabled=progress, transient=True) as bar:
+        for row, details in ordered_map(_check_job, jobs(), workers=workers, pool=pool):
+            acc.add(row, details)
+            bar.advance(1)
     scan = acc.scan(name)
     return scan if calibration is None else scan.judged(calibration)
 
 
+_Job = tuple[Any, str, str, QAConfig, bool, "ImageQA | None"]
+"""(pixels [H, W] or an image file path, view, id, config, keep details, row already computed or None)."""
+
+
+def _check_job(job: _Job) -> tuple[ImageQA, ImageDetails | None]:
+    """Return the row (and details when asked) of one image: a pure function, run in a worker process or here."""
+    pixels, view, image_id, config, keep, row = job
+    if row is not None:
+        return row, None
+    if isinstance(pixels, (str, Path)):
+        pixels = read_image(pixels).pixels
+    row, details = check_image(pixels, view=view or None, image_id=image_id, config=config)
+    return row, details if keep else None
+
+
 def scan_folder(path: str | Path, *, progress: bool = True, keep_details: int = 0,
-                config: QAConfig = QAConfig(), calibration: Calibration | None = None) -> QAScan:
+                config: QAConfig = QAConfig(), calibration: Calibration | None = None, workers: int = 1,
+                pool: WorkerPool | None = None) -> QAScan:
     """Return the QA scan of a plain folder of mammograms, each checked at its own size.
 
     Unlike `scan_image_set` over a `FolderImageSet`, the images need not share one size (real
     mammograms from several sources rarely do); `check_image` reduces each to the working height.
     Ids are the paths relative to the folder without suffix, views come from the file names.
+    `workers` / `pool`: as in `scan_image_set` (each worker reads its own files).
 
     Raises:
         BadInputError: the folder is missing or holds no image, or a file cannot be decoded.
@@ -452,11 +478,11 @@ def scan_folder(path: str | Path, *, progress: bool = True, keep_details: int = 
     if not files:
         raise BadInputError(root, "no images found")
     acc = _Accumulator(keep_details)
+    jobs = ((str(root / rel), labels_from_name(rel)[0] or "", str(Path(rel).with_suffix("")), config,
+             keep_details > 0, None) for rel in files)
     with progress_bar(f"QA {root.name}", total=len(files), enabled=progress, transient=True) as bar:
-        for rel in files:
-            pixels = read_image(root / rel).pixels
-            image_id = str(Path(rel).with_suffix(""))
-            acc.add(*check_image(pixels, view=labels_from_name(rel)[0] or None, image_id=image_id, config=config))
+        for row, details in ordered_map(_check_job, jobs, workers=workers, pool=pool):
+            acc.add(row, details)
             bar.advance(1)
     scan = acc.scan(root.name)
     return scan if calibration is None else scan.judged(calibration)
@@ -470,10 +496,10 @@ class _Accumulator:
         self.rows: list[ImageQA] = []
         self._worst: list[tuple[float, int, str, ImageDetails]] = []
 
-    def add(self, row: ImageQA, details: ImageDetails) -> None:
-        """Append a row; keep its details while it is among the `keep` worst so far."""
+    def add(self, row: ImageQA, details: ImageDetails | None) -> None:
+        """Append a row; keep its details (when given) while it is among the `keep` worst so far."""
         self.rows.append(row)
-        if self.keep > 0:
+        if self.keep > 0 and details is not None:
             item = (-row.quality_score, len(self.rows), row.id, details)
             if len(self._worst) < self.keep:
                 heapq.heappush(self._worst, item)
@@ -572,15 +598,17 @@ def read_qa_csv(path: str | Path) -> list[dict[str, str]]:
 
 
 def scan_path(path: str | Path, *, progress: bool = True, config: QAConfig = QAConfig(),
-              calibration: Calibration | None = None) -> QAScan:
-    """Return the QA scan of a prepared dataset (`scan_image_set`) or a plain folder (`scan_folder`).
+              calibration: Calibration | None = None, workers: int = 1) -> QAScan:
+    """Return the QA scan of a prepared dataset (`scan_image_set`) or a plain folder (`scan_folder`),
+    checked by `workers` processes.
 
     Raises:
         BadInputError: the path is neither, or holds no image, or a file cannot be decoded.
     """
     if is_prepared_dataset(Path(path)):
-        return scan_image_set(open_image_set(Path(path)), progress=progress, config=config, calibration=calibration)
-    return scan_folder(path, progress=progress, config=config, calibration=calibration)
+        return scan_image_set(open_image_set(Path(path)), progress=progress, config=config, calibration=calibration,
+                              workers=workers)
+    return scan_folder(path, progress=progress, config=config, calibration=calibration, workers=workers)
 
 
 def calibrate_path(real: str | Path, *, fp_rate: float | None = None, progress: bool = True,

@@ -67,7 +67,7 @@ from mammoeval.metrics.suite import ExtractorSpec, build_extractor
 from mammoeval.qa.scan import QAConfig, qa_rows_key, scan_image_set
 from mammoeval.score.generated import GeneratedImageSet, ReducedImageSet, Sampler
 
-__all__ = ["DistEnv", "RankZeroError", "ShardWork", "ShardedGeneratedImageSet", "ShardedFileImageSet",
+__all__ = ["DistEnv", "RankZeroError", "ShardWork", "ShardedGeneratedImageSet", "ShardedFileImageSet", "Worker",
            "compute_shard_work", "finish", "is_rank_zero", "score_env", "serve_generation", "sharded_generation",
            "shutdown"]
 
@@ -119,8 +119,8 @@ class ShardWork:
     qa: QAConfig | None = None
 
 
-class _Worker:
-    """Computes `ShardWork` on batches of this rank; extractors are built once per spec."""
+class Worker:
+    """Computes `ShardWork` on batches (of this rank, or of a pool worker process); extractors are built once per spec."""
 
     def __init__(self, device: torch.device) -> None:
         self._device = device
@@ -144,7 +144,7 @@ class _Worker:
 
 def compute_shard_work(batch: ImageBatch, work: ShardWork, *, device: str | torch.device = "cpu") -> dict[str, Any]:
     """Return what a server ships with `batch` for `work` (key -> [N, ...] tensor or N QA rows)."""
-    return _Worker(torch.device(device)).compute(batch, work)
+    return Worker(torch.device(device)).compute(batch, work)
 
 
 class _ShardedPasses:
@@ -330,7 +330,7 @@ def serve_generation(env: DistEnv, load_generator: Callable[..., Sampler], *, n_
     """
     fake: GeneratedImageSet | None = None
     comm = _comm_device(env)
-    worker = _Worker(env.device)
+    worker = Worker(env.device)
     while True:
         cmd = _command(env)
         if cmd[0] == "open":
@@ -357,7 +357,7 @@ def serve_generation(env: DistEnv, load_generator: Callable[..., Sampler], *, n_
             raise RankZeroError(f"unexpected scoring command from rank 0: {cmd[0]!r}")
 
 
-def _serve_real(env: DistEnv, worker: _Worker, open_real: Callable[[Path], ImageSet], path: str, reduction: int,
+def _serve_real(env: DistEnv, worker: Worker, open_real: Callable[[Path], ImageSet], path: str, reduction: int,
                 size: tuple[int, int] | None, batch_size: int, pass_reduction: int, work: ShardWork) -> None:
     """Read rank 0's pass over a set of files too and send the results of `work` on this rank's batches."""
     real = open_real(Path(path)) if size is None else open_image_set(Path(path), size=size)

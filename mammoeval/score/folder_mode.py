@@ -21,6 +21,7 @@ from mammoeval.score.generated import ReducedImageSet
 from mammoeval.score.run import (
     ScoreBackends,
     library_versions,
+    open_pool,
     real_reduction,
     run_on_ranks,
     score_images,
@@ -94,8 +95,12 @@ def _score_folders_here(real: str | Path, fake: str | Path, *, settings: ScoreSe
         for x in (real_set, fake_set):
             if hasattr(x, "close"):  # a sharded set: finish a pass an error interrupted
                 stack.callback(x.close)
+        pool = open_pool(settings, env)
+        if pool is not None:
+            stack.enter_context(pool)
         measured, _ = score_images(real_set, fake_set, settings=settings, backends=b, metrics=metrics,
-                                   cache_dir=Path(cache_dir) if cache_dir is not None else None, progress=progress)
+                                   cache_dir=Path(cache_dir) if cache_dir is not None else None, progress=progress,
+                                   pool=pool)
     measured["timing"]["total_s"] = round(time.perf_counter() - t0, 3)
     views = fake_set.view_labels()
     per_view = {"CC": int((views == 0).sum()), "MLO": int((views == 1).sum()), "all": len(fake_set)}

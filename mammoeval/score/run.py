@@ -37,6 +37,7 @@ from mammoeval.core.ddp import DistEnv
 from mammoeval.core.errors import BadInputError, ConfigError
 from mammoeval.core.fsutil import sha256_file, write_json_atomic
 from mammoeval.core.jsonl import append_jsonl, repair_tail
+from mammoeval.core.pool import WorkerPool
 from mammoeval.core.rundir import (
     BEST_FILE,
     CHECKPOINT_DIR,
@@ -63,6 +64,9 @@ from mammoeval.score.distributed import (
     shutdown,
 )
 from mammoeval.score.generated import GeneratedImageSet, ReducedImageSet, Sampler
+from mammoeval.score.pooled import PooledImageSet, collected_scan, pool_set, suite_work
+from mammoeval.score.qa_cache import load_qa_scan, qa_cache_path, save_qa_scan
+from mammoeval.score.scale import scale_of
 from mammoeval.score.schema import read_score_rows
 from mammoeval.score.selection import select_checkpoint
 from mammoeval.score.settings import ScoreSettings
@@ -200,7 +204,7 @@ class _RealSide:
 
 def score_images(real: ImageSet, fake: ImageSet, *, settings: ScoreSettings, backends: ScoreBackends,
                  metrics: Sequence[str], cache_dir: Path | None, progress: bool,
-                 real_scan: Any = None) -> tuple[dict[str, Any], Any]:
+                 real_scan: Any = None, pool: WorkerPool | None = None) -> tuple[dict[str, Any], Any]:
     """Return (the row's measured part, the real QA scan) for one real and one fake set.
 
     When the sets are sharded across torchrun ranks (`mammoeval.score.distributed`), the other ranks
@@ -208,13 +212,29 @@ def score_images(real: ImageSet, fake: ImageSet, *, settings: ScoreSettings, bac
     (`backends.qa_config`) of their share of the batches; time spent waiting for them counts as
     generate_s (generated set) or metrics_s / qa_s (real set) on rank 0.
 
+    With a `pool` of several workers (one process, `mammoeval.score.pooled`), the workers check
+    every image in the suite's pass (and compute the features where that pays, see `suite_work`),
+    so the QA scan needs no pass of its own: its time is counted in metrics_s then. The real QA
+    scan is read from / written to `cache_dir` (`mammoeval.score.qa_cache`) when QA uses
+    `backends.qa_config`.
+
     The measured part holds "metrics", "unavailable", "memorization", "qa" (None when QA is off or
-    unavailable) and "timing" (metrics_s, qa_s, generate_s where the fake set records it).
+    unavailable), "scale" (per metric: images used and working resolution, `mammoeval.score.scale`)
+    and "timing" (metrics_s, qa_s, generate_s where the fake set records it, workers).
     """
     gen_before = getattr(fake, "generate_s", 0.0)
     weights = Path(settings.inception_weights) if settings.inception_weights else None
+    qa_on = settings.qa and backends.scan_image_set is not None and backends.compare_scans is not None
+    cached_path = None
+    if qa_on and real_scan is None and cache_dir is not None and backends.qa_config is not None:
+        cached_path = qa_cache_path(cache_dir, real, backends.qa_config)
+        real_scan = load_qa_scan(cached_path, name=real.name, n_images=len(real))
+    real, fake = pool_set(real, pool), pool_set(fake, pool)
+    qa_config = backends.qa_config if qa_on else None
     t0 = time.perf_counter()
-    with _sharded_work((real, fake), backends, metrics=metrics, inception_weights=weights, qa=False):
+    with _sharded_work((real, fake), backends, metrics=metrics, inception_weights=weights, qa=False), \
+            _pooled_work(real, backends, settings, metrics, weights, qa=None if real_scan is not None else qa_config), \
+            _pooled_work(fake, backends, settings, metrics, weights, qa=qa_config):
         suite = backends.compute_suite(real, fake, metrics=list(metrics), seed=settings.seed, cache_dir=cache_dir,
                                        inception_weights=weights, device=settings.device,
                                        batch_size=settings.batch_size, n_bootstrap=settings.n_bootstrap,
@@ -223,20 +243,43 @@ def score_images(real: ImageSet, fake: ImageSet, *, settings: ScoreSettings, bac
     gen_in_suite = getattr(fake, "generate_s", 0.0) - gen_before
     qa, qa_s = None, 0.0
     unavailable = dict(suite.get("unavailable") or {})
-    if settings.qa and backends.scan_image_set is not None and backends.compare_scans is not None:
-        with _sharded_work((real, fake), backends, metrics=(), inception_weights=None, qa=True):
+    if qa_on:
+        assert backends.scan_image_set is not None and backends.compare_scans is not None
+        fresh_real = real_scan is None
+        with _sharded_work((real, fake), backends, metrics=(), inception_weights=None, qa=True), \
+                _pooled_work(real, backends, settings, (), None, qa=qa_config, features=False), \
+                _pooled_work(fake, backends, settings, (), None, qa=qa_config, features=False):
             if real_scan is None:
-                real_scan = backends.scan_image_set(real, progress=progress)
-            fake_scan = backends.scan_image_set(fake, progress=progress)
+                real_scan = collected_scan(real, qa_config) or backends.scan_image_set(real, progress=progress)
+            fake_scan = collected_scan(fake, qa_config) or backends.scan_image_set(fake, progress=progress)
+        if fresh_real and cached_path is not None:
+            save_qa_scan(cached_path, real_scan)
         qa = backends.compare_scans(real_scan, fake_scan, cache_dir=cache_dir)
         qa_s = time.perf_counter() - t1
     elif settings.qa:
         unavailable["qa"] = "the QA module is not installed"
     gen_total = getattr(fake, "generate_s", 0.0) - gen_before
     timing = {"generate_s": round(gen_total, 3), "metrics_s": round(t1 - t0 - gen_in_suite, 3),
-              "qa_s": round(max(qa_s - (gen_total - gen_in_suite), 0.0), 3)}
+              "qa_s": round(max(qa_s - (gen_total - gen_in_suite), 0.0), 3),
+              "workers": pool.workers if pool is not None else 1}
+    scale = scale_of(suite.get("settings") or {}, size=(int(fake.size[0]), int(fake.size[1])), n_real=len(real),
+                     n_fake=len(fake), qa=backends.qa_config if qa_on else None)
     return {"metrics": suite.get("views", {}), "unavailable": unavailable,
-            "memorization": suite.get("memorization", {}), "qa": qa, "timing": timing}, real_scan
+            "memorization": suite.get("memorization", {}), "qa": qa, "scale": scale, "timing": timing}, real_scan
+
+
+def _pooled_work(images: ImageSet, backends: ScoreBackends, settings: ScoreSettings, metrics: Sequence[str],
+                 inception_weights: Path | None, *, qa: Any, features: bool = True) -> ExitStack:
+    """Return a context in which a pooled set's workers do the per-image work of the next passes
+    (nothing for other sets): the QA rows with `qa` and, when `features`, the suite's features where that pays."""
+    stack = ExitStack()
+    if not isinstance(images, PooledImageSet):
+        return stack
+    specs: tuple[Any, ...] = ()
+    if features and backends.extractor_specs is not None:
+        specs = tuple(backends.extractor_specs(metrics, inception_weights=inception_weights))
+    stack.enter_context(images.doing(suite_work(specs, device=settings.device, qa=qa)))
+    return stack
 
 
 def _sharded_work(sets: Sequence[ImageSet], backends: ScoreBackends, *, metrics: Sequence[str],
@@ -259,12 +302,12 @@ def _sharded_work(sets: Sequence[ImageSet], backends: ScoreBackends, *, metrics:
 
 def score_checkpoint(ref: CheckpointRef, *, real: _RealSide, settings: ScoreSettings, backends: ScoreBackends,
                      metrics: Sequence[str], real_hash: str, cache_dir: Path, progress: bool,
-                     env: DistEnv | None = None) -> dict[str, Any] | None:
+                     env: DistEnv | None = None, pool: WorkerPool | None = None) -> dict[str, Any] | None:
     """Return the scores.jsonl row of one checkpoint, or None when its resolution is below `min_side`.
 
     Under torchrun (`env.distributed`, called on rank 0) the images, their features and their QA
     rows are computed by all ranks (see `mammoeval.score.distributed`); the row is the same as in a
-    single process.
+    single process. `pool`: worker processes for the per-image work (see `score_images`).
     """
     t0 = time.perf_counter()
     sampler = _load_sampler(backends, ref, settings.device)
@@ -288,7 +331,8 @@ def score_checkpoint(ref: CheckpointRef, *, real: _RealSide, settings: ScoreSett
         else:
             fake = GeneratedImageSet(sampler, **kwargs)
         measured, scan = score_images(real_at, fake, settings=settings, backends=backends, metrics=metrics,
-                                      cache_dir=cache_dir, progress=progress, real_scan=real.scans.get(resolution))
+                                      cache_dir=cache_dir, progress=progress, real_scan=real.scans.get(resolution),
+                                      pool=pool)
     if scan is not None:
         real.scans[resolution] = scan  # type: ignore[index]
     measured["timing"]["total_s"] = round(time.perf_counter() - t0, 3)
@@ -381,12 +425,14 @@ def _score_run_main(run_dir: str | Path, *, settings: ScoreSettings, last: int |
     done = {_row_key(r) for r in read_score_rows(scores_path, missing_ok=True)}
     todo = [r for r in refs if (r.name, current) not in done]
     new_rows, too_small, failed = [], [], []
+    pool = open_pool(settings, env)
     for i, ref in enumerate(todo):
         if progress:
             _say(f"[bold]scoring {ref.name}[/] ({i + 1}/{len(todo)}, {ref.kimg:g} kimg)")
         try:
             row = score_checkpoint(ref, real=real, settings=settings, backends=b, metrics=metrics,
-                                   real_hash=real_hash, cache_dir=run / CACHE_DIR, progress=progress, env=env)
+                                   real_hash=real_hash, cache_dir=run / CACHE_DIR, progress=progress, env=env,
+                                   pool=pool)
         except UnloadableCheckpointError as e:
             failed.append((ref.name, e.reason))
             _record_failure(run, ref, e.reason, current)
@@ -398,6 +444,8 @@ def _score_run_main(run_dir: str | Path, *, settings: ScoreSettings, last: int |
         new_rows.append(row)
         if on_row is not None:
             on_row(row)
+    if pool is not None:
+        pool.close()
     rows = [r for r in read_score_rows(scores_path, missing_ok=True) if _row_key(r)[1] == current]
     best = select_checkpoint(rows, rule=select) if rows else None
     if best is not None:
@@ -432,6 +480,15 @@ def _record_failure(run: Path, ref: CheckpointRef, reason: str, settings_hash: s
     append_jsonl(run / SCORE_SKIPS_FILE, {"checkpoint": ref.name, "reason": reason, "settings_hash": settings_hash,
                                       "at": utc_now()})
     warnings.warn(f"{ref.path}: not scored ({reason})", RuntimeWarning, stacklevel=2)
+
+
+def open_pool(settings: ScoreSettings, env: Any = None) -> WorkerPool | None:
+    """Return the worker pool for `settings.workers` (one worker: work in this process, as a worker
+    does it), or None under torchrun, where the ranks share the per-image work instead. Its processes
+    start on first use and stop when it is closed (or, after an error, garbage-collected)."""
+    if env is not None and getattr(env, "distributed", False):
+        return None
+    return WorkerPool(settings.workers, preload=("mammoeval.qa.scan", "mammoeval.score.pooled"))
 
 
 def _say(text: str) -> None:

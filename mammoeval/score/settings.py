@@ -3,8 +3,8 @@
 A row of scores.jsonl is keyed by (checkpoint file name, `settings_hash`): rescoring with other
 settings (another `n_per_view`, seed, metric list, bootstrap count, QA on/off, Inception weights or
 real dataset) is explicit and adds new rows; the same settings never score a checkpoint twice.
-The device, batch size and memory budget do not enter the hash: they do not change the numbers
-beyond float rounding.
+The device, batch size, worker count and memory budget do not enter the hash: they do not change
+the numbers beyond float rounding (the worker count not at all).
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ class ScoreSettings:
             identically, for each pass, and memory stays bounded whatever `n_per_view`.
         min_side: checkpoints whose short side is below this many pixels are not scored (the SWD
             pyramid needs a 16-px level).
+        workers: processes for the per-image work (QA checks, features; see `mammoeval.core.pool`);
+            None = the cores this process may use, 1 = none (all work in this process). Ignored
+            under torchrun, where the ranks share that work.
     """
 
     n_per_view: int = 256
@@ -50,11 +53,14 @@ class ScoreSettings:
     batch_size: int = 16
     cache_max_mb: int = 512
     min_side: int = 16
+    workers: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("n_per_view", "batch_size", "min_side"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError(f"workers must be >= 1, got {self.workers}")
         if self.n_bootstrap < 0 or self.cache_max_mb < 0:
             raise ConfigError("n_bootstrap and cache_max_mb must be >= 0")
 

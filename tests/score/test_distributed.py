@@ -15,7 +15,7 @@ import pytest
 from tests.score.test_end_to_end import tiny_run  # noqa: F401  (the module-scoped trained-run fixture)
 
 MEASURED = ("metrics", "unavailable", "memorization", "qa", "resolution", "checkpoint", "checkpoint_sha256")
-SETTINGS = dict(n_per_view=5, n_bootstrap=10, batch_size=3, cache_max_mb=0)  # 4 batches/pass, regenerated per pass
+SETTINGS = dict(n_per_view=5, n_bootstrap=10, batch_size=3, cache_max_mb=0, workers=1)  # 4 batches/pass, regenerated per pass
 
 
 def _settings() -> Any:
@@ -307,7 +307,8 @@ FOLDER_MEASURED = ("metrics", "unavailable", "memorization", "qa", "resolution",
 def _folder_settings() -> Any:
     from mammoeval.score.settings import ScoreSettings
 
-    return ScoreSettings(metrics=("swd", "fid_offline", "prdc_offline", "memorization"), n_bootstrap=5, batch_size=3)
+    return ScoreSettings(metrics=("swd", "fid_offline", "prdc_offline", "memorization"), n_bootstrap=5, batch_size=3,
+                         workers=1)
 
 
 def _real_pass_main(rank: int, world: int, init_file: str, phantoms: str, out_dir: str, real_folder: str) -> None:

@@ -112,7 +112,7 @@ def test_second_call_does_no_work_and_best_is_lowest_swd_at_final_resolution(tmp
     row = first.new_rows[1]
     assert row["kimg"] == 3.0 and row["resolution"] == [32, 32] and row["n_per_view"] == 3
     assert row["unavailable"] == {"fid": "no weights"} and row["qa"]["all"]["artifact_rate"]["any"]["fake"] == 0.0
-    assert set(row["timing"]) == {"generate_s", "metrics_s", "qa_s", "total_s"}
+    assert set(row["timing"]) == {"generate_s", "metrics_s", "qa_s", "total_s", "workers"}
     assert len(row["checkpoint_sha256"]) == 64 and row["settings"]["settings_hash"]
     # Real mean 0.3; fake mean 0.25 (brightness 0.5) beats 0.45 (0.9); 16x16 is not compared.
     best = json.loads((run / "best.json").read_text())

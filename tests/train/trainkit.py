@@ -10,15 +10,16 @@ from mammoeval.data.prepared import ManifestRecord, finalize_dataset, write_imag
 from mammoeval_train.config import TrainConfig
 
 
-def make_breast_dataset(root: Path, *, n: int = 16, size: tuple[int, int] = (40, 32), seed: int = 0) -> Path:
+def make_breast_dataset(root: Path, *, n: int = 16, size: tuple[int, int] = (40, 32), seed: int = 0,
+                        views: tuple[str, ...] = ("CC", "MLO")) -> Path:
     """Write a prepared dataset of half-ellipse 'breasts' against the left edge (MLO: with a pectoral
-    wedge in the top-left corner), alternating CC / MLO, and return its root."""
+    wedge in the top-left corner), cycling through `views` (default alternating CC / MLO), and return its root."""
     rng = np.random.default_rng(seed)
     h, w = size
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     records = []
     for i in range(n):
-        view = "CC" if i % 2 == 0 else "MLO"
+        view = views[i % len(views)]
         cy, ry, rx = h * rng.uniform(0.45, 0.55), h * rng.uniform(0.35, 0.45), w * rng.uniform(0.6, 0.85)
         inside = ((yy - cy) / ry) ** 2 + (xx / rx) ** 2 <= 1.0
         img = np.where(inside, 0.45 + 0.1 * rng.standard_normal((h, w)).astype(np.float32), 0.0)

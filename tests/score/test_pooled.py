@@ -79,7 +79,8 @@ def test_real_qa_scan_is_cached_once_per_dataset_and_setting(phantom_dir_80x64: 
     monkeypatch.setattr(scan_mod, "check_image", check)
     settings = ScoreSettings(n_bootstrap=0, batch_size=8, workers=1, metrics=("swd",))
     first = score_folders(phantom_dir_80x64, phantom_dir_80x64, settings=settings, progress=False, cache_dir=tmp_path)
-    assert len(checked) == 32 and len(list(tmp_path.glob("qa-*.json"))) == 1
+    scans = [p for p in tmp_path.glob("qa-*.json") if not p.name.startswith("qa-calibration-")]
+    assert len(checked) == 32 and len(scans) == 1 and len(list(tmp_path.glob("qa-calibration-*.json"))) == 1
     checked.clear()
     second = score_folders(phantom_dir_80x64, phantom_dir_80x64, settings=settings, progress=False, cache_dir=tmp_path)
     assert len(checked) == 16  # the generated folder only

@@ -43,7 +43,8 @@ def test_truncated_lowres_is_one_line_naming_it_in_the_dataset_and_the_trainer(b
         PreparedDataset(ds, reduction=2)
     assert PreparedDataset(ds, reduction=1)[0][0].shape == (1, 320, 256)  # full-size images still readable
     with pytest.raises(BadInputError, match=r"lowres\.npy"):
-        train(tiny_config(total_kimg=0.016), data=ds, out=tmp_path / "run", resume=False, progress=False)
+        train(tiny_config(total_kimg=0.016, minibatch=(4, 4, 4)), data=ds, out=tmp_path / "run", resume=False,
+              progress=False)
 
 
 def test_lowres_of_another_shape_is_refused(big: Path, tmp_path: Path) -> None:

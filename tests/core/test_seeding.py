@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mammoeval.core.seeding import Stream, numpy_rng, seed_sequence, stream_seed, torch_generator
+from mammoeval.core.errors import ConfigError
+from mammoeval.core.seeding import Stream, check_seed, numpy_rng, seed_sequence, stream_seed, torch_generator
 
 
 def test_stream_seed_is_the_seed_sequence_state() -> None:
@@ -34,3 +35,12 @@ def test_negative_seeds_are_refused() -> None:
     with pytest.raises(ValueError, match="must be >= 0"):
         seed_sequence(-1, Stream.PHANTOM_IMAGE)
     assert seed_sequence(0, Stream.PHANTOM_IMAGE).spawn_key == (int(Stream.PHANTOM_IMAGE),)
+
+
+@pytest.mark.parametrize("bad", [-1, -(2**40), 1.5, "3", True, None])
+def test_check_seed_refuses_what_is_not_a_non_negative_integer_in_one_line(bad: object) -> None:
+    with pytest.raises(ConfigError, match=r"^--seed must be an integer >= 0, got ") as e:
+        check_seed(bad, "--seed")
+    assert "\n" not in str(e.value)
+    assert check_seed(0) == 0 and check_seed(np.int64(7)) == 7
+

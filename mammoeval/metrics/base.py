@@ -148,18 +148,6 @@ def too_few_reason(n_real: int, n_fake: int, minimum: int = MIN_IMAGES_PER_VIEW)
     return None
 
 
-def image_seed(seed: int, role: int, index: int) -> int:
-    """Return a 63-bit seed for image `index` of set `role`, independent of how batches are cut.
-
-    Per-image seeds make streamed results identical to in-memory ones (batch 1 == batch all).
-    """
-    # SplitMix64-style mixing keeps nearby (seed, role, index) triples far apart.
-    z = (seed * 0x9E3779B97F4A7C15 + role * 0xBF58476D1CE4E5B9 + index * 0x94D049BB133111EB) & ((1 << 64) - 1)
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & ((1 << 64) - 1)
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & ((1 << 64) - 1)
-    return (z ^ (z >> 31)) & ((1 << 63) - 1)
-
-
 class PrioritySample:
     """A seeded uniform sample of at most `cap` items, streamed in chunks without quadratic copying.
 

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
+from mammoeval.core.seeding import Stream, stream_seed, torch_generator
 from mammoeval.data.imageset import ImageBatch
 from mammoeval.metrics.base import (
     VIEW_NAMES,
@@ -38,7 +39,6 @@ from mammoeval.metrics.base import (
     PrioritySample,
     SampledSets,
     ViewResults,
-    image_seed,
     too_few_reason,
     view_masks,
 )
@@ -147,8 +147,11 @@ def held_out_scores(a: np.ndarray, b: np.ndarray, settings: C2STSettings, *, see
 
 
 def compute_c2st(real: np.ndarray, fake: np.ndarray, settings: C2STSettings = C2STSettings(), *,
-                 seed: int | None = None) -> MetricResult:
+                 view_index: int = 0) -> MetricResult:
     """Return the C2ST AUC of features `fake` [m, D] against `real` [n, D], its interval and real-vs-real floor.
+
+    The folds, half-samples and floor split draw from the C2ST streams of `settings.seed`, item
+    `view_index` (`mammoeval.core.seeding`).
 
     Raises:
         ValueError: fewer than MIN_PER_SET items in a set.
@@ -158,17 +161,18 @@ def compute_c2st(real: np.ndarray, fake: np.ndarray, settings: C2STSettings = C2
                          f"{fake.shape[0]} generated)")
     # Small matrices: BLAS threads only contend (on a busy machine a 400x70 product then takes 100x longer).
     with threadpool_limits(limits=1, user_api="blas"):
-        return _compute_c2st(real, fake, settings, settings.seed if seed is None else seed)
+        return _compute_c2st(real, fake, settings, view_index)
 
 
-def _compute_c2st(real: np.ndarray, fake: np.ndarray, settings: C2STSettings, s: int) -> MetricResult:
-    scores, y = held_out_scores(real, fake, settings, seed=image_seed(s, 41, 0))
+def _compute_c2st(real: np.ndarray, fake: np.ndarray, settings: C2STSettings, vi: int) -> MetricResult:
+    s = settings.seed
+    scores, y = held_out_scores(real, fake, settings, seed=stream_seed(s, Stream.C2ST_FOLDS, vi))
     auc = compute_auc(scores, y)
-    ci = half_sample_ci(real, fake, auc, settings, seed=image_seed(s, 42, 0))
+    ci = half_sample_ci(real, fake, auc, settings, seed=stream_seed(s, Stream.C2ST_HALF_SAMPLES, vi))
     floor = None
-    a, b = split_halves(real.shape[0], seed=image_seed(s, 43, 0))
+    a, b = split_halves(real.shape[0], seed=stream_seed(s, Stream.C2ST_FLOOR_SPLIT, vi))
     if min(len(a), len(b)) >= MIN_PER_SET:
-        fs, fy = held_out_scores(real[a], real[b], settings, seed=image_seed(s, 44, 0))
+        fs, fy = held_out_scores(real[a], real[b], settings, seed=stream_seed(s, Stream.C2ST_FLOOR_FOLDS, vi))
         floor = compute_auc(fs, fy)
     return MetricResult(auc, ci, floor, int(real.shape[0]), int(fake.shape[0]))
 
@@ -222,9 +226,9 @@ class C2STMetric(SampledSets):
         """Extract and keep the features of a batch."""
         st = self._sets[real]
         feats = self.extractor.extract(batch.images)
-        keys = torch.tensor([float(torch.rand(1, dtype=torch.float64, generator=torch.Generator().manual_seed(
-            image_seed(self.cfg.seed, 45 if real else 46, st.n_seen + i)))) for i in range(feats.shape[0])],
-            dtype=torch.float64)
+        stream = Stream.C2ST_SAMPLE_REAL if real else Stream.C2ST_SAMPLE_FAKE
+        keys = torch.tensor([float(torch.rand(1, dtype=torch.float64, generator=torch_generator(
+            self.cfg.seed, stream, st.n_seen + i))) for i in range(feats.shape[0])], dtype=torch.float64)
         st.add({"feats": feats.cpu(), "views": batch.views.cpu().to(torch.int64)}, keys)
 
     def _features(self, real: bool, view: str) -> np.ndarray:
@@ -244,7 +248,7 @@ class C2STMetric(SampledSets):
             real, fake = self._features(True, v), self._features(False, v)
             if too_few_reason(real.shape[0], fake.shape[0], minimum=MIN_PER_SET):
                 continue
-            out[v] = {KEY_C2ST_AUC: compute_c2st(real, fake, self.cfg, seed=image_seed(self.cfg.seed, 47, vi))}
+            out[v] = {KEY_C2ST_AUC: compute_c2st(real, fake, self.cfg, view_index=vi)}
         return out
 
 

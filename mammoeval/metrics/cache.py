@@ -17,7 +17,7 @@ from typing import Any
 
 from mammoeval.core.fsutil import load_torch_safe, save_torch_atomic, sha256_strings
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def cache_key(content_hash: str, metric: str, settings: dict[str, Any]) -> str:

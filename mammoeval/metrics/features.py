@@ -29,6 +29,7 @@ from typing import Any, Literal, Protocol
 
 import torch
 
+from mammoeval.core.seeding import Stream, stream_seed, torch_generator
 from mammoeval.data.imageset import ImageBatch
 from mammoeval.metrics.base import (
     VIEW_NAMES,
@@ -36,7 +37,6 @@ from mammoeval.metrics.base import (
     PrioritySample,
     SampledSets,
     ViewResults,
-    image_seed,
     too_few_reason,
     view_masks,
 )
@@ -161,9 +161,9 @@ class FeatureMetric(SampledSets):
         """Extract and keep the features of a batch."""
         st = self._sets[real]
         feats = self.extractor.extract(batch.images)
-        keys = torch.tensor([float(torch.rand(1, dtype=torch.float64, generator=torch.Generator().manual_seed(
-            image_seed(self.cfg.seed, 21 if real else 22, st.n_seen + i)))) for i in range(feats.shape[0])],
-            dtype=torch.float64)
+        stream = Stream.FEATURES_SAMPLE_REAL if real else Stream.FEATURES_SAMPLE_FAKE
+        keys = torch.tensor([float(torch.rand(1, dtype=torch.float64, generator=torch_generator(
+            self.cfg.seed, stream, st.n_seen + i))) for i in range(feats.shape[0])], dtype=torch.float64)
         st.add({"feats": feats, "views": batch.views.cpu().to(torch.int64)}, keys)
 
     def features(self, real: bool, view: str) -> torch.Tensor:
@@ -214,31 +214,33 @@ class FeatureMetric(SampledSets):
 
     def _fid(self, real: torch.Tensor, fake: torch.Tensor, vi: int) -> dict[str, MetricResult]:
         r, f = real.numpy(), fake.numpy()
-        seed = image_seed(self.cfg.seed, 24, vi)
+        s = self.cfg.seed
         out = {self.key("fid"): compute_fid(r, f, floor_splits=self.cfg.floor_splits, n_bootstrap=self.cfg.n_bootstrap,
-                                            seed=seed)}
-        inf = fd_infinity(r, f, seed=seed + 1)
+                                            seed=stream_seed(s, Stream.FEATURES_FID, vi))}
+        inf = fd_infinity(r, f, seed=stream_seed(s, Stream.FEATURES_FID_INF, vi))
         if inf is not None:
             out[self.key("fid_inf")] = MetricResult(inf, None, None, r.shape[0], f.shape[0])
         return out
 
     def _kid(self, real: torch.Tensor, fake: torch.Tensor, vi: int) -> dict[str, MetricResult]:
         r, f = real.numpy(), fake.numpy()
-        seed = image_seed(self.cfg.seed, 25, vi)
+        s = self.cfg.seed
         size, subsets = self.cfg.kid_subset_size, self.cfg.kid_subsets
-        value = kid_value(r, f, n_subsets=subsets, subset_size=size, seed=seed)
+        value = kid_value(r, f, n_subsets=subsets, subset_size=size, seed=stream_seed(s, Stream.KID_SUBSETS, vi))
+        floor_subsets = stream_seed(s, Stream.FEATURES_KID_FLOOR_SUBSETS, vi)
         floor = matched_floor(
-            lambda a, b: {"kid": kid_value(r[a], r[b], n_subsets=subsets, subset_size=size, seed=seed + 1)}
-            if min(len(a), len(b)) >= 2 else {}, r.shape[0], f.shape[0], seed=seed + 2,
-            n_splits=self.cfg.floor_splits).get("kid")
-        ci = kid_interval(r, f, value, n_bootstrap=self.cfg.n_bootstrap, subset_size=size, seed=seed + 3)
+            lambda a, b: {"kid": kid_value(r[a], r[b], n_subsets=subsets, subset_size=size, seed=floor_subsets)}
+            if min(len(a), len(b)) >= 2 else {}, r.shape[0], f.shape[0],
+            seed=stream_seed(s, Stream.FEATURES_KID_FLOOR_SPLIT, vi), n_splits=self.cfg.floor_splits).get("kid")
+        ci = kid_interval(r, f, value, n_bootstrap=self.cfg.n_bootstrap, subset_size=size,
+                          seed=stream_seed(s, Stream.FEATURES_KID_BOOTSTRAP, vi))
         return {self.key("kid"): MetricResult(value, ci, None, r.shape[0], f.shape[0], zero_floor=True).with_floor(floor)}
 
     def _prdc(self, real: torch.Tensor, fake: torch.Tensor, vi: int) -> dict[str, MetricResult]:
         res = compute_prdc(real, fake, k_pr=self.cfg.k_pr, k_dc=self.cfg.k_dc, repeats=self.cfg.floor_splits,
                            floor_splits=self.cfg.floor_splits, n_bootstrap=self.cfg.n_bootstrap,
                            max_bootstrap=self.cfg.max_bootstrap_prdc, max_pool=self.cfg.max_items_prdc,
-                           seed=image_seed(self.cfg.seed, 26, vi))
+                           seed=stream_seed(self.cfg.seed, Stream.FEATURES_PRDC, vi))
         return {self.key(k): v for k, v in res.items()}
 
 

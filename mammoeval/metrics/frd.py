@@ -44,6 +44,7 @@ from typing import Any, Final, Literal
 import numpy as np
 import torch
 
+from mammoeval.core.seeding import Stream, stream_seed, torch_generator
 from mammoeval.data.imageset import ImageBatch
 from mammoeval.metrics.base import (
     VIEW_NAMES,
@@ -51,7 +52,6 @@ from mammoeval.metrics.base import (
     PrioritySample,
     SampledSets,
     ViewResults,
-    image_seed,
     too_few_reason,
     view_masks,
 )
@@ -62,7 +62,6 @@ from mammoeval.metrics.uncertainty import bootstrap_ci, split_halves
 
 FRDRegion = Literal["image", "breast"]
 FRD_FEATURES_NAME: Final[str] = "radiomics-frd-v1"
-_ROLE_REAL, _ROLE_FAKE = 41, 42
 
 
 def normalize_frd_v1(real: np.ndarray, fake: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -205,9 +204,9 @@ class FRDMetric(SampledSets):
                 raise ValueError("no radiomics features could be extracted from the first batch")
             self._names = list(first)
         st = self._sets[real]
-        role = _ROLE_REAL if real else _ROLE_FAKE
-        keys = torch.tensor([float(torch.rand(1, dtype=torch.float64, generator=torch.Generator().manual_seed(
-            image_seed(self.cfg.seed, role, st.n_seen + i)))) for i in range(len(rows))], dtype=torch.float64)
+        stream = Stream.FRD_SAMPLE_REAL if real else Stream.FRD_SAMPLE_FAKE
+        keys = torch.tensor([float(torch.rand(1, dtype=torch.float64, generator=torch_generator(
+            self.cfg.seed, stream, st.n_seen + i))) for i in range(len(rows))], dtype=torch.float64)
         st.add({"feats": torch.from_numpy(features_to_matrix(rows, self._names)),
                 "views": batch.views.cpu().to(torch.int64)}, keys)
 
@@ -247,7 +246,7 @@ class FRDMetric(SampledSets):
             value = compute_frd(real, fake)
         except ValueError:  # no feature varies across the real images
             return None
-        a, b = split_halves(real.shape[0], seed=image_seed(self.cfg.seed, 43, vi))
+        a, b = split_halves(real.shape[0], seed=stream_seed(self.cfg.seed, Stream.FRD_FLOOR_SPLIT, vi))
         floor = None
         if min(len(a), len(b)) >= 2:
             try:
@@ -257,7 +256,7 @@ class FRDMetric(SampledSets):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             ci = bootstrap_ci(statistic=lambda idx: compute_frd(real, fake[idx]), n=fake.shape[0],
-                              n_bootstrap=self.cfg.n_bootstrap, seed=image_seed(self.cfg.seed, 44, vi))
+                              n_bootstrap=self.cfg.n_bootstrap, seed=stream_seed(self.cfg.seed, Stream.FRD_BOOTSTRAP, vi))
         if ci is not None:  # a log of a resampled distance can sit on one side of the value: widen to it
             ci = (min(ci[0], value), max(ci[1], value))
         return MetricResult(value, ci, floor, real.shape[0], fake.shape[0])

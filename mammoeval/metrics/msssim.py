@@ -48,6 +48,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mammoeval.core.seeding import Stream, numpy_rng, torch_generator
 from mammoeval.data.imageset import ImageBatch
 from mammoeval.metrics.base import (
     VIEW_NAMES,
@@ -55,7 +56,6 @@ from mammoeval.metrics.base import (
     PrioritySample,
     SampledSets,
     ViewResults,
-    image_seed,
     too_few_reason,
     view_masks,
 )
@@ -251,9 +251,9 @@ class MSSSIMDiversity(SampledSets):
         """Add a batch to the seeded sample of kept images."""
         st = self._sets[real]
         n = batch.images.shape[0]
-        keys = torch.tensor([float(torch.rand(1, generator=torch.Generator().manual_seed(
-            image_seed(self.cfg.seed, 3 if real else 4, st.n_seen + i)), dtype=torch.float64)) for i in range(n)],
-            dtype=torch.float64)
+        stream = Stream.MSSSIM_SAMPLE_REAL if real else Stream.MSSSIM_SAMPLE_FAKE
+        keys = torch.tensor([float(torch.rand(1, generator=torch_generator(self.cfg.seed, stream, st.n_seen + i),
+                                              dtype=torch.float64)) for i in range(n)], dtype=torch.float64)
         levels = (batch.images.detach().to("cpu", torch.float32).clamp(0, 1) * _LEVELS).round().to(torch.int32)
         fields = {"images": levels.to(torch.uint16), "views": batch.views.cpu().to(torch.int64)}
         if self.cfg.region == "breast":
@@ -275,7 +275,7 @@ class MSSSIMDiversity(SampledSets):
         idx = view_masks(st.get("views"))[view].nonzero().flatten()
         if idx.numel() < 2:
             return empty
-        rng = np.random.default_rng(image_seed(self.cfg.seed, 5 if real else 6, VIEW_NAMES.index(view)))
+        rng = numpy_rng(self.cfg.seed, Stream.MSSSIM_PAIRS_REAL if real else Stream.MSSSIM_PAIRS_FAKE, VIEW_NAMES.index(view))
         m = idx.numel()
         a = rng.integers(0, m, size=self.cfg.n_pairs)
         b = (a + rng.integers(1, m, size=self.cfg.n_pairs)) % m  # never the same image

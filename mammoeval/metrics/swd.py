@@ -21,7 +21,8 @@ three channel blocks (a projection of a tiled descriptor equals the projection o
 the folded direction), so its numbers are comparable with published PGGAN SWDs.
 
 Determinism and streaming: patch centres and the sampling key of image i of a set come from a
-generator seeded by (seed, set, i), so feeding batches of 1 or all images gives the same result.
+generator on stream `Stream.SWD_PATCHES_REAL` or `_FAKE` of the seed, item i (`mammoeval.core.seeding`), so
+feeding batches of 1 or all images gives the same result.
 
 Memory bound: at most `max_images` images per set enter the metric (default 8192, i.e. the whole
 set below that size; above it a seeded uniform random subset, chosen by priority sampling on
@@ -62,13 +63,16 @@ from __future__ import annotations
 
 import functools
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from threadpoolctl import threadpool_limits
 
+from mammoeval.core.seeding import Stream, stream_seed, torch_generator
 from mammoeval.data.imageset import ImageBatch
 from mammoeval.metrics.base import (
     VIEW_NAMES,
@@ -76,7 +80,6 @@ from mammoeval.metrics.base import (
     PrioritySample,
     SampledSets,
     ViewResults,
-    image_seed,
     too_few_reason,
     view_masks,
 )
@@ -92,7 +95,6 @@ from mammoeval.metrics.uncertainty import (
 SWDMode = Literal["native", "pggan"]
 SWDRegion = Literal["image", "breast"]
 DescriptorDtype = Literal["float16", "float32"]
-_ROLE_REAL, _ROLE_FAKE = 1, 2
 
 
 @dataclass(frozen=True)
@@ -423,10 +425,6 @@ def _cpu_direction_sums(rows: np.ndarray, a: np.ndarray, b: np.ndarray, *, chunk
     BLAS is limited to one thread meanwhile: OpenBLAS's own threads would otherwise spin-wait on
     the cores the sorting workers need (measured: 1.5x slower in total).
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from threadpoolctl import threadpool_limits
-
     k, m = rows.shape[0], a.shape[0]
     workers = max(1, torch.get_num_threads())
     per_task = max(1, min(-(-k // (4 * workers)), chunk_bytes // (8 * max(m, 1) * workers)))
@@ -442,15 +440,15 @@ def swd_per_level(levels_a: list[torch.Tensor], levels_b: list[torch.Tensor], *,
                   dirs_seed: int, repeats: int | None = None, dirs_per_repeat: int | None = None) -> list[float]:
     """Return the SWD per level between two sets' raw descriptors (each [M, D] per level, same M).
 
-    Each set is normalised by its own mean and std per level; directions come from a generator
-    seeded by (`dirs_seed`, level).
+    Each set is normalised by its own mean and std per level; directions come from stream
+    `Stream.SWD_DIRECTIONS` of `dirs_seed`, item level.
     """
     repeats = settings.repeats if repeats is None else repeats
     k = settings.dirs_per_repeat if dirs_per_repeat is None else dirs_per_repeat
     out = []
     for lvl, (a, b) in enumerate(zip(levels_a, levels_b, strict=True)):
         na, nb = normalize_descriptors(a), normalize_descriptors(b)
-        g = torch.Generator().manual_seed(image_seed(dirs_seed, 7, lvl))
+        g = torch_generator(dirs_seed, Stream.SWD_DIRECTIONS, lvl)
         # The repeats' directions in one call (the same draws, in order): every repeat has k directions,
         # so the mean over all of them is the mean of the repeats' values, and the CPU path can
         # project one chunk while it sorts the previous one.
@@ -516,9 +514,9 @@ class SWDMetric(SampledSets):
             raise ValueError(f"all images must share one size, got {h}x{w} after {self._size[0]}x{self._size[1]}")
         sizes = level_sizes(h, w, min_size=self.cfg.min_size)
         store = self._sets[real]
-        role = _ROLE_REAL if real else _ROLE_FAKE
+        stream = Stream.SWD_PATCHES_REAL if real else Stream.SWD_PATCHES_FAKE
         n = images.shape[0]
-        gens = [torch.Generator().manual_seed(image_seed(self.cfg.seed, role, store.n_seen + i)) for i in range(n)]
+        gens = [torch_generator(self.cfg.seed, stream, store.n_seen + i) for i in range(n)]
         keys = torch.tensor([float(torch.rand(1, generator=g, dtype=torch.float64)) for g in gens],
                             dtype=torch.float64)
         gauss = gaussian_pyramid(images, len(sizes))
@@ -587,13 +585,13 @@ class SWDMetric(SampledSets):
         return out
 
     def _compute_view(self, real: list[torch.Tensor], fake: list[torch.Tensor], *, view_index: int) -> dict[str, MetricResult]:
-        return swd_results(real, fake, settings=self.cfg, seed=image_seed(self.cfg.seed, 11, view_index))
+        return swd_results(real, fake, settings=self.cfg, seed=stream_seed(self.cfg.seed, Stream.SWD_SUBSETS, view_index))
 
-    def _equalise(self, a: list[torch.Tensor], b: list[torch.Tensor], seed: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    def _equalise(self, a: list[torch.Tensor], b: list[torch.Tensor], index: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         na, nb = a[0].shape[0], b[0].shape[0]
         if na == nb:
             return a, b
-        g = torch.Generator().manual_seed(seed)
+        g = torch_generator(self.cfg.seed, Stream.SWD_EQUALISE, index)
         m = min(na, nb)
         if na > nb:
             idx = torch.sort(torch.randperm(na, generator=g)[:m]).values
@@ -603,7 +601,7 @@ class SWDMetric(SampledSets):
 
     def _swd_groups(self, a: list[torch.Tensor], b: list[torch.Tensor], *, sub_seed: int,
                     repeats: int | None = None, dirs_per_repeat: int | None = None, dirs_seed: int | None = None) -> list[float]:
-        a, b = self._equalise(a, b, image_seed(self.cfg.seed, 13, sub_seed))
+        a, b = self._equalise(a, b, sub_seed)
         flat_a = [d.reshape(-1, d.shape[-1]).to(self.device) for d in a]
         flat_b = [d.reshape(-1, d.shape[-1]).to(self.device) for d in b]
         return swd_per_level(flat_a, flat_b, settings=self.cfg,
@@ -737,10 +735,6 @@ def level_swd_with_subsets(real: torch.Tensor, fake: torch.Tensor, plan: SubsetP
         real, fake: raw descriptors [n, P, D] (any float dtype) of one level.
         chunk_bytes: memory for the sorted projections that exist at once (all workers).
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from threadpoolctl import threadpool_limits
-
     n_r, p, d = real.shape
     n_f = fake.shape[0]
     dr = real.reshape(-1, d).to(torch.float32).numpy()
@@ -750,7 +744,7 @@ def level_swd_with_subsets(real: torch.Tensor, fake: torch.Tensor, plan: SubsetP
     s1 = {True: dr.reshape(n_r, -1).sum(1, dtype=np.float64), False: df.reshape(n_f, -1).sum(1, dtype=np.float64)}
     s2 = {True: np.square(dr).reshape(n_r, -1).sum(1, dtype=np.float64),
           False: np.square(df).reshape(n_f, -1).sum(1, dtype=np.float64)}
-    g = torch.Generator().manual_seed(image_seed(dirs_seed, 7, level))
+    g = torch_generator(dirs_seed, Stream.SWD_DIRECTIONS, level)
     dirs = torch.cat([draw_directions(d, settings.dirs_per_repeat, mode=settings.mode, generator=g)
                       for _ in range(settings.repeats)], 1).numpy()  # [D, K]
     k = dirs.shape[1]

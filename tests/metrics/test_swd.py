@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from mammoeval.core.seeding import Stream, torch_generator
 from mammoeval.data.imageset import ImageBatch
-from mammoeval.metrics.base import image_seed
 from mammoeval.metrics.swd import (
     SWDMetric,
     SWDSettings,
@@ -33,13 +33,13 @@ def _swd(real: torch.Tensor, fake: torch.Tensor, *, batch: int = 4, **kw: object
     return {k: r.value for k, r in m.compute()["all"].items()}
 
 
-def _reference(x: torch.Tensor, role: int, cfg: SWDSettings, channels: int) -> list[np.ndarray]:
+def _reference(x: torch.Tensor, stream: Stream, cfg: SWDSettings, channels: int) -> list[np.ndarray]:
     """Raw descriptors per level with the same patch centres the metric draws."""
     h, w = x.shape[-2:]
     n_levels = len(level_sizes(h, w, min_size=cfg.min_size))
     per_level: list[list[np.ndarray]] = [[] for _ in range(n_levels)]
     for i in range(x.shape[0]):
-        g = torch.Generator().manual_seed(image_seed(cfg.seed, role, i))
+        g = torch_generator(cfg.seed, stream, i)
         torch.rand(1, generator=g, dtype=torch.float64)  # the image's sampling key comes first
         pyr = ref.pyramid(x[i, 0].double().numpy(), n_levels)
         for li, level in enumerate(pyr):
@@ -55,9 +55,9 @@ def test_matches_numpy_reference_on_same_choices(mode: str) -> None:
     real, fake = breast_images(5, seed=1), breast_images(5, seed=2, blur=1)
     got = _swd(real, fake, mode=mode, descriptor_dtype="float32", patches_per_image=64, repeats=2, dirs_per_repeat=32)
     channels = 3 if mode == "pggan" else 1
-    da, db = _reference(real, 1, cfg, channels), _reference(fake, 2, cfg, channels)
+    da, db = _reference(real, Stream.SWD_PATCHES_REAL, cfg, channels), _reference(fake, Stream.SWD_PATCHES_FAKE, cfg, channels)
     for li, (a, b) in enumerate(zip(da, db, strict=True)):
-        g = torch.Generator().manual_seed(image_seed(cfg.seed, 7, li))
+        g = torch_generator(cfg.seed, Stream.SWD_DIRECTIONS, li)
         dirs = []
         for _ in range(cfg.repeats):
             d = torch.randn(49 * channels, cfg.dirs_per_repeat, generator=g, dtype=torch.float64)

@@ -40,7 +40,9 @@ def render_phantom(
     except where a skin marker or burned-in text is drawn.
 
     Args:
-        seed: any non-negative integer; all randomness of the image derives from it.
+        seed: the image's seed, any non-negative integer; all randomness of the image derives from it.
+            Image i of a dataset made with seed S has seed `phantom_seed(S, i)` (stream
+            `Stream.PHANTOM_IMAGE` of S, item i; `mammoeval.core.seeding`).
         size: (height, width) in pixels, each >= 32.
         view: "CC" or "MLO".
         laterality: "L" or "R"; changes only the burned-in text (mirrored for "R", as on a real

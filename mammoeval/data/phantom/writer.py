@@ -1,6 +1,7 @@
 """write_phantom_dataset: a prepared dataset of phantoms plus its ground-truth sidecar findings.json.
 
-Image ``i`` of a dataset made with seed ``S`` is ``render_phantom(phantom_seed(S, i), ...)`` with view
+Image ``i`` of a dataset made with seed ``S`` is ``render_phantom(phantom_seed(S, i), ...)`` (``phantom_seed``: stream
+``Stream.PHANTOM_IMAGE`` of ``S``, item ``i``) with view
 ``("CC", "MLO")[i % 2]`` and laterality ``("L", "R")[(i // 2) % 2]``, so it depends on ``(S, i)``
 only: any number of workers, a resumed run and a larger ``n`` all give the same images.
 """
@@ -21,6 +22,7 @@ from mammoeval.core.errors import BadInputError, ConfigError
 from mammoeval.core.fsutil import remove_orphan_temps, sha256_file, write_bytes_atomic, write_json_atomic
 from mammoeval.core.jsonl import append_jsonl, read_jsonl
 from mammoeval.core.progress import progress_bar
+from mammoeval.core.seeding import Stream, check_seed, stream_seed
 from mammoeval.core.views import LATERALITIES, VIEWS
 from mammoeval.data.phantom.render import render_phantom
 from mammoeval.data.phantom.truth import (
@@ -41,7 +43,8 @@ from mammoeval.data.prepared import (
 
 TRUTH_FILE = "findings.json"
 TRUTH_FORMAT = "mammoeval-phantom-truth"
-TRUTH_VERSION = 1
+TRUTH_VERSION = 2
+"""Version of findings.json and of the per-image seed rule (`phantom_seed`); another version is not resumed."""
 PARTIAL_FILE = "findings.partial.jsonl"
 """Per-image truth appended while writing; lets an interrupted run resume; removed when done."""
 BITS = 8
@@ -68,8 +71,9 @@ def phantom_labels(index: int) -> tuple[str, str]:
 
 
 def phantom_seed(seed: int, index: int) -> int:
-    """Return the render_phantom seed of image `index` in a dataset made with `seed`."""
-    return int(np.random.SeedSequence([seed, index]).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+    """Return the render_phantom seed of image `index` in a dataset made with `seed`: stream
+    `Stream.PHANTOM_IMAGE` of `seed`, item `index`."""
+    return stream_seed(seed, Stream.PHANTOM_IMAGE, index)
 
 
 def raw_name(index: int) -> str:
@@ -106,8 +110,9 @@ def write_phantom_dataset(
         progress: show a rich progress bar.
 
     Raises:
-        ConfigError: n < 1, workers < 1, bad size, or `out` holds phantoms made with other options.
+        ConfigError: n < 1, workers < 1, seed < 0, bad size, or `out` holds phantoms made with other options.
     """
+    check_seed(seed, "phantom dataset seed")
     if n < 1:
         raise ConfigError(f"number of phantoms must be >= 1, got {n}")
     if workers < 1:

@@ -26,7 +26,8 @@ from mammoeval.core.rundir import CHECKPOINT_DIR, checkpoint_name, list_checkpoi
 
 CKPT_FORMAT = "mammoeval-train-checkpoint"
 CKPT_VERSION = 1
-RNG_SCHEME = "counter:sha256(seed,n_images_shown,rank,stream)"
+RNG_SCHEME = "SeedSequence(seed, spawn_key=(Stream.TRAIN_STEP, n_images_shown, rank))"
+"""How the per-step random draws derive from (seed, counter); a run resumes only under the same scheme."""
 REQUIRED_KEYS = ("format", "version", "n_images_shown", "tick", "stage", "alpha", "config", "G", "D", "G_ema",
                  "opt_G", "opt_D", "rng")
 

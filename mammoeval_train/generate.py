@@ -1,8 +1,8 @@
 """Sampling from a trained generator: the scorer's entry point (`load_generator`) and the
 fixed-latent rendering that snapshot grids use.
 
-Image i depends only on (seeds[i], views[i]): its latent comes from a torch.Generator seeded by
-seeds[i], and G treats samples independently (pixel norm is per pixel, no batch statistics), so
+Image i depends only on (seeds[i], views[i]): its latent comes from stream ``Stream.GENERATE_LATENT``
+of seeds[i] (`mammoeval.core.seeding`), and G treats samples independently (pixel norm is per pixel, no batch statistics), so
 batch size and order do not change the result beyond float rounding of batched kernels.
 """
 
@@ -16,14 +16,19 @@ from typing import Any
 import torch
 
 from mammoeval.core.errors import BadInputError
+from mammoeval.core.seeding import Stream, torch_generator
 from mammoeval_train.checkpoint import load_checkpoint
 from mammoeval_train.config import config_from_dict
 from mammoeval_train.networks import Generator
 
 
 def latents_for_seeds(seeds: Sequence[int], latent_size: int) -> torch.Tensor:
-    """Return float32 [N, latent_size]: row i is N(0, 1) noise from a generator seeded by seeds[i]."""
-    rows = [torch.randn(latent_size, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
+    """Return float32 [N, latent_size]: row i is N(0, 1) noise from stream `Stream.GENERATE_LATENT` of seeds[i].
+
+    Raises:
+        ValueError: a seed is negative.
+    """
+    rows = [torch.randn(latent_size, generator=torch_generator(int(s), Stream.GENERATE_LATENT)) for s in seeds]
     return torch.stack(rows) if rows else torch.zeros(0, latent_size)
 
 
@@ -95,7 +100,7 @@ def load_generator(checkpoint: str | Path, *, device: str | torch.device = "cpu"
     """
     ckpt = load_checkpoint(checkpoint)
     cfg = config_from_dict(ckpt["config"])
-    G = Generator(cfg, generator=torch.Generator().manual_seed(0))
+    G = Generator(cfg, generator=torch_generator(cfg.seed, Stream.NETWORK_INIT))  # overwritten by G_ema below
     try:
         G.load_state_dict(ckpt["G_ema"])
     except RuntimeError as e:

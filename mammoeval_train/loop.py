@@ -41,6 +41,7 @@ from mammoeval.core.rundir import (
     list_checkpoints,
     read_config,
 )
+from mammoeval.core.seeding import Stream, torch_generator
 from mammoeval.data.dataset import NoImagesError, PreparedDataset
 from mammoeval.data.phantom import write_phantom_dataset
 from mammoeval.data.prepared import DatasetInfo, is_prepared_dataset, read_dataset_info
@@ -50,7 +51,7 @@ from mammoeval_train.config import TrainConfig, config_from_dict, validate, with
 from mammoeval_train.generate import latents_for_seeds, render_images
 from mammoeval_train.loss import DLoss, GLoss, LossWeights, compute_d_loss, compute_g_loss
 from mammoeval_train.networks import Discriminator, Generator, build_networks, downsample2, fade, upsample2
-from mammoeval_train.reals import RealFeed, derive_seed
+from mammoeval_train.reals import RealFeed
 from mammoeval_train.schedule import Position, position_at
 from mammoeval_train.snapshot_grids import write_view_grid
 from mammoeval_train.snapshot_swd import compute_snapshot_swd
@@ -280,7 +281,12 @@ def build_state(run: RunContext, *, resume: bool) -> TrainState:
     state = TrainState(G=G, D=D, G_ema=G_ema, opt_G=opt_G, opt_D=opt_D)
     refs = list_checkpoints(run.out) if resume else []
     if refs:
-        _load_into(state, load_checkpoint(refs[-1].path, map_location=dev))
+        ckpt = load_checkpoint(refs[-1].path, map_location=dev)
+        scheme = ckpt["rng"].get("scheme") if isinstance(ckpt["rng"], dict) else None
+        if scheme != RNG_SCHEME:
+            raise BadInputError(refs[-1].path, f"made with random-stream scheme {scheme!r}, not {RNG_SCHEME!r}: "
+                                               "it cannot be resumed reproducibly; train into a new --out")
+        _load_into(state, ckpt)
         state.last_checkpoint = refs[-1].path
     if resume and run.env.is_main:
         _truncate_log(run.out / LOG_FILE, state.tick)
@@ -386,7 +392,7 @@ def train_step(state: TrainState, run: RunContext, pos: Position, feed: RealFeed
     state.n_images_shown."""
     cfg, env = run.cfg, run.env
     dev = env.device
-    gen = torch.Generator().manual_seed(derive_seed(cfg.seed, state.n_images_shown, env.rank, "step"))
+    gen = torch_generator(cfg.seed, Stream.TRAIN_STEP, state.n_images_shown, env.rank)
     b = pos.minibatch // env.world_size
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     d_terms = torch.zeros(len(_D_STAT_NAMES), device=dev)

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mammoeval.core.imageops import box_reduce_tensor
+from mammoeval.core.seeding import Stream, torch_generator
 from mammoeval_train.config import PadMode, TrainConfig
 
 N_VIEWS = 2
@@ -253,6 +254,6 @@ class Discriminator(nn.Module):
 
 
 def build_networks(cfg: TrainConfig) -> tuple[Generator, Discriminator]:
-    """Return freshly initialised (G, D), seeded by cfg.seed (same weights on every rank)."""
-    gen = torch.Generator().manual_seed(cfg.seed)
+    """Return freshly initialised (G, D) from stream `Stream.NETWORK_INIT` of cfg.seed (same weights on every rank)."""
+    gen = torch_generator(cfg.seed, Stream.NETWORK_INIT)
     return Generator(cfg, generator=gen), Discriminator(cfg, generator=gen)

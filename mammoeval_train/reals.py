@@ -1,32 +1,26 @@
 """Real minibatches in a deterministic order that is a pure function of (seed, global sample counter).
 
 Global sample k (k = images shown so far) is dataset item ``perm_e[k mod n]`` with ``e = k div n`` and
-``perm_e`` a permutation seeded by (seed, e). A global minibatch of B samples is split into
+``perm_e`` a permutation drawn from stream ``Stream.TRAIN_EPOCH`` of the seed, item e. A global minibatch of B samples is split into
 contiguous shares of B / world_size, one per rank, so the ranks see disjoint data and resuming at
 any counter continues the same stream.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
 from mammoeval.core.ddp import DistEnv
+from mammoeval.core.seeding import Stream, torch_generator
 from mammoeval.data.dataset import PreparedDataset
-
-
-def derive_seed(*parts: int | str) -> int:
-    """Return a 63-bit seed derived from `parts` (stable across runs and platforms)."""
-    digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
-    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
 def epoch_permutation(seed: int, epoch: int, n: int) -> torch.Tensor:
     """Return int64 [n]: the data order of `epoch`."""
-    return torch.randperm(n, generator=torch.Generator().manual_seed(derive_seed(seed, "epoch", epoch)))
+    return torch.randperm(n, generator=torch_generator(seed, Stream.TRAIN_EPOCH, epoch))
 
 
 def sample_indices(seed: int, n: int, start: int, count: int) -> torch.Tensor:

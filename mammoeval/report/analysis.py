@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from mammoeval.core.progress import track
+from mammoeval.core.seeding import Stream, numpy_rng
 from mammoeval.metrics.msssim import ms_ssim
 from mammoeval.qa.calibration import Calibration, CalibrationWarning
 from mammoeval.qa.scan import ImageQA, QAScan
@@ -185,7 +186,7 @@ def _calc_stats(checked: list[Checked]) -> dict[str, list[float]]:
 def _msssim_pairs(fakes: Sequence[Tile], reals: Sequence[Tile],
                   options: ReportOptions) -> tuple[list[float], list[float], str]:
     """Return MS-SSIM of random pairs within the generated and within the real tiles, and a note."""
-    rng = np.random.default_rng(options.seed)
+    rng = numpy_rng(options.seed, Stream.REPORT_MSSSIM_PAIRS)
     try:
         return _pairs(fakes, rng, options.n_msssim_pairs), _pairs(reals, rng, options.n_msssim_pairs), ""
     except (ValueError, RuntimeError) as e:

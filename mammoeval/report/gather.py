@@ -20,10 +20,10 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from mammoeval.core.errors import MammoevalError
+from mammoeval.core.seeding import Stream, numpy_rng
 from mammoeval.core.views import VIEWS
 from mammoeval.data.open import open_image_set
 from mammoeval.qa.calibration import Calibration, find_cached_calibration
@@ -112,7 +112,7 @@ def gather_folders(real_dir: str | Path, fake_dir: str | Path, *, scores_file: s
                            "and pass --scores DIR/scores.json")
     fake_set = open_image_set(fake_dir)
     real_set = open_image_set(real_dir, size=fake_set.size)
-    rng = np.random.default_rng(options.seed)
+    rng = numpy_rng(options.seed, Stream.REPORT_FOLDER_PICKS)
     fakes = sample_image_set(fake_set, options.n_grid, rng=rng, role="fake")
     reals = sample_image_set(real_set, max(options.n_pairs, options.n_real_stats), rng=rng, role="real")
     selected = rows[-1] if rows else None
@@ -165,7 +165,7 @@ def _run_images(run: Path, config: dict[str, Any], gen: GeneratorLike | None, op
     else:
         try:
             reals = sample_prepared(root, max(options.n_pairs, options.n_real_stats), size=resolution,  # type: ignore[arg-type]
-                                    rng=np.random.default_rng(options.seed))
+                                    rng=numpy_rng(options.seed, Stream.REPORT_REAL_PICKS))
         except (MammoevalError, ValueError) as e:
             notes["reals"] = f"cannot read real images: {e}"
             root = None
@@ -215,7 +215,7 @@ def _build_views(fakes: list[Tile], reals: list[Tile], selected: dict[str, Any] 
         pairs, pair_note = nn_pairs_for_view(view, selected, options, train_root=train_root, generator=generator)
         if not pairs and train_root is not None and vf:
             pairs, search_note = nearest_training_pairs(vf, train_root, n_pairs=options.n_nn_pairs,
-                                                        rng=np.random.default_rng(options.seed))
+                                                        rng=numpy_rng(options.seed, Stream.REPORT_NN_SEARCH))
             pair_note = f"{pair_note}; {search_note}" if search_note else ""
         notes = dict(analysed.notes)
         if pair_note:

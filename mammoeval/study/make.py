@@ -33,6 +33,7 @@ from jinja2 import Environment, select_autoescape
 from mammoeval.core.errors import BadInputError, ConfigError
 from mammoeval.core.fsutil import sha256_strings, write_bytes_atomic, write_json_atomic, write_text_atomic
 from mammoeval.core.progress import progress_bar
+from mammoeval.core.seeding import Stream, check_seed, numpy_rng
 from mammoeval.data.folder import list_image_files
 from mammoeval.data.labels import labels_from_name
 from mammoeval.data.prepared import encode_png, is_prepared_dataset, read_manifest
@@ -118,15 +119,16 @@ def make_study(real: str | Path, fake: str | Path, *, n: int, out: str | Path, s
 
     Raises:
         BadInputError: a folder is missing, empty, holds fewer than `n` images, or an image cannot be read.
-        ConfigError: n < 1, or `out` is inside one of the image folders.
+        ConfigError: n < 1, a negative seed, or `out` is inside one of the image folders.
     """
+    check_seed(seed, "--seed")
     if n < 1:
         raise ConfigError(f"--n must be >= 1, got {n}")
     out_dir = Path(out)
     for src in (Path(real), Path(fake)):
         if out_dir.resolve() == src.resolve() or src.resolve() in out_dir.resolve().parents:
             raise ConfigError(f"--out {out_dir} is inside {src}; write the study elsewhere")
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed, Stream.STUDY_ITEMS)
     picked = {"real": pick_balanced(list_study_images(real), n, rng, folder=Path(real)),
               "generated": pick_balanced(list_study_images(fake), n, rng, folder=Path(fake))}
     entries = [(truth, im) for truth in TRUTHS for im in picked[truth]]

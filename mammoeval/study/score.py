@@ -24,6 +24,7 @@ import numpy as np
 
 from mammoeval.core.errors import BadInputError
 from mammoeval.core.fsutil import write_json_atomic
+from mammoeval.core.seeding import Stream, check_seed, stream_seed
 from mammoeval.metrics.roc import bootstrap_auc_ci, compute_auc
 
 ANSWER_COLUMNS: Final[tuple[str, ...]] = ("reader", "item", "rating")
@@ -142,10 +143,15 @@ def score_study(answers: Sequence[str | Path], *, key: str | Path, n_bootstrap: 
                 seed: int = 0) -> dict[str, Any]:
     """Return the results of a reader study: per reader and pooled, overall and per view.
 
+    Bootstrap replicates draw from stream `Stream.STUDY_BOOTSTRAP` of `seed`, item (block, part):
+    block 0 is the pooled readers, block i the i-th reader (sorted); part 0 all views, part j the j-th view.
+
     Raises:
         BadInputError: an unusable key or answers file (see `read_key`, `read_answers`), or a
             reader who appears in two answers files.
+        ConfigError: a negative seed.
     """
+    check_seed(seed, "--seed")
     k = read_key(key)
     per_file: dict[str, str] = {}
     all_answers: list[Answer] = []
@@ -159,9 +165,9 @@ def score_study(answers: Sequence[str | Path], *, key: str | Path, n_bootstrap: 
     readers: dict[str, Any] = {}
     for i, reader in enumerate(sorted(per_file)):
         mine = [a for a in all_answers if a.reader == reader]
-        readers[reader] = _block(mine, k, n_bootstrap=n_bootstrap, seed=seed + 1000 * (i + 1), clustered=False)
+        readers[reader] = _block(mine, k, n_bootstrap=n_bootstrap, seed=seed, block=i + 1, clustered=False)
         readers[reader]["answers_file"] = per_file[reader]
-    pooled = _block(all_answers, k, n_bootstrap=n_bootstrap, seed=seed, clustered=True)
+    pooled = _block(all_answers, k, n_bootstrap=n_bootstrap, seed=seed, block=0, clustered=True)
     pooled["n_readers"] = len(readers)
     return {
         "readers": readers, POOLED: pooled, "n_items": len(k),
@@ -172,20 +178,20 @@ def score_study(answers: Sequence[str | Path], *, key: str | Path, n_bootstrap: 
     }
 
 
-def _block(answers: Sequence[Answer], key: dict[str, KeyEntry], *, n_bootstrap: int, seed: int,
+def _block(answers: Sequence[Answer], key: dict[str, KeyEntry], *, n_bootstrap: int, seed: int, block: int,
            clustered: bool) -> dict[str, Any]:
     items = sorted({a.item for a in answers})
     index = {it: i for i, it in enumerate(items)}
 
-    def part(sel: Sequence[Answer], s: int) -> dict[str, Any]:
+    def part(sel: Sequence[Answer], j: int) -> dict[str, Any]:
         r = np.array([a.rating for a in sel])
         y = np.array([key[a.item].truth == "real" for a in sel], dtype=bool)
         g = np.array([index[a.item] for a in sel]) if clustered else None
-        return summarise(r, y, n_bootstrap=n_bootstrap, seed=s, groups=g)
+        return summarise(r, y, n_bootstrap=n_bootstrap, seed=stream_seed(seed, Stream.STUDY_BOOTSTRAP, block, j), groups=g)
 
-    out = part(answers, seed)
+    out = part(answers, 0)
     views = sorted({key[a.item].view for a in answers if key[a.item].view})
-    out["views"] = {v: part([a for a in answers if key[a.item].view == v], seed + 1 + j) for j, v in enumerate(views)}
+    out["views"] = {v: part([a for a in answers if key[a.item].view == v], 1 + j) for j, v in enumerate(views)}
     return out
 
 

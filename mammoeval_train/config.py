@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from mammoeval.core.errors import ConfigError
+from mammoeval.core.seeding import check_seed
 
 Precision = Literal["fp32", "bf16"]
 Device = Literal["auto", "cpu", "cuda"]
@@ -148,6 +149,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     Raises:
         ConfigError: one line naming the field and the rule.
     """
+    check_seed(cfg.seed)
     h, w = cfg.size
     bh, bw = cfg.base
     ratio = h // bh if bh > 0 else 0

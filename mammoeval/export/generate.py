@@ -40,6 +40,7 @@ from mammoeval.core.fsutil import (
 )
 from mammoeval.core.progress import progress_bar
 from mammoeval.core.rundir import BEST_FILE, CHECKPOINT_DIR, list_checkpoints, read_config
+from mammoeval.core.seeding import check_seed
 from mammoeval.data.prepared import encode_png
 from mammoeval.export.dicom import new_series, write_mg_dicom
 from mammoeval_train.generate import load_generator
@@ -82,6 +83,7 @@ class ExportSettings:
     batch_size: int = 16
 
     def __post_init__(self) -> None:
+        check_seed(self.seed, "--seed")
         if self.n_per_view < 1:
             raise ConfigError(f"--n must be >= 1, got {self.n_per_view}")
         if self.format not in ("png", "dicom"):

@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import torch
 
+from mammoeval.core.seeding import check_seed
 from mammoeval.core.views import label_to_view
 
 Role = Literal["fake", "real", "train"]
@@ -47,6 +48,9 @@ class ReportOptions:
     seed: int = 0
     batch_size: int = 16
     device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        check_seed(self.seed)
 
 
 @dataclass(frozen=True)

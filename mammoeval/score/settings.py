@@ -17,6 +17,7 @@ from typing import Any
 
 from mammoeval.core.errors import ConfigError
 from mammoeval.core.fsutil import sha256_strings
+from mammoeval.core.seeding import check_seed
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class ScoreSettings:
     workers: int | None = None
 
     def __post_init__(self) -> None:
+        check_seed(self.seed)
         for name in ("n_per_view", "batch_size", "min_side"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -20,6 +20,7 @@ from mammoeval.core.rundir import BEST_FILE, GATE_FILE, SCORES_FILE
 from mammoeval.metrics.registry import find_key_spec, known_keys
 from mammoeval.score.rows import MetricValue, metric_of, read_score_file
 
+# tomllib is in the standard library from Python 3.11; tomli is its backport for 3.10
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mammoeval.core.errors import BadInputError
 from mammoeval.core.filekind import check_regular_file, file_kind_problem
 
@@ -163,8 +165,6 @@ def _parse_line(path: Path, lineno: int, raw: bytes) -> dict[str, Any]:
 
 
 def _json_default(o: Any) -> Any:
-    import numpy as np
-
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, np.ndarray):

@@ -30,6 +30,7 @@ from typing import Any, Final
 
 from mammoeval.core.errors import BadInputError
 from mammoeval.core.fsutil import read_json
+from mammoeval.core.jsonl import read_jsonl
 
 CONFIG_FILE: Final = "config.json"
 LOG_FILE: Final = "log.jsonl"
@@ -110,6 +111,4 @@ def read_config(run_dir: str | Path) -> dict[str, Any]:
 
 def read_log(run_dir: str | Path) -> list[dict[str, Any]]:
     """Return log.jsonl rows (empty when absent)."""
-    from mammoeval.core.jsonl import read_jsonl
-
     return read_jsonl(Path(run_dir) / LOG_FILE)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import multiprocessing
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -358,8 +359,6 @@ def _run_jobs(jobs: Sequence[Job], opts: PrepareOptions, out: Path, workers: int
         for job in jobs:
             yield prepare_one(job, opts, str(out))
         return
-    import multiprocessing
-
     # spawn, not fork: the parent runs a progress thread, and forking a threaded process can deadlock.
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as ex:
         yield from _bounded_map(ex.submit, jobs, opts, str(out), window=4 * workers)

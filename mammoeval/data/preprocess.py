@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from PIL import Image
+from skimage.filters import threshold_li
 
 VoiFunction = Literal["LINEAR", "LINEAR_EXACT", "SIGMOID"]
 Side = Literal["left", "right"]
@@ -81,8 +83,6 @@ def tissue_mask(x: np.ndarray, *, tissue_is_bright: bool = True) -> np.ndarray:
         x: grey image, any numeric dtype, shape (H, W).
         tissue_is_bright: True for MONOCHROME2 polarity (tissue above the threshold).
     """
-    from skimage.filters import threshold_li
-
     xf = x.astype(np.float32)
     if float(xf.max()) == float(xf.min()):
         return np.ones(x.shape, dtype=bool)
@@ -238,8 +238,6 @@ def resample(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         image: float32 (H, W) in [0, 1].
         size: (height, width) of the result.
     """
-    from PIL import Image
-
     if image.shape == tuple(size):
         return image.astype(np.float32, copy=False)
     im = Image.fromarray(np.ascontiguousarray(image, dtype=np.float32), mode="F")

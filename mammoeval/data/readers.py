@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from mammoeval.core.errors import BadInputError
 from mammoeval.core.filekind import check_regular_file, file_kind_problem
@@ -185,8 +186,6 @@ def read_raster(path: str | Path) -> SourceImage:
     Raises:
         BadInputError: the file cannot be decoded (corrupt, truncated, multi-page, not an image).
     """
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
     try:
         with Image.open(path) as im:
@@ -246,6 +245,7 @@ def _raster_format(path: Path) -> str:
 
 
 def _dcmread(path: Path, *, stop_before_pixels: bool) -> Any:
+    # lazy: pydicom costs 0.2 s at import and only DICOM inputs need it
     import pydicom
     from pydicom.errors import InvalidDicomError
 
@@ -271,6 +271,7 @@ def _decode_pixels(path: Path, ds: Any) -> np.ndarray:
 
 def _dicom_intensity(path: Path, ds: Any, raw: np.ndarray, photometric: str) -> tuple[np.ndarray, str]:
     """Return (float32 [0, 1] tissue-bright pixels, description of the VOI used)."""
+    # lazy: pydicom costs 0.2 s at import and only DICOM inputs need it
     from pydicom.pixels import apply_modality_lut
 
     x = apply_modality_lut(raw, ds)

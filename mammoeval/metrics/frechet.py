@@ -22,6 +22,12 @@ import warnings
 import numpy as np
 
 from mammoeval.metrics.base import MetricResult
+from mammoeval.metrics.uncertainty import (
+    extrapolate_to_infinity,
+    fd_infinity_fractions,
+    matched_floor,
+    two_sample_bootstrap,
+)
 
 
 def features_to_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -136,7 +142,6 @@ def fd_infinity(real: np.ndarray, fake: np.ndarray, *, seed: int = 0, n_points: 
     so the intercept estimates the distance between the two populations, free of set size. Sizes
     follow `uncertainty.fd_infinity_fractions` (the smaller set needs >= 4 x max(32, 2 x D)).
     """
-    from mammoeval.metrics.uncertainty import extrapolate_to_infinity, fd_infinity_fractions
 
     r, f = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     fr = fd_infinity_fractions(min(r.shape[0], f.shape[0]), r.shape[1], n_points=n_points)
@@ -169,7 +174,6 @@ def kid_interval(real: np.ndarray, fake: np.ndarray, value: float, *, n_bootstra
     interval reflects the sampling of the images, not the spread of subset averages (whose standard
     error shrinks with the number of subsets however few images there are).
     """
-    from mammoeval.metrics.uncertainty import two_sample_bootstrap
 
     r, f = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     if n_bootstrap <= 0 or min(r.shape[0], f.shape[0]) < 2:
@@ -206,7 +210,6 @@ def compute_fid(real: np.ndarray, fake: np.ndarray, *, floor_splits: int = 5, n_
     `matched_value` holds the value at that size (both sets subsampled), which the ratio uses.
     The population distance, free of set size, is `fd_infinity`.
     """
-    from mammoeval.metrics.uncertainty import matched_floor, two_sample_bootstrap
 
     r, f = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     rng = np.random.default_rng(seed)

@@ -58,7 +58,7 @@ def find_inception_weights(path: str | Path | None = None) -> Path:
 
 def build_fid_inception() -> torch.nn.Module:
     """Return pytorch-fid's FID Inception v3 structure with uninitialised weights (no download)."""
-    # torchvision and pytorch-fid load only when an Inception metric is built (seconds of import time).
+    # lazy: torchvision and pytorch-fid cost 3 s at import and only an Inception metric needs them
     import torchvision
     from pytorch_fid import inception as pfi
 

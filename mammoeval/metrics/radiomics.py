@@ -74,7 +74,7 @@ def frd_v1_params() -> dict[str, Any]:
 def radiomics_version() -> str | None:
     """Return the installed PyRadiomics version, or None when it cannot be imported."""
     try:
-        import radiomics
+        import radiomics  # lazy: a broken or absent PyRadiomics build must not break importing the metrics
     except Exception:  # a broken build raises more than ImportError
         return None
     return str(getattr(radiomics, "__version__", "unknown"))
@@ -83,6 +83,7 @@ def radiomics_version() -> str | None:
 @functools.lru_cache(maxsize=2)
 def _extractor(normalize: bool) -> Any:
     """Return one configured PyRadiomics extractor per process and setting (building one validates the schema)."""
+    # lazy: PyRadiomics costs 0.4 s at import and only FRD needs it
     import radiomics
     from radiomics import featureextractor
 
@@ -126,7 +127,7 @@ def extract_radiomics(image: np.ndarray, mask: np.ndarray | None = None, *,
         ImportError: PyRadiomics is not installed (fix: `RADIOMICS_FIX`).
         ValueError: the image is not 2-D, or the region holds fewer than 2 pixels.
     """
-    import SimpleITK as sitk
+    import SimpleITK as sitk  # lazy: installed with PyRadiomics, only FRD needs it
 
     if image.ndim != 2:
         raise ValueError(f"expected a [H, W] image, got shape {image.shape}")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from rich.console import Console
 
 from mammoeval.core.errors import BadInputError, MissingWeightsError
 from mammoeval.core.fsutil import sha256_file
@@ -297,8 +298,6 @@ def floor_notes(views: dict[str, dict[str, MetricResult]]) -> list[str]:
 
 def _print_notes(notes: list[str], unavailable: dict[str, str]) -> None:
     """Print each floor note and each reason a metric is unavailable once, one line each, on stderr."""
-    from rich.console import Console
-
     console = Console(stderr=True, soft_wrap=True, highlight=False)
     for note in notes:
         console.print(f"warning: {note}", markup=False)

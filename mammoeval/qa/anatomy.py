@@ -12,6 +12,8 @@ from typing import Literal
 
 import numpy as np
 from scipy import ndimage as ndi
+from skimage.filters import threshold_otsu
+from skimage.measure import find_contours
 
 from mammoeval.core.imageops import box_reduce, chest_wall_side, reduce_to_height
 from mammoeval.qa.pectoral import detect_pectoral
@@ -87,8 +89,6 @@ def compute_threshold(coarse: np.ndarray) -> float:
     ones black); the threshold sits a few noise widths above it, and at least 15% of the way to
     Otsu's threshold, so that fatty tissue (much darker than dense tissue) stays inside the breast.
     """
-    from skimage.filters import threshold_otsu
-
     flat = coarse[np.isfinite(coarse)].ravel()
     if flat.size == 0 or float(flat.max() - flat.min()) < 1e-6:
         return float(flat.max()) + 1e-3 if flat.size else 0.5
@@ -109,8 +109,6 @@ def _threshold_margin(coarse: np.ndarray) -> float:
 
 def _background_mode(coarse: np.ndarray) -> float:
     """Return the histogram mode of the pixels below Otsu's threshold (the background grey level)."""
-    from skimage.filters import threshold_otsu
-
     flat = coarse[np.isfinite(coarse)].ravel()
     if flat.size == 0 or float(flat.max() - flat.min()) < 1e-6:
         return float(flat.max()) if flat.size else 0.0
@@ -504,8 +502,6 @@ def compute_skin_concavity(blurred: np.ndarray, body: np.ndarray, threshold: flo
 
 def _concave_turning(blurred: np.ndarray, level: float, min_turn: float = MIN_NOTCH_TURN) -> float:
     """Return the turning (half turns) against the main sense of the longest iso-contour at `level`."""
-    from skimage.measure import find_contours
-
     contours = find_contours(blurred, level)
     if not contours:
         return 0.0

@@ -395,8 +395,6 @@ def _view_summary(rows: Sequence[ImageQA]) -> dict[str, Any]:
 
 def qa_rows_key(config: QAConfig = QAConfig()) -> str:
     """Return the `ImageBatch.precomputed` key of the QA rows checked with `config` ("qa/<hash of config>")."""
-    import hashlib
-
     return "qa/" + hashlib.sha256(repr(config).encode()).hexdigest()[:16]
 
 

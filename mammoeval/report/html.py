@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import numpy as np
 from PIL import Image
 
@@ -83,9 +84,6 @@ def render_report(data: ReportData, out: str | Path) -> ReportResult:
 
 
 def _environment() -> Any:
-    import jinja2  # loaded only when a report is rendered
-
-
     return jinja2.Environment(loader=jinja2.PackageLoader("mammoeval.report", "templates"),
                               autoescape=jinja2.select_autoescape(enabled_extensions=("html", "j2"),
                                                                   default_for_string=True),

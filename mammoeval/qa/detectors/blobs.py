@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft
 from scipy import ndimage as ndi
 
 from mammoeval.core.imageops import reduce_to_height
@@ -140,8 +141,6 @@ def _ring_kernels(rho: float) -> np.ndarray:
 def _hole_evidence(work: np.ndarray, anatomy: Anatomy) -> tuple[float, np.ndarray, np.ndarray]:
     """Return (largest sector-min log step inside the breast interior, float32 sector-min step map,
     float32 all-sector mean step map), both maps at BLOB_HEIGHT rows, 0 outside the interior."""
-    import scipy.fft
-
     small, f = reduce_to_height(work, BLOB_HEIGHT)
     mask = _mask_at(anatomy.mask, small.shape, f / anatomy.factor)
     h, w = small.shape

@@ -21,6 +21,8 @@ from collections.abc import Mapping
 
 import numpy as np
 from scipy import ndimage as ndi
+from skimage.measure import find_contours
+from skimage.morphology import convex_hull_image
 
 from mammoeval.qa.anatomy import Anatomy
 from mammoeval.qa.detectors.base import Finding, FunctionDetector, required
@@ -49,9 +51,6 @@ def compute_outline_features(mask: np.ndarray) -> dict[str, float] | None:
     Args:
         mask: bool [h, w] breast mask in canonical orientation.
     """
-    from skimage.measure import find_contours
-    from skimage.morphology import convex_hull_image
-
     h, w = mask.shape
     if mask.sum() < 50 or mask.all():
         return None

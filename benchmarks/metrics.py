@@ -153,8 +153,8 @@ def bench_swd_side_by_side(n: int, h: int, w: int, *, rounds: int = 2) -> dict[s
         r = per_view["all"]["swd_avg"]
         t_ours = min(t_ours, t)
         print(f"ours full compute: {t:.1f} s", flush=True)
-        t_view = min(t_view, _timed(lambda: m._compute_view(m._view_desc(True, "all"),  # noqa: B023
-                                                            m._view_desc(False, "all"), view_index=0))[0])
+        t_view = min(t_view, _timed(lambda m=m: m._compute_view(m._view_desc(True, "all"),
+                                                                m._view_desc(False, "all"), view_index=0))[0])
         t_bare = min(t_bare, _timed(lambda: m._swd_groups(m._view_desc(True, "all"), m._view_desc(False, "all"),  # noqa: B023
                                                           sub_seed=0))[0])
         ours = {"value": r.value, "ci": list(r.ci) if r.ci else None, "floor": r.floor, "floor_sd": r.floor_sd,

@@ -386,7 +386,9 @@ def build_report(results: list[dict[str, Any]], nn: list[dict[str, Any]], dist: 
             pts = _series(results, stage, size, w, key)
             a, b = fit_linear(pts)
             measured_n = {int(n) for n, _ in pts}
-            proj = {str(n): {"seconds": round(a + b * n, 1), "measured": n in measured_n} for n in PROJECT_N}
+            # A slope that noise made non-positive (N range too narrow for the fixed costs) projects nothing.
+            proj = {str(n): {"seconds": round(a + b * n, 1) if b > 0 or n in measured_n else None,
+                             "measured": n in measured_n} for n in PROJECT_N}
             fits.append({"stage": stage, "size": size, "workers": w, "of": metric, "intercept_s": round(a, 3),
                          "s_per_image": round(b, 5), "images_per_s": round(1 / b, 2) if b > 0 else None,
                          "measured_n": sorted(measured_n), "projected": proj})
@@ -396,7 +398,7 @@ def build_report(results: list[dict[str, Any]], nn: list[dict[str, Any]], dist: 
             fits.append({"stage": "score_cold", "size": size, "workers": w, "of": "wall", "intercept_s": round(a, 3),
                          "s_per_image": round(b, 5), "images_per_s": round(1 / b, 2) if b > 0 else None,
                          "measured_n": sorted(int(n) for n, _ in pts),
-                         "projected": {str(n): {"seconds": round(a + b * n, 1), "measured": False}
+                         "projected": {str(n): {"seconds": round(a + b * n, 1) if b > 0 else None, "measured": False}
                                        for n in PROJECT_N}})
     nn_fit = {}
     if len(nn) >= 2:
@@ -470,9 +472,12 @@ def render_markdown(report: dict[str, Any]) -> str:
                       "CPU times above and the fixed costs of the suite."]
     for f in report["fits"]:
         if f["stage"] == "score" and f["of"] == "wall":
-            cells = [(f"{v['seconds'] / 60:.1f} min" if v["measured"] else f"*{v['seconds'] / 60:.1f} min*")
-                     for v in f["projected"].values()]
+            cells = [("n/a" if v["seconds"] is None else f"{v['seconds'] / 60:.1f} min" if v["measured"]
+                      else f"*{v['seconds'] / 60:.1f} min*") for v in f["projected"].values()]
             lines.append(f"| {f['size']} | {f['workers']} | " + " | ".join(cells) + " |")
+    if any(v["seconds"] is None for f in report["fits"] if f["stage"] == "score" for v in f["projected"].values()):
+        lines += ["", "n/a: the measured N are too close for the per-image cost to show above the fixed costs "
+                      "(MS-SSIM's fixed pair count, calibration, floors); measure a wider N range."]
     nn = report["nn_search"]
     if nn["measured"]:
         lines += ["", "## Quadratic parts (synthetic vectors)", "",

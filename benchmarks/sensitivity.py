@@ -173,11 +173,9 @@ class Suite:
         out: dict[str, tuple[float, float | None]] = {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            for name, m in self.metrics.items():
+            for m in self.metrics.values():
                 res = m.compute().get("all", {})
-                for key, r in res.items():
-                    if name.endswith("_breast") and not key.endswith("_breast"):
-                        key = f"{key}_breast"
+                for key, r in res.items():  # breast-aware metrics name their own keys (..._breast)
                     out[key] = (r.value, r.floor)
             for suffix in ("", "_breast"):
                 fake_v, real_v = out.pop(f"msssim_fake{suffix}"), out.pop(f"msssim_real{suffix}")

@@ -40,6 +40,14 @@ KEY_MSSSIM_GAP: Final = "msssim_gap"
 """``msssim_fake - msssim_real`` (> 0 = less diverse than the real set): computed by the MS-SSIM
 metric with an interval over both sets; derived from the two for rows written before it existed."""
 
+KEY_SWD_AVG_BREAST: Final = "swd_avg_breast"
+"""SWD with patch centres inside QA's breast mask (see `mammoeval.metrics.swd`, region "breast")."""
+SWD_BREAST_LEVEL_PREFIX: Final = "swd_breast_l"
+KEY_MSSSIM_FAKE_BREAST: Final = "msssim_fake_breast"
+"""MS-SSIM diversity over the union of each pair's breast masks (region "breast")."""
+KEY_MSSSIM_REAL_BREAST: Final = "msssim_real_breast"
+KEY_MSSSIM_GAP_BREAST: Final = "msssim_gap_breast"
+
 PRDC_KEYS: Final[tuple[str, str, str, str]] = (KEY_PRECISION, KEY_RECALL, KEY_DENSITY, KEY_COVERAGE)
 
 SWD_LEVEL_PREFIX: Final = "swd_l"

@@ -59,6 +59,14 @@ from mammoeval.metrics.base import (
     too_few_reason,
     view_masks,
 )
+from mammoeval.metrics.keys import (
+    KEY_MSSSIM_FAKE,
+    KEY_MSSSIM_FAKE_BREAST,
+    KEY_MSSSIM_GAP,
+    KEY_MSSSIM_GAP_BREAST,
+    KEY_MSSSIM_REAL,
+    KEY_MSSSIM_REAL_BREAST,
+)
 from mammoeval.metrics.regions import BreastMasker, batch_breast_masks
 
 Region = Literal["image", "breast"]
@@ -223,10 +231,10 @@ class MSSSIMDiversity(SampledSets):
     (fake - real).
     """
 
-    name = "msssim"
-
     def __init__(self, settings: MSSSIMSettings = MSSSIMSettings(), *, device: str | torch.device = "cpu",
                  breast_masker: BreastMasker | None = None) -> None:
+        self.name = "msssim" if settings.region == "image" else "msssim_breast"
+        self.keys = result_keys(settings.region)
         self.cfg = settings
         self.device = torch.device(device)
         self.breast_masker = breast_masker
@@ -293,7 +301,7 @@ class MSSSIMDiversity(SampledSets):
 
     def unavailable(self) -> dict[str, str]:
         """Return ``{"msssim/<view>": reason}`` for views with fewer than 2 images in a set."""
-        return self._too_few("msssim")
+        return self._too_few(self.name)
 
     def compute(self) -> ViewResults:
         """Return ``{view: {"msssim_fake", "msssim_real", "msssim_gap"}}`` with intervals (`pair_mean_interval`)."""
@@ -307,12 +315,20 @@ class MSSSIMDiversity(SampledSets):
             on = self.cfg.n_bootstrap > 0
             gap_sd = float(np.sqrt(pair_mean_variance(fv, fa, fb) + pair_mean_variance(rv, ra, rb)))
             gap_ci = (vf - vr - 1.959963984540054 * gap_sd, vf - vr + 1.959963984540054 * gap_sd)
+            k_fake, k_real, k_gap = self.keys
             out[v] = {
-                "msssim_fake": MetricResult(vf, pair_mean_interval(fv, fa, fb) if on else None, vr, nr, nf),
-                "msssim_real": MetricResult(vr, pair_mean_interval(rv, ra, rb) if on else None, None, nr, nf),
-                "msssim_gap": MetricResult(vf - vr, gap_ci if on and np.isfinite(gap_sd) else None, None, nr, nf),
+                k_fake: MetricResult(vf, pair_mean_interval(fv, fa, fb) if on else None, vr, nr, nf),
+                k_real: MetricResult(vr, pair_mean_interval(rv, ra, rb) if on else None, None, nr, nf),
+                k_gap: MetricResult(vf - vr, gap_ci if on and np.isfinite(gap_sd) else None, None, nr, nf),
             }
         return out
+
+
+def result_keys(region: Region) -> tuple[str, str, str]:
+    """Return the (generated, real, gap) keys of the MS-SSIM of `region` (breast keys end in ``_breast``)."""
+    if region == "image":
+        return KEY_MSSSIM_FAKE, KEY_MSSSIM_REAL, KEY_MSSSIM_GAP
+    return KEY_MSSSIM_FAKE_BREAST, KEY_MSSSIM_REAL_BREAST, KEY_MSSSIM_GAP_BREAST
 
 
 def pair_mean_variance(values: np.ndarray, first: np.ndarray, second: np.ndarray) -> float:

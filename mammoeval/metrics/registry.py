@@ -43,11 +43,16 @@ from mammoeval.metrics.keys import (
     KEY_KID,
     KEY_MEMORIZATION_RATE,
     KEY_MSSSIM_FAKE,
+    KEY_MSSSIM_FAKE_BREAST,
     KEY_MSSSIM_GAP,
+    KEY_MSSSIM_GAP_BREAST,
     KEY_MSSSIM_REAL,
+    KEY_MSSSIM_REAL_BREAST,
     KEY_NN_DISTANCE_MEDIAN,
     KEY_SWD_AVG,
+    KEY_SWD_AVG_BREAST,
     PRDC_KEYS,
+    SWD_BREAST_LEVEL_PREFIX,
     SWD_LEVEL_PREFIX,
     offline_key,
 )
@@ -296,8 +301,22 @@ def _build_swd(ctx: BuildContext, specs: tuple[MetricSpec, ...]) -> Metric:
                      device=ctx.device)
 
 
+def _build_swd_breast(ctx: BuildContext, specs: tuple[MetricSpec, ...]) -> Metric:
+    return SWDMetric(SWDSettings(region="breast", seed=ctx.seed, n_bootstrap=min(ctx.n_bootstrap, SWD_MAX_BOOTSTRAP)),
+                     device=ctx.device, breast_masker=ctx.breast_masker)
+
+
 def _build_msssim(ctx: BuildContext, specs: tuple[MetricSpec, ...]) -> Metric:
     return MSSSIMDiversity(MSSSIMSettings(seed=ctx.seed, n_bootstrap=ctx.n_bootstrap), device=ctx.device)
+
+
+def _build_msssim_breast(ctx: BuildContext, specs: tuple[MetricSpec, ...]) -> Metric:
+    return MSSSIMDiversity(MSSSIMSettings(region="breast", seed=ctx.seed, n_bootstrap=ctx.n_bootstrap),
+                           device=ctx.device, breast_masker=ctx.breast_masker)
+
+
+def _masker_missing(ctx: BuildContext) -> str | None:
+    return None if ctx.breast_masker is not None else NO_MASKER_REASON
 
 
 def _build_features(ctx: BuildContext, specs: tuple[MetricSpec, ...]) -> Metric:
@@ -326,7 +345,7 @@ def _radiomics_missing(ctx: BuildContext) -> str | None:
 
 
 def _radiomics_or_masker_missing(ctx: BuildContext) -> str | None:
-    return _radiomics_missing(ctx) or (None if ctx.breast_masker is not None else NO_MASKER_REASON)
+    return _radiomics_missing(ctx) or _masker_missing(ctx)
 
 
 def _feature_spec(name: str, output: FeatureOutput, space: FeatureSpace, keys: Sequence[str],
@@ -375,6 +394,20 @@ register_derived(KeySpec(KEY_ARTIFACT_RATE_REAL, "min"))
 register(MetricSpec("frd", _build_frd, (KeySpec(KEY_FRD, "min", headline=True),),
                     "Fréchet Radiomics Distance v1, ln(d^2) (as frd-score computes it)", default=False,
                     unavailable_reason=_radiomics_missing))
+# Breast-aware SWD and MS-SSIM (opt-in): the same numbers with the background and padding left out,
+# for sets whose framing or padding differ (docs/metrics.md, "Breast-aware mode").
+register(MetricSpec(
+    "swd_breast", _build_swd_breast,
+    (KeySpec(KEY_SWD_AVG_BREAST, "min", SWD_DISPLAY_SCALE, headline=True),
+     KeySpec(SWD_BREAST_LEVEL_PREFIX, "min", SWD_DISPLAY_SCALE, levels=True)),
+    "SWD with patch centres inside QA's breast mask (raw; shown x1e3)", default=False,
+    unavailable_reason=_masker_missing))
+register(MetricSpec(
+    "msssim_breast", _build_msssim_breast,
+    (KeySpec(KEY_MSSSIM_FAKE_BREAST, "min", headline=True), KeySpec(KEY_MSSSIM_REAL_BREAST, "min", headline=True),
+     KeySpec(KEY_MSSSIM_GAP_BREAST, "min", headline=True)),
+    "MS-SSIM diversity over each pair's breast masks (lower = more diverse)", default=False,
+    unavailable_reason=_masker_missing))
 register(MetricSpec("frd_breast", _build_frd_breast, (KeySpec(KEY_FRD_BREAST, "min", headline=True),),
                     "FRD over QA's breast mask (not comparable with published FRD)", default=False,
                     unavailable_reason=_radiomics_or_masker_missing))

@@ -83,6 +83,7 @@ from mammoeval.metrics.base import (
     too_few_reason,
     view_masks,
 )
+from mammoeval.metrics.keys import KEY_SWD_AVG, KEY_SWD_AVG_BREAST, SWD_BREAST_LEVEL_PREFIX, SWD_LEVEL_PREFIX
 from mammoeval.metrics.regions import BreastMasker, batch_breast_masks, downsample_mask, erode_mask
 from mammoeval.metrics.uncertainty import (
     DEFAULT_FLOOR_SPLITS,
@@ -479,10 +480,9 @@ class SWDMetric(SampledSets):
     resolution of level i is ceil(H / 2**i) x ceil(W / 2**i)).
     """
 
-    name = "swd"
-
     def __init__(self, settings: SWDSettings = SWDSettings(), *, device: str | torch.device = "cpu",
                  breast_masker: BreastMasker | None = None) -> None:
+        self.name = "swd" if settings.region == "image" else "swd_breast"
         self.cfg = settings
         self.device = torch.device(device)
         self.breast_masker = breast_masker
@@ -572,7 +572,7 @@ class SWDMetric(SampledSets):
 
     def unavailable(self) -> dict[str, str]:
         """Return ``{"swd/<view>": reason}`` for views with too few images."""
-        return self._too_few("swd")
+        return self._too_few(self.name)
 
     def compute(self) -> ViewResults:
         """Return ``{view: {"swd_avg": ..., "swd_l0": ..., ...}}`` with intervals and real-vs-real floors."""
@@ -693,9 +693,10 @@ def _sorted_tagged(proj: np.ndarray, images: np.ndarray) -> tuple[np.ndarray, np
 
 def _multiset(vals: np.ndarray, img: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Return the sorted projections [k, M'] of the image multiset `counts` (filter, or repeat for counts > 1)."""
-    c = counts[img]
-    if counts.max() <= 1:
-        return vals[c.astype(bool)].reshape(vals.shape[0], -1)
+    top = int(counts.max())
+    if top <= 1:  # a filter: np.compress on a byte mask is several times faster than boolean indexing
+        return np.compress(np.take(counts.astype(bool), img).ravel(), vals.ravel()).reshape(vals.shape[0], -1)
+    c = np.take(counts.astype(np.uint8) if top <= 255 else counts, img)
     return np.repeat(vals.ravel(), c.ravel()).reshape(vals.shape[0], -1)
 
 
@@ -827,13 +828,21 @@ def swd_results(real: list[torch.Tensor], fake: list[torch.Tensor], *, settings:
     plan = plan_subsets(n_real, n_fake, settings=settings, seed=seed)
     per_level = [level_swd_with_subsets(r, f, plan, settings=settings, dirs_seed=settings.seed, level=li)
                  for li, (r, f) in enumerate(zip(real, fake, strict=True))]
-    return _results_from_levels(per_level, plan, n_real, n_fake)
+    return _results_from_levels(per_level, plan, n_real, n_fake, region=settings.region)
 
 
-def _results_from_levels(levels: list[LevelSWD], plan: SubsetPlan, n_real: int, n_fake: int) -> dict[str, MetricResult]:
-    """Return ``swd_l<i>`` and ``swd_avg`` results from the per-level subset SWDs."""
+def result_keys(region: SWDRegion) -> tuple[str, str]:
+    """Return (average key, level-key prefix) of the SWD of `region`: ``swd_avg`` / ``swd_l`` or
+    ``swd_avg_breast`` / ``swd_breast_l``."""
+    return (KEY_SWD_AVG, SWD_LEVEL_PREFIX) if region == "image" else (KEY_SWD_AVG_BREAST, SWD_BREAST_LEVEL_PREFIX)
+
+
+def _results_from_levels(levels: list[LevelSWD], plan: SubsetPlan, n_real: int, n_fake: int, *,
+                         region: SWDRegion = "image") -> dict[str, MetricResult]:
+    """Return the per-level and average results (keys: `result_keys`) from the per-level subset SWDs."""
     out: dict[str, MetricResult] = {}
-    rows = [(f"swd_l{i}", [lv]) for i, lv in enumerate(levels)] + [("swd_avg", levels)]
+    avg_key, level_prefix = result_keys(region)
+    rows = [(f"{level_prefix}{i}", [lv]) for i, lv in enumerate(levels)] + [(avg_key, levels)]
     for key, group in rows:
         value = float(np.mean([lv.value.mean() for lv in group]))
         floor = summarise_floor(list(np.mean([lv.floors for lv in group], axis=0)), plan.floor_size) \

@@ -35,14 +35,16 @@ def scale_of(suite_settings: dict[str, Any], *, size: tuple[int, int], n_real: i
         return {"images_real": min(n_real, cap) if cap else n_real, "images_fake": min(n_fake, cap) if cap else n_fake}
 
     out: dict[str, Any] = {}
-    swd = suite_settings.get("swd")
-    if isinstance(swd, dict):
-        out["swd"] = {**capped(swd.get("max_images")), "working_resolution": list(size),
-                      "patches_per_image_per_level": swd.get("patches_per_image"),
-                      "bootstrap_images": swd.get("bootstrap_max_images")}
-    ms = suite_settings.get("msssim")
-    if isinstance(ms, dict):
-        out["msssim"] = {**capped(ms.get("max_images")), "working_resolution": list(size),
+    for name in ("swd", "swd_breast"):
+        swd = suite_settings.get(name)
+        if isinstance(swd, dict):
+            out[name] = {**capped(swd.get("max_images")), "working_resolution": list(size),
+                         "patches_per_image_per_level": swd.get("patches_per_image"),
+                         "bootstrap_images": swd.get("bootstrap_max_images")}
+    for name in ("msssim", "msssim_breast"):
+        ms = suite_settings.get(name)
+        if isinstance(ms, dict):
+            out[name] = {**capped(ms.get("max_images")), "working_resolution": list(size),
                          "pairs_per_set_and_view": ms.get("n_pairs")}
     for space, res in (("offline", _at_height(size, OFFLINE_HEIGHT)), ("inception", list(INCEPTION_INPUT_SIZE))):
         f = suite_settings.get(f"features_{space}")

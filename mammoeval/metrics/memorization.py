@@ -35,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mammoeval.core.seeding import Stream, stream_seed
 from mammoeval.data.imageset import ImageBatch
 from mammoeval.metrics.base import VIEW_NAMES, MetricResult, ViewResults, too_few_reason, view_masks
 from mammoeval.metrics.features import FeatureExtractor
@@ -176,11 +177,11 @@ class MemorizationMetric:
             tm = view_masks(tr["views"])[v]
             if too_few_reason(int(rm.sum()), int(fm.sum())) or int(tm.sum()) < 2:
                 continue
-            out[v] = self._compute_view(real, fake, tr, rm, fm, tm, separate)
+            out[v] = self._compute_view(real, fake, tr, rm, fm, tm, separate, VIEW_NAMES.index(v))
         return out
 
     def _compute_view(self, real: dict[str, Any], fake: dict[str, Any], train: dict[str, Any], rm: torch.Tensor,
-                      fm: torch.Tensor, tm: torch.Tensor, separate: bool) -> tuple[dict[str, MetricResult], list[dict[str, Any]]]:
+                      fm: torch.Tensor, tm: torch.Tensor, separate: bool, vi: int) -> tuple[dict[str, MetricResult], list[dict[str, Any]]]:
         t_ids = [i for i, keep in zip(train["ids"], tm.tolist(), strict=True) if keep]
         f_ids = [i for i, keep in zip(fake["ids"], fm.tolist(), strict=True) if keep]
         tf = train["feats"][tm].double()
@@ -209,10 +210,10 @@ class MemorizationMetric:
         pairs.sort(key=lambda p: (p["distance"], p["space"]))
         n_real, n_fake = int(rm.sum()), int(fm.sum())
         rate = flagged.double().numpy()
+        ci = bootstrap_ci(rate, n_bootstrap=self.cfg.n_bootstrap,
+                          seed=stream_seed(self.cfg.seed, Stream.MEMORIZATION_BOOTSTRAP, vi))
         res = {
-            "memorization_rate": MetricResult(float(rate.mean()), bootstrap_ci(rate, n_bootstrap=self.cfg.n_bootstrap,
-                                                                               seed=self.cfg.seed),
-                                              float(held_flag.double().mean()), n_real, n_fake),
+            "memorization_rate": MetricResult(float(rate.mean()), ci, float(held_flag.double().mean()), n_real, n_fake),
             "nn_distance_median": MetricResult(medians["fake"], None, medians["held"], n_real, n_fake),
         }
         return res, pairs[: self.cfg.max_pairs]

@@ -17,14 +17,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-import numpy as np
 import torch
 
 from mammoeval.core.errors import BadInputError
 from mammoeval.core.filekind import check_regular_file, file_kind_problem
 
 # The JSON-lines writer and reader live in `mammoeval.core.jsonl`; these names stay importable from here.
-from mammoeval.core.jsonl import append_jsonl, read_jsonl
+from mammoeval.core.jsonl import append_jsonl, json_default, read_jsonl
 
 _CHUNK = 1 << 20
 
@@ -79,7 +78,7 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 
 def write_json_atomic(path: str | Path, obj: Any, *, indent: int | None = 2) -> None:
     """Write `obj` as JSON (sorted keys, UTF-8) to `path` atomically."""
-    write_text_atomic(path, json.dumps(obj, indent=indent, sort_keys=True, default=_json_default) + "\n")
+    write_text_atomic(path, json.dumps(obj, indent=indent, sort_keys=True, default=json_default) + "\n")
 
 
 def save_torch_atomic(path: str | Path, obj: Any) -> None:
@@ -165,17 +164,6 @@ def sha256_strings(parts: Iterable[str]) -> str:
         h.update(p.encode("utf-8"))
         h.update(b"\n")
     return h.hexdigest()
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
 
 
 __all__ = ["append_jsonl", "atomic_open", "check_regular_file", "file_kind_problem", "is_temp_name",

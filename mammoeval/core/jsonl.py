@@ -85,7 +85,7 @@ def _last_newline_end(fd: int, size: int) -> int:
 
 def encode_row(row: dict[str, Any], *, default: Callable[[Any], Any] | None = None) -> bytes:
     """Return one row as UTF-8 JSON (sorted keys) plus a newline."""
-    return (json.dumps(row, sort_keys=True, default=default or _json_default) + "\n").encode("utf-8")
+    return (json.dumps(row, sort_keys=True, default=default or json_default) + "\n").encode("utf-8")
 
 
 def append_jsonl(path: str | Path, row: dict[str, Any]) -> None:
@@ -164,7 +164,8 @@ def _parse_line(path: Path, lineno: int, raw: bytes) -> dict[str, Any]:
     return obj
 
 
-def _json_default(o: Any) -> Any:
+def json_default(o: Any) -> Any:
+    """Return the JSON form of the NumPy scalars and arrays and the paths a row may hold (`json.dumps` default)."""
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, np.ndarray):

@@ -44,8 +44,11 @@ class MetricResult:
         zero_floor: the statistic is unbiased, so the floor's expectation is 0 (KID): no ratio is
             reported; compare the value with the floor's spread instead.
         matched_value: the value recomputed on subsets of `floor_size` images of both sets (mean over
-            draws), set only when the real set was too small for a floor at the value's own size;
-            the ratio then compares it, like with like, with the floor.
+            draws), set when the value itself was computed at other sizes (the real set too small for
+            a floor at the value's own size; FRD and C2ST, whose values use the full sets); the
+            ratio then compares it, like with like, with the floor.
+        log_value: the value is a logarithm (FRD = ln d^2): the ratio is exp(value - floor), the
+            ratio of the distances themselves.
     """
 
     value: float
@@ -58,12 +61,17 @@ class MetricResult:
     floor_splits: int = 0
     zero_floor: bool = False
     matched_value: float | None = None
+    log_value: bool = False
 
     @property
     def ratio(self) -> float | None:
         """Return value / floor (1 = as good as real data; `matched_value` / floor when it is set), or None
-        without a positive finite floor."""
+        without a positive finite floor; exp(value - floor) for a `log_value`."""
         v = self.value if self.matched_value is None else self.matched_value
+        if self.log_value:
+            if self.floor is None or not math.isfinite(self.floor) or not math.isfinite(v):
+                return None
+            return math.exp(min(v - self.floor, 700.0))
         if self.zero_floor or self.floor is None or not math.isfinite(self.floor) or self.floor <= 0 or not math.isfinite(v):
             return None
         return v / self.floor

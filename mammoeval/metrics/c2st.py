@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from mammoeval.core.seeding import Stream, stream_seed, torch_generator
+from mammoeval.core.seeding import Stream, numpy_rng, stream_seed, torch_generator
 from mammoeval.data.imageset import ImageBatch
 from mammoeval.metrics.base import (
     VIEW_NAMES,
@@ -44,7 +44,12 @@ from mammoeval.metrics.base import (
 )
 from mammoeval.metrics.keys import KEY_C2ST_AUC
 from mammoeval.metrics.roc import compute_auc
-from mammoeval.metrics.uncertainty import split_halves
+from mammoeval.metrics.uncertainty import (
+    DEFAULT_FLOOR_SPLITS,
+    floor_size,
+    matched_splits,
+    summarise_floor,
+)
 
 MIN_PER_SET: Final = 4
 """A view needs at least this many real and generated images (two per fold side at k = 2)."""
@@ -64,6 +69,7 @@ class C2STSettings:
         samples_per_dim: training images per principal component the classifier may use.
         max_items: images kept per set (seeded uniform subset above it).
         n_bootstrap: interval replicates (0 = none; at most MAX_HALF_SAMPLES are used).
+        floor_splits: real-vs-real splits the floor is averaged over (and draws of the matched value).
     """
 
     seed: int = 0
@@ -73,6 +79,7 @@ class C2STSettings:
     samples_per_dim: int = 10
     max_items: int = 2000
     n_bootstrap: int = 200
+    floor_splits: int = DEFAULT_FLOOR_SPLITS
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float, n_iter: int = 50) -> tuple[np.ndarray, float]:
@@ -169,12 +176,24 @@ def _compute_c2st(real: np.ndarray, fake: np.ndarray, settings: C2STSettings, vi
     scores, y = held_out_scores(real, fake, settings, seed=stream_seed(s, Stream.C2ST_FOLDS, vi))
     auc = compute_auc(scores, y)
     ci = half_sample_ci(real, fake, auc, settings, seed=stream_seed(s, Stream.C2ST_HALF_SAMPLES, vi))
-    floor = None
-    a, b = split_halves(real.shape[0], seed=stream_seed(s, Stream.C2ST_FLOOR_SPLIT, vi))
-    if min(len(a), len(b)) >= MIN_PER_SET:
-        fs, fy = held_out_scores(real[a], real[b], settings, seed=stream_seed(s, Stream.C2ST_FLOOR_FOLDS, vi))
-        floor = compute_auc(fs, fy)
-    return MetricResult(auc, ci, floor, int(real.shape[0]), int(fake.shape[0]))
+    n_r, n_f = int(real.shape[0]), int(fake.shape[0])
+
+    def held_out_auc(a: np.ndarray, b: np.ndarray, stream: Stream, k: int) -> float:
+        sc, yy = held_out_scores(a, b, settings, seed=stream_seed(s, stream, vi, k))
+        return compute_auc(sc, yy)
+
+    # Floor: real vs real between disjoint subsets of the generated set's size (uncertainty.floor_size).
+    splits = matched_splits(n_r, n_f, n_splits=settings.floor_splits, seed=stream_seed(s, Stream.C2ST_FLOOR_SPLIT, vi))
+    floor = summarise_floor([held_out_auc(real[a], real[b], Stream.C2ST_FLOOR_FOLDS, k)
+                             for k, (a, b) in enumerate(splits) if min(len(a), len(b)) >= MIN_PER_SET],
+                            floor_size(n_r, n_f))
+    matched = None
+    if floor is not None and (n_r, n_f) != (floor.size, floor.size):  # like with like: the AUC at the floor's size
+        rng = numpy_rng(s, Stream.C2ST_MATCHED, vi)
+        matched = float(np.mean([held_out_auc(real[np.sort(rng.choice(n_r, floor.size, replace=False))],
+                                              fake[np.sort(rng.choice(n_f, floor.size, replace=False))],
+                                              Stream.C2ST_MATCHED_FOLDS, k) for k in range(settings.floor_splits)]))
+    return MetricResult(auc, ci, None, n_r, n_f, matched_value=matched).with_floor(floor)
 
 
 def half_sample_ci(real: np.ndarray, fake: np.ndarray, auc: float, settings: C2STSettings, *,

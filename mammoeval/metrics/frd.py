@@ -44,7 +44,7 @@ from typing import Any, Final, Literal
 import numpy as np
 import torch
 
-from mammoeval.core.seeding import Stream, stream_seed, torch_generator
+from mammoeval.core.seeding import Stream, numpy_rng, stream_seed, torch_generator
 from mammoeval.data.imageset import ImageBatch
 from mammoeval.metrics.base import (
     VIEW_NAMES,
@@ -58,7 +58,7 @@ from mammoeval.metrics.base import (
 from mammoeval.metrics.frechet import frechet_distance
 from mammoeval.metrics.radiomics import extract_radiomics, features_to_matrix, radiomics_version
 from mammoeval.metrics.regions import BreastMasker, batch_breast_masks
-from mammoeval.metrics.uncertainty import bootstrap_ci, split_halves
+from mammoeval.metrics.uncertainty import DEFAULT_FLOOR_SPLITS, bootstrap_ci, matched_floor
 
 FRDRegion = Literal["image", "breast"]
 FRD_FEATURES_NAME: Final[str] = "radiomics-frd-v1"
@@ -135,14 +135,16 @@ class FRDSettings:
         region: "image" (frd-score's definition) or "breast" (QA's breast mask).
         max_items: images kept per set (seeded uniform subset above it); extraction of every image
             still happens, so this bounds memory, not time.
-        seed: seeds the subset, the floor's split and the bootstrap.
+        seed: seeds the subset, the floor's splits, the matched-size draws and the bootstrap.
         n_bootstrap: bootstrap replicates for the interval (0 = none).
+        floor_splits: real-vs-real splits the floor is averaged over (and draws of the matched value).
     """
 
     region: FRDRegion = "image"
     max_items: int = 10000
     seed: int = 0
     n_bootstrap: int = 50
+    floor_splits: int = DEFAULT_FLOOR_SPLITS
 
     def __post_init__(self) -> None:
         if self.region not in ("image", "breast"):
@@ -246,17 +248,30 @@ class FRDMetric(SampledSets):
             value = compute_frd(real, fake)
         except ValueError:  # no feature varies across the real images
             return None
-        a, b = split_halves(real.shape[0], seed=stream_seed(self.cfg.seed, Stream.FRD_FLOOR_SPLIT, vi))
-        floor = None
-        if min(len(a), len(b)) >= 2:
-            try:
-                floor = compute_frd(real[a], real[b])
-            except ValueError:
-                floor = None
+        n_r, n_f = real.shape[0], fake.shape[0]
+        floor = matched_floor(lambda a, b: _frd_or_nothing(real[a], real[b]), n_r, n_f,
+                              seed=stream_seed(self.cfg.seed, Stream.FRD_FLOOR_SPLIT, vi),
+                              n_splits=self.cfg.floor_splits).get("frd")
+        matched = None
+        if floor is not None:  # the value uses every image: recompute it at the floor's size for the ratio
+            rng = numpy_rng(self.cfg.seed, Stream.FRD_MATCHED, vi)
+            draws = [_frd_or_nothing(real[np.sort(rng.choice(n_r, floor.size, replace=False))],
+                                     fake[np.sort(rng.choice(n_f, floor.size, replace=False))]).get("frd")
+                     for _ in range(max(1, self.cfg.floor_splits))]
+            finite = [d for d in draws if d is not None and math.isfinite(d)]
+            matched = float(np.mean(finite)) if finite else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             ci = bootstrap_ci(statistic=lambda idx: compute_frd(real, fake[idx]), n=fake.shape[0],
                               n_bootstrap=self.cfg.n_bootstrap, seed=stream_seed(self.cfg.seed, Stream.FRD_BOOTSTRAP, vi))
         if ci is not None:  # a log of a resampled distance can sit on one side of the value: widen to it
             ci = (min(ci[0], value), max(ci[1], value))
-        return MetricResult(value, ci, floor, real.shape[0], fake.shape[0])
+        return MetricResult(value, ci, None, n_r, n_f, matched_value=matched, log_value=True).with_floor(floor)
+
+
+def _frd_or_nothing(real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
+    """Return ``{"frd": FRD}`` of two feature sets, or {} where FRD is undefined (too few images, no varying feature)."""
+    try:
+        return {"frd": compute_frd(real, fake)}
+    except ValueError:
+        return {}

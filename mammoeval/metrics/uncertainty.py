@@ -222,10 +222,3 @@ def extrapolate_to_infinity(sizes: np.ndarray, values: np.ndarray) -> float:
     x = 1.0 / np.asarray(sizes, dtype=np.float64)
     slope, intercept = np.polyfit(x, np.asarray(values, dtype=np.float64), 1)
     return float(intercept)
-
-
-def split_halves(n: int, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return two disjoint index arrays covering [0, n) (sizes floor(n/2) and the rest), seeded."""
-    perm = np.random.default_rng(seed).permutation(n)
-    half = n // 2
-    return np.sort(perm[:half]), np.sort(perm[half:])

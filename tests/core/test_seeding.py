@@ -16,12 +16,12 @@ def test_stream_seed_is_the_seed_sequence_state() -> None:
 
 
 def test_same_inputs_repeat_and_any_change_differs() -> None:
-    base = stream_seed(1, Stream.FID_BOOTSTRAP, 0)
-    assert stream_seed(1, Stream.FID_BOOTSTRAP, 0) == base
-    others = {stream_seed(2, Stream.FID_BOOTSTRAP, 0), stream_seed(1, Stream.KID_SUBSETS, 0),
-              stream_seed(1, Stream.FID_BOOTSTRAP, 1), stream_seed(1, Stream.FID_BOOTSTRAP, 0, 0)}
+    base = stream_seed(1, Stream.FEATURES_FID, 0)
+    assert stream_seed(1, Stream.FEATURES_FID, 0) == base
+    others = {stream_seed(2, Stream.FEATURES_FID, 0), stream_seed(1, Stream.KID_SUBSETS, 0),
+              stream_seed(1, Stream.FEATURES_FID, 1), stream_seed(1, Stream.FEATURES_FID, 0, 0)}
     assert base not in others and len(others) == 4
-    a, b = numpy_rng(1, Stream.PRDC_BOOTSTRAP, 2).random(4), numpy_rng(1, Stream.PRDC_BOOTSTRAP, 2).random(4)
+    a, b = numpy_rng(1, Stream.FEATURES_PRDC, 2).random(4), numpy_rng(1, Stream.FEATURES_PRDC, 2).random(4)
     np.testing.assert_array_equal(a, b)
     assert torch_generator(1, Stream.TRAIN_STEP, 5).initial_seed() == stream_seed(1, Stream.TRAIN_STEP, 5)
 

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from mammoeval.metrics.base import PrioritySample
-from mammoeval.metrics.uncertainty import bootstrap_ci, split_halves
+from mammoeval.metrics.uncertainty import bootstrap_ci
 
 
 def _fill(cap: int, batch: int, n: int = 50) -> PrioritySample:
@@ -41,5 +41,3 @@ def test_bootstrap_interval_covers_the_mean_and_is_seeded() -> None:
     assert lo < v.mean() < hi and hi - lo < 0.05
     assert bootstrap_ci(v, n_bootstrap=300, seed=1) == (lo, hi)
     assert bootstrap_ci(v, n_bootstrap=0) is None
-    a, b = split_halves(9, seed=0)
-    assert len(a) == 4 and len(b) == 5 and set(a) | set(b) == set(range(9)) and not set(a) & set(b)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
 from mammoeval.data.imageset import ImageBatch, TensorImageSet
+from mammoeval.metrics.c2st import C2STSettings, compute_c2st
+from mammoeval.metrics.frd import FRDMetric, FRDSettings
 from mammoeval.metrics.frechet import compute_fid
 from mammoeval.metrics.prdc import compute_prdc
 from mammoeval.metrics.suite import compute_suite
@@ -66,6 +70,25 @@ def test_identical_generator_reads_as_real_for_fid_and_prdc() -> None:
     cov = prdc["coverage"]
     assert cov.floor_size == 128 and abs(cov.value - cov.floor) < 0.08  # type: ignore[operator]
     assert all(r.ci is not None and r.ci[0] <= r.value <= r.ci[1] for r in prdc.values())
+
+
+def test_identical_generator_reads_as_real_for_frd_and_c2st() -> None:
+    rng = np.random.default_rng(1)
+    real, fake = rng.normal(size=(512, 8)), rng.normal(size=(128, 8))
+    frd = FRDMetric(FRDSettings(n_bootstrap=20))._compute_view(real, fake, 0)
+    assert frd is not None and frd.floor is not None and frd.matched_value is not None
+    assert frd.floor_size == 128 and frd.floor_splits == 5
+    # FRD is ln d^2: the ratio is that of the squared distances, at the floor's size
+    assert frd.ratio == pytest.approx(math.exp(frd.matched_value - frd.floor))
+    assert 0.5 < frd.ratio < 2.0  # type: ignore[operator]
+    shifted = FRDMetric(FRDSettings(n_bootstrap=0))._compute_view(real, fake + 0.5, 0)
+    assert shifted is not None and shifted.ratio is not None and shifted.ratio > 3.0
+
+    c2 = compute_c2st(real, fake, C2STSettings(n_bootstrap=20))
+    assert c2.floor is not None and c2.matched_value is not None
+    assert c2.floor_size == 128 and c2.floor_splits == 5 and abs(c2.matched_value - c2.floor) < 0.12
+    few = compute_c2st(real[:150], fake, C2STSettings(n_bootstrap=0))  # fewer than 2 x 128 reals
+    assert few.floor_size == 75 and few.matched_value is not None
 
 
 def test_too_few_images_in_a_view_is_unavailable_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:

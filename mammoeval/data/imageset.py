@@ -86,6 +86,29 @@ class ImageSet(Protocol):
         ...
 
 
+class ForwardingImageSet:
+    """Base of an `ImageSet` that wraps another: name, length, size, content hash and view labels are
+    the base set's; subclasses define `iter_batches` (what they add to the base set's batches)."""
+
+    def __init__(self, base: ImageSet) -> None:
+        self._base = base
+        self.name = base.name
+
+    def __len__(self) -> int:
+        return len(self._base)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self._base.size
+
+    @property
+    def content_hash(self) -> str:
+        return self._base.content_hash
+
+    def view_labels(self) -> torch.Tensor:
+        return self._base.view_labels()
+
+
 class PreparedImageSet:
     """`ImageSet` over a prepared dataset directory (any view unless `views` restricts it)."""
 

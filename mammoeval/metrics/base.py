@@ -16,6 +16,7 @@ from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 import torch
 
+from mammoeval.core.seeding import Stream, torch_generator
 from mammoeval.data.imageset import ImageBatch
 from mammoeval.metrics.uncertainty import FloorEstimate
 
@@ -154,6 +155,16 @@ def too_few_reason(n_real: int, n_fake: int, minimum: int = MIN_IMAGES_PER_VIEW)
     if n_real < minimum or n_fake < minimum:
         return f"too few images in this view (real {n_real}, generated {n_fake}; need {minimum} of each)"
     return None
+
+
+def sample_keys(seed: int, stream: Stream, first: int, n: int) -> torch.Tensor:
+    """Return the float64 [n] `PrioritySample` keys of items first .. first + n - 1 of `stream`.
+
+    Each key is the first uniform draw of its item's own generator, so a key does not depend on how
+    the items were cut into batches.
+    """
+    return torch.tensor([float(torch.rand(1, dtype=torch.float64, generator=torch_generator(seed, stream, first + i)))
+                         for i in range(n)], dtype=torch.float64)
 
 
 class PrioritySample:

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from mammoeval.core.seeding import Stream, numpy_rng, stream_seed, torch_generator
+from mammoeval.core.seeding import Stream, numpy_rng, stream_seed
 from mammoeval.data.imageset import ImageBatch
 from mammoeval.metrics.base import (
     VIEW_NAMES,
@@ -39,6 +39,7 @@ from mammoeval.metrics.base import (
     PrioritySample,
     SampledSets,
     ViewResults,
+    sample_keys,
     too_few_reason,
     view_masks,
 )
@@ -246,8 +247,7 @@ class C2STMetric(SampledSets):
         st = self._sets[real]
         feats = self.extractor.extract(batch.images)
         stream = Stream.C2ST_SAMPLE_REAL if real else Stream.C2ST_SAMPLE_FAKE
-        keys = torch.tensor([float(torch.rand(1, dtype=torch.float64, generator=torch_generator(
-            self.cfg.seed, stream, st.n_seen + i))) for i in range(feats.shape[0])], dtype=torch.float64)
+        keys = sample_keys(self.cfg.seed, stream, st.n_seen, feats.shape[0])
         st.add({"feats": feats.cpu(), "views": batch.views.cpu().to(torch.int64)}, keys)
 
     def _features(self, real: bool, view: str) -> np.ndarray:

@@ -29,7 +29,7 @@ from typing import Any, Literal, Protocol
 
 import torch
 
-from mammoeval.core.seeding import Stream, stream_seed, torch_generator
+from mammoeval.core.seeding import Stream, stream_seed
 from mammoeval.data.imageset import ImageBatch
 from mammoeval.metrics.base import (
     VIEW_NAMES,
@@ -37,6 +37,7 @@ from mammoeval.metrics.base import (
     PrioritySample,
     SampledSets,
     ViewResults,
+    sample_keys,
     too_few_reason,
     view_masks,
 )
@@ -162,8 +163,7 @@ class FeatureMetric(SampledSets):
         st = self._sets[real]
         feats = self.extractor.extract(batch.images)
         stream = Stream.FEATURES_SAMPLE_REAL if real else Stream.FEATURES_SAMPLE_FAKE
-        keys = torch.tensor([float(torch.rand(1, dtype=torch.float64, generator=torch_generator(
-            self.cfg.seed, stream, st.n_seen + i))) for i in range(feats.shape[0])], dtype=torch.float64)
+        keys = sample_keys(self.cfg.seed, stream, st.n_seen, feats.shape[0])
         st.add({"feats": feats, "views": batch.views.cpu().to(torch.int64)}, keys)
 
     def features(self, real: bool, view: str) -> torch.Tensor:

@@ -44,7 +44,7 @@ from typing import Any, Final, Literal
 import numpy as np
 import torch
 
-from mammoeval.core.seeding import Stream, numpy_rng, stream_seed, torch_generator
+from mammoeval.core.seeding import Stream, numpy_rng, stream_seed
 from mammoeval.data.imageset import ImageBatch
 from mammoeval.metrics.base import (
     VIEW_NAMES,
@@ -52,6 +52,7 @@ from mammoeval.metrics.base import (
     PrioritySample,
     SampledSets,
     ViewResults,
+    sample_keys,
     too_few_reason,
     view_masks,
 )
@@ -207,8 +208,7 @@ class FRDMetric(SampledSets):
             self._names = list(first)
         st = self._sets[real]
         stream = Stream.FRD_SAMPLE_REAL if real else Stream.FRD_SAMPLE_FAKE
-        keys = torch.tensor([float(torch.rand(1, dtype=torch.float64, generator=torch_generator(
-            self.cfg.seed, stream, st.n_seen + i))) for i in range(len(rows))], dtype=torch.float64)
+        keys = sample_keys(self.cfg.seed, stream, st.n_seen, len(rows))
         st.add({"feats": torch.from_numpy(features_to_matrix(rows, self._names)),
                 "views": batch.views.cpu().to(torch.int64)}, keys)
 

@@ -48,7 +48,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mammoeval.core.seeding import Stream, numpy_rng, torch_generator
+from mammoeval.core.seeding import Stream, numpy_rng
 from mammoeval.data.imageset import ImageBatch
 from mammoeval.metrics.base import (
     VIEW_NAMES,
@@ -56,6 +56,7 @@ from mammoeval.metrics.base import (
     PrioritySample,
     SampledSets,
     ViewResults,
+    sample_keys,
     too_few_reason,
     view_masks,
 )
@@ -260,8 +261,7 @@ class MSSSIMDiversity(SampledSets):
         st = self._sets[real]
         n = batch.images.shape[0]
         stream = Stream.MSSSIM_SAMPLE_REAL if real else Stream.MSSSIM_SAMPLE_FAKE
-        keys = torch.tensor([float(torch.rand(1, generator=torch_generator(self.cfg.seed, stream, st.n_seen + i),
-                                              dtype=torch.float64)) for i in range(n)], dtype=torch.float64)
+        keys = sample_keys(self.cfg.seed, stream, st.n_seen, n)
         levels = (batch.images.detach().to("cpu", torch.float32).clamp(0, 1) * _LEVELS).round().to(torch.int32)
         fields = {"images": levels.to(torch.uint16), "views": batch.views.cpu().to(torch.int64)}
         if self.cfg.region == "breast":

@@ -60,7 +60,7 @@ import torch.distributed as dist
 
 from mammoeval.core.ddp import DistEnv, init_from_env, shutdown
 from mammoeval.core.errors import MammoevalError
-from mammoeval.data.imageset import ImageBatch, ImageSet, TensorImageSet
+from mammoeval.data.imageset import ForwardingImageSet, ImageBatch, ImageSet, TensorImageSet
 from mammoeval.data.open import open_image_set
 from mammoeval.metrics.features import FeatureExtractor, feature_key
 from mammoeval.metrics.suite import ExtractorSpec, build_extractor
@@ -230,7 +230,7 @@ def _receive_results(env: DistEnv, owner: int) -> dict[str, Any]:
     return dict(box[0] or {})
 
 
-class ShardedFileImageSet(_ShardedPasses):
+class ShardedFileImageSet(_ShardedPasses, ForwardingImageSet):
     """`ImageSet` on rank 0 over files every rank can open (a real dataset, a folder), whose per-image
     work is sharded.
 
@@ -250,26 +250,11 @@ class ShardedFileImageSet(_ShardedPasses):
 
     def __init__(self, base: ImageSet, *, env: DistEnv, path: Path, reduction: int,
                  size: tuple[int, int] | None = None) -> None:
-        self._base = base
-        self.name = base.name
+        super().__init__(base)
         self._env = env
         self._source = (str(path), reduction, size)
         self.work = ShardWork()
         self._active: Generator[ImageBatch, None, None] | None = None
-
-    def __len__(self) -> int:
-        return len(self._base)
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return self._base.size
-
-    @property
-    def content_hash(self) -> str:
-        return self._base.content_hash
-
-    def view_labels(self) -> torch.Tensor:
-        return self._base.view_labels()
 
     def iter_batches(self, batch_size: int, *, reduction: int = 1) -> Iterator[ImageBatch]:
         """Yield the base set's batches, with the other ranks' results for their share."""

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from mammoeval.core.pool import WorkerPool
-from mammoeval.data.imageset import ImageBatch, ImageSet
+from mammoeval.data.imageset import ForwardingImageSet, ImageBatch, ImageSet
 from mammoeval.qa.scan import QAScan, qa_rows_key
 from mammoeval.score.distributed import ShardedFileImageSet, ShardedGeneratedImageSet, ShardWork, Worker
 
@@ -48,7 +48,7 @@ def _do_work(payload: tuple[np.ndarray, np.ndarray, list[str], ShardWork]) -> di
     return {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in out.items()}
 
 
-class PooledImageSet:
+class PooledImageSet(ForwardingImageSet):
     """`ImageSet` over `base` whose per-image work is done by `pool`'s workers (see the module docstring).
 
     Args:
@@ -58,32 +58,17 @@ class PooledImageSet:
     """
 
     def __init__(self, base: ImageSet, pool: WorkerPool, *, max_in_flight: int | None = None) -> None:
-        self._base = base
+        super().__init__(base)
         self._pool = pool
-        self.name = base.name
         self.work = ShardWork()
         self._max_in_flight = max_in_flight if max_in_flight is not None else pool.workers + 1
         self.qa_rows: dict[str, list[Any]] = {}
         """`qa_rows_key(config)` -> the rows of the last complete pass that checked every image with config."""
 
-    def __len__(self) -> int:
-        return len(self._base)
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return self._base.size
-
-    @property
-    def content_hash(self) -> str:
-        return self._base.content_hash
-
     @property
     def generate_s(self) -> float:
         """Seconds the base set spent generating (0 for sets of files)."""
         return float(getattr(self._base, "generate_s", 0.0))
-
-    def view_labels(self) -> torch.Tensor:
-        return self._base.view_labels()
 
     @contextmanager
     def doing(self, work: ShardWork) -> Iterator[None]:

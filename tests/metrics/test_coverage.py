@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from mammoeval.metrics.frd import FRDMetric, FRDSettings, compute_frd
 from mammoeval.metrics.frechet import _fd, compute_fid, fd_infinity, frechet_distance, kid_interval, kid_value
 from mammoeval.metrics.prdc import PRDC_KEYS, compute_prdc, pairwise, prdc_from_distances
 from mammoeval.metrics.swd import SWDSettings, swd_results
@@ -43,6 +44,25 @@ def test_frechet_interval_covers_expected_value() -> None:
     for t in range(TRIALS):
         r = compute_fid(_gauss(rng, n), _gauss(rng, n, shift=0.6, scale=1.4), floor_splits=1, n_bootstrap=100, seed=t)
         assert r.ci is not None and r.ci[0] <= r.value <= r.ci[1]
+        hits.append(r.ci[0] <= truth <= r.ci[1])
+    assert LOW <= _rate(hits) <= HIGH, _rate(hits)
+
+
+def test_frd_interval_covers_expected_value() -> None:
+    rng = np.random.default_rng(3)
+    n, d = 100, 8
+    shift = np.zeros(d)
+    shift[0] = 0.4
+
+    def draw() -> tuple[np.ndarray, np.ndarray]:
+        return rng.normal(size=(n, d)), rng.normal(size=(n, d)) + shift
+
+    truth = np.mean([compute_frd(*draw()) for _ in range(1000)])  # E[ln d^2] at these sizes
+    metric = FRDMetric(FRDSettings(n_bootstrap=50, floor_splits=1))
+    hits = []
+    for t in range(TRIALS):
+        r = metric._compute_view(*draw(), t % 3)
+        assert r is not None and r.ci is not None and r.ci[0] <= r.value <= r.ci[1]
         hits.append(r.ci[0] <= truth <= r.ci[1])
     assert LOW <= _rate(hits) <= HIGH, _rate(hits)
 

@@ -131,14 +131,22 @@ def run_one(stage: str, size: str, n: int, workers: int) -> dict[str, Any]:
 
     from mammoeval.core.pool import WorkerPool
     from mammoeval.data.open import open_image_set
+    from mammoeval.score.run import POOL_PRELOAD
 
     _warm_imports()
     real = RepeatedImageSet(open_image_set(WORK / f"real-{size}"), n, "real")
     fake = RepeatedImageSet(open_image_set(WORK / f"fake-{size}"), n, "fake")
-    pool = WorkerPool(workers)
+    pool = WorkerPool(workers, preload=POOL_PRELOAD)
     t0 = time.perf_counter()
     pool.start()
     extra: dict[str, Any] = {"pool_start_s": round(time.perf_counter() - t0, 3)}
+    if stage == "qa":  # each worker's first checks pay its lazy imports once per pool: timed apart
+        from mammoeval.qa.scan import scan_image_set
+
+        t0 = time.perf_counter()
+        scan_image_set(RepeatedImageSet(open_image_set(WORK / f"fake-{size}"), 2 * max(1, workers), "warm"),
+                       progress=False, pool=pool)
+        extra["warm_up_s"] = round(time.perf_counter() - t0, 3)
     u0, t0 = _usage(pool), time.perf_counter()
     if stage == "decode":
         for _ in fake.iter_batches(16):

@@ -73,6 +73,8 @@ from mammoeval.score.settings import ScoreSettings
 from mammoeval_train.generate import load_generator
 
 CACHE_DIR = ".cache"
+POOL_PRELOAD: tuple[str, ...] = ("mammoeval.qa.scan", "mammoeval.score.pooled")
+"""Modules the worker pool's forkserver imports before it forks the workers."""
 """Real-set statistics are cached under RUN/.cache/ (keyed by content hash by the suite)."""
 
 
@@ -488,7 +490,7 @@ def open_pool(settings: ScoreSettings, env: Any = None) -> WorkerPool | None:
     start on first use and stop when it is closed (or, after an error, garbage-collected)."""
     if env is not None and getattr(env, "distributed", False):
         return None
-    return WorkerPool(settings.workers, preload=("mammoeval.qa.scan", "mammoeval.score.pooled"))
+    return WorkerPool(settings.workers, preload=POOL_PRELOAD)
 
 
 def _say(text: str) -> None:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -63,6 +64,36 @@ from mammoeval.metrics.uncertainty import DEFAULT_FLOOR_SPLITS, matched_floor, t
 
 FRDRegion = Literal["image", "breast"]
 FRD_FEATURES_NAME: Final[str] = "radiomics-frd-v1"
+FRD_REGIONS: Final[dict[str, FRDRegion]] = {"frd": "image", "frd_breast": "breast"}
+"""Metric name -> the region its radiomics features are extracted from."""
+
+
+def radiomics_key(region: FRDRegion) -> str:
+    """Return the `ImageBatch.precomputed` key of one batch's per-image radiomics rows of `region`."""
+    return f"radiomics/{FRD_FEATURES_NAME}/{region}"
+
+
+def radiomics_regions(metrics: Iterable[str]) -> tuple[FRDRegion, ...]:
+    """Return the radiomics regions the FRD metrics among `metrics` extract, in `FRD_REGIONS` order."""
+    names = set(metrics)
+    return tuple(r for name, r in FRD_REGIONS.items() if name in names)
+
+
+def radiomics_rows(images: torch.Tensor, masks: torch.Tensor | None) -> list[dict[str, float]]:
+    """Return the radiomics features of each image of float [N, 1, H, W] (a pure function of its arguments).
+
+    With bool `masks` [N, 1, H, W] the features are of the masked region, intensities normalised over
+    it; an image whose region is empty gets {} (dropped later, as frd-score drops NaN rows).
+    """
+    x = images.detach().to("cpu", torch.float32).numpy()[:, 0]
+    ms: list[np.ndarray | None] = [None] * len(x) if masks is None else list(masks[:, 0].cpu().numpy())
+    rows = []
+    for im, m in zip(x, ms, strict=True):
+        try:
+            rows.append(extract_radiomics(im, m, normalize_in_region=m is not None))
+        except ValueError:
+            rows.append({})
+    return rows
 
 
 def normalize_frd_v1(real: np.ndarray, fake: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -158,7 +189,7 @@ class FRDMetric(SampledSets):
     def __init__(self, settings: FRDSettings = FRDSettings(), *, breast_masker: BreastMasker | None = None) -> None:
         self.cfg = settings
         self.breast_masker = breast_masker
-        self.name = "frd" if settings.region == "image" else "frd_breast"
+        self.name = next(name for name, region in FRD_REGIONS.items() if region == settings.region)
         self.key = self.name
         self.reset()
 
@@ -186,17 +217,11 @@ class FRDMetric(SampledSets):
         self._names = list(state["names"]) or None
 
     def _image_features(self, batch: ImageBatch) -> list[dict[str, float]]:
-        x = batch.images.detach().to("cpu", torch.float32).numpy()[:, 0]
-        masks: list[np.ndarray | None] = [None] * len(x)
-        if self.cfg.region == "breast":
-            masks = list(batch_breast_masks(batch, self.breast_masker)[:, 0].numpy())
-        rows = []
-        for im, m in zip(x, masks, strict=True):
-            try:
-                rows.append(extract_radiomics(im, m, normalize_in_region=m is not None))
-            except ValueError:  # empty breast region: the image is dropped, as frd-score drops NaN rows
-                rows.append({})
-        return rows
+        pre = batch.precomputed.get(radiomics_key(self.cfg.region))  # rows a worker or another rank extracted
+        if pre is not None:
+            return list(pre)
+        masks = batch_breast_masks(batch, self.breast_masker) if self.cfg.region == "breast" else None
+        return radiomics_rows(batch.images, masks)
 
     def update(self, batch: ImageBatch, *, real: bool) -> None:
         """Extract and keep the radiomics features of a batch."""

@@ -63,7 +63,10 @@ from mammoeval.core.errors import MammoevalError
 from mammoeval.data.imageset import ForwardingImageSet, ImageBatch, ImageSet, TensorImageSet
 from mammoeval.data.open import open_image_set
 from mammoeval.metrics.features import FeatureExtractor, feature_key
+from mammoeval.metrics.frd import FRDRegion, radiomics_key, radiomics_rows
+from mammoeval.metrics.regions import compute_breast_masks
 from mammoeval.metrics.suite import ExtractorSpec, build_extractor
+from mammoeval.qa.breast_mask import compute_breast_mask
 from mammoeval.qa.scan import QAConfig, qa_rows_key, scan_image_set
 from mammoeval.score.generated import GeneratedImageSet, ReducedImageSet, Sampler
 
@@ -113,10 +116,13 @@ class ShardWork:
     Attributes:
         extractors: feature extractors to apply (results under `feature_key(extractor)`).
         qa: QA settings to check every image with (rows under `qa_rows_key(qa)`); None = no QA.
+        radiomics: regions to extract FRD's radiomics features of (rows under `radiomics_key(region)`;
+            the breast region from QA's breast mask, as the scorer gives FRD).
     """
 
     extractors: tuple[ExtractorSpec, ...] = ()
     qa: QAConfig | None = None
+    radiomics: tuple[FRDRegion, ...] = ()
 
 
 class Worker:
@@ -139,6 +145,9 @@ class Worker:
             scan = scan_image_set(TensorImageSet(batch.images, batch.views, ids=batch.ids), progress=False,
                                   batch_size=n, config=work.qa)
             out[qa_rows_key(work.qa)] = scan.rows
+        for region in work.radiomics:
+            masks = compute_breast_masks(batch.images, compute_breast_mask) if region == "breast" else None
+            out[radiomics_key(region)] = radiomics_rows(batch.images, masks)
         return out
 
 

@@ -116,7 +116,7 @@ def pool_set(images: ImageSet, pool: WorkerPool | None) -> ImageSet:
     return PooledImageSet(images, pool)
 
 
-def suite_work(extractors: tuple[Any, ...], *, device: str, qa: Any) -> ShardWork:
+def suite_work(extractors: tuple[Any, ...], *, device: str, qa: Any, radiomics: tuple[Any, ...] = ()) -> ShardWork:
     """Return the work the pool does in the metric-suite pass over one set.
 
     The QA rows (`qa`, a QAConfig or None) are always worth shipping: each image costs far more to
@@ -125,11 +125,13 @@ def suite_work(extractors: tuple[Any, ...], *, device: str, qa: Any) -> ShardWor
     but the offline one (Inception, or any heavier per-image space); the 70-d offline features
     alone cost less than the transfer (measured on 2 shared cores, 1280x1024: 0.07 s of CPU per
     image to extract, 0.24 s of wall time per image to pickle and send its 5 MB), so they stay here.
-    On a GPU, features stay on the GPU in this process.
+    On a GPU, features stay on the GPU in this process. FRD's radiomics features (`radiomics`, the
+    regions) run on the CPU whatever the device and cost seconds per image: always in the workers.
     """
     on_cpu = str(device) == "cpu"
-    ship = on_cpu and (qa is not None or any(getattr(e, "space", "offline") != "offline" for e in extractors))
-    return ShardWork(extractors=tuple(extractors) if ship else (), qa=qa)
+    ship = on_cpu and (qa is not None or bool(radiomics)
+                       or any(getattr(e, "space", "offline") != "offline" for e in extractors))
+    return ShardWork(extractors=tuple(extractors) if ship else (), qa=qa, radiomics=tuple(radiomics))
 
 
 def collected_scan(images: ImageSet, config: Any) -> Any:

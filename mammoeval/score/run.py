@@ -49,6 +49,7 @@ from mammoeval.core.rundir import (
 )
 from mammoeval.data.imageset import ImageSet
 from mammoeval.data.open import open_image_set
+from mammoeval.metrics.frd import radiomics_regions
 from mammoeval.metrics.registry import default_metrics
 from mammoeval.metrics.suite import compute_suite, suite_extractor_specs
 from mammoeval.qa.breast_mask import compute_breast_mask
@@ -280,7 +281,8 @@ def _pooled_work(images: ImageSet, backends: ScoreBackends, settings: ScoreSetti
     specs: tuple[Any, ...] = ()
     if features and backends.extractor_specs is not None:
         specs = tuple(backends.extractor_specs(metrics, inception_weights=inception_weights))
-    stack.enter_context(images.doing(suite_work(specs, device=settings.device, qa=qa)))
+    regions = radiomics_regions(metrics or ()) if features else ()
+    stack.enter_context(images.doing(suite_work(specs, device=settings.device, qa=qa, radiomics=regions)))
     return stack
 
 
@@ -296,7 +298,7 @@ def _sharded_work(sets: Sequence[ImageSet], backends: ScoreBackends, *, metrics:
         work = ShardWork(qa=backends.qa_config)
     else:
         specs = backends.extractor_specs(metrics, inception_weights=inception_weights) if backends.extractor_specs else ()
-        work = ShardWork(extractors=tuple(specs))
+        work = ShardWork(extractors=tuple(specs), radiomics=radiomics_regions(metrics or ()))
     for x in sharded:
         stack.enter_context(x.doing(work))
     return stack

@@ -125,3 +125,48 @@ def test_workers_setting_is_validated_and_not_in_the_hash() -> None:
         ScoreSettings(workers=0)
     a, b = ScoreSettings(workers=1), ScoreSettings(workers=4)
     assert a.settings_hash(metrics=("swd",), real_hash="r") == b.settings_hash(metrics=("swd",), real_hash="r")
+
+
+def test_radiomics_go_to_the_pool_whatever_the_device() -> None:
+    from mammoeval.score.pooled import suite_work
+
+    assert suite_work((), device="cpu", qa=None, radiomics=("image", "breast")).radiomics == ("image", "breast")
+    assert suite_work((), device="cuda", qa=None, radiomics=("breast",)).radiomics == ("breast",)
+    assert suite_work((), device="cpu", qa=None).radiomics == ()
+
+
+def test_worker_ships_the_radiomics_rows_frd_would_extract(phantom_dir_80x64: Path) -> None:
+    import torch
+
+    from mammoeval.data.open import open_image_set
+    from mammoeval.metrics.frd import FRDMetric, FRDSettings, radiomics_key, radiomics_regions, radiomics_rows
+    from mammoeval.metrics.regions import compute_breast_masks
+    from mammoeval.qa.breast_mask import compute_breast_mask
+    from mammoeval.score.distributed import ShardWork, compute_shard_work
+
+    assert radiomics_regions(["swd", "frd_breast", "frd"]) == ("image", "breast")
+    batch = next(open_image_set(phantom_dir_80x64).iter_batches(3))
+    out = compute_shard_work(batch, ShardWork(radiomics=("image", "breast")))
+    assert out[radiomics_key("image")] == radiomics_rows(batch.images, None)
+    assert out[radiomics_key("breast")] == radiomics_rows(batch.images, compute_breast_masks(batch.images,
+                                                                                            compute_breast_mask))
+    # FRD uses shipped rows instead of extracting: rows that differ from its own extraction show it
+    shipped = type(batch)(batch.images, batch.views, batch.ids,
+                          {radiomics_key("image"): [{k: v + 1.0 for k, v in r.items()} for r in out[radiomics_key("image")]]})
+    frd = FRDMetric(FRDSettings(n_bootstrap=0))
+    assert frd._image_features(shipped) == shipped.precomputed[radiomics_key("image")]
+    assert frd._image_features(batch) == out[radiomics_key("image")]
+    assert torch.equal(shipped.images, batch.images)
+
+
+def test_folder_frd_scores_with_two_workers_equal_one_worker(phantom_dir_80x64: Path, phantom_dir_160x128: Path,
+                                                             tmp_path: Path) -> None:
+    from mammoeval.score.folder_mode import score_folders
+
+    rows = {}
+    for w in (1, 2):
+        settings = ScoreSettings(n_bootstrap=5, batch_size=5, workers=w, metrics=("frd", "frd_breast"))
+        rows[w] = score_folders(phantom_dir_160x128, phantom_dir_80x64, settings=settings, progress=False,
+                                cache_dir=tmp_path / f"cache{w}")
+    _same(rows[1], rows[2])
+    assert "frd" in rows[2]["metrics"]["all"] and "frd_breast" in rows[2]["metrics"]["all"]

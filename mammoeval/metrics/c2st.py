@@ -49,6 +49,7 @@ from mammoeval.metrics.uncertainty import (
     DEFAULT_FLOOR_SPLITS,
     floor_size,
     matched_splits,
+    matched_subsets,
     summarise_floor,
 )
 
@@ -191,9 +192,9 @@ def _compute_c2st(real: np.ndarray, fake: np.ndarray, settings: C2STSettings, vi
     matched = None
     if floor is not None and (n_r, n_f) != (floor.size, floor.size):  # like with like: the AUC at the floor's size
         rng = numpy_rng(s, Stream.C2ST_MATCHED, vi)
-        matched = float(np.mean([held_out_auc(real[np.sort(rng.choice(n_r, floor.size, replace=False))],
-                                              fake[np.sort(rng.choice(n_f, floor.size, replace=False))],
-                                              Stream.C2ST_MATCHED_FOLDS, k) for k in range(settings.floor_splits)]))
+        subsets = matched_subsets(n_r, n_f, floor.size, draws=settings.floor_splits, rng=rng)
+        matched = float(np.mean([held_out_auc(real[a], fake[b], Stream.C2ST_MATCHED_FOLDS, k)
+                                 for k, (a, b) in enumerate(subsets)]))
     return MetricResult(auc, ci, None, n_r, n_f, matched_value=matched).with_floor(floor)
 
 

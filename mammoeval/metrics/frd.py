@@ -60,7 +60,12 @@ from mammoeval.metrics.base import (
 from mammoeval.metrics.frechet import frechet_distance
 from mammoeval.metrics.radiomics import extract_radiomics, features_to_matrix, radiomics_version
 from mammoeval.metrics.regions import BreastMasker, batch_breast_masks
-from mammoeval.metrics.uncertainty import DEFAULT_FLOOR_SPLITS, matched_floor, two_sample_bootstrap
+from mammoeval.metrics.uncertainty import (
+    DEFAULT_FLOOR_SPLITS,
+    matched_floor,
+    matched_subsets,
+    two_sample_bootstrap,
+)
 
 FRDRegion = Literal["image", "breast"]
 FRD_FEATURES_NAME: Final[str] = "radiomics-frd-v1"
@@ -281,9 +286,8 @@ class FRDMetric(SampledSets):
         matched = None
         if floor is not None:  # the value uses every image: recompute it at the floor's size for the ratio
             rng = numpy_rng(self.cfg.seed, Stream.FRD_MATCHED, vi)
-            draws = [_frd_or_nothing(real[np.sort(rng.choice(n_r, floor.size, replace=False))],
-                                     fake[np.sort(rng.choice(n_f, floor.size, replace=False))]).get("frd")
-                     for _ in range(max(1, self.cfg.floor_splits))]
+            draws = [_frd_or_nothing(real[a], fake[b]).get("frd")
+                     for a, b in matched_subsets(n_r, n_f, floor.size, draws=self.cfg.floor_splits, rng=rng)]
             finite = [d for d in draws if d is not None and math.isfinite(d)]
             matched = float(np.mean(finite)) if finite else None
         with warnings.catch_warnings():

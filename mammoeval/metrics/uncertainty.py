@@ -167,6 +167,14 @@ def matched_splits(n_real: int, n_fake: int, *, n_splits: int = DEFAULT_FLOOR_SP
     return out
 
 
+def matched_subsets(n_real: int, n_fake: int, size: int, *, draws: int,
+                    rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Return `draws` (at least 1) pairs of sorted index arrays: `size` real and `size` generated items
+    each, drawn without replacement (the sets a value is recomputed on at a floor's size)."""
+    return [(np.sort(rng.choice(n_real, size, replace=False)), np.sort(rng.choice(n_fake, size, replace=False)))
+            for _ in range(max(1, draws))]
+
+
 def summarise_floor(values: Sequence[float], size: int) -> FloorEstimate | None:
     """Return the floor of per-split values (None when no split gave a finite value)."""
     v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)

@@ -281,7 +281,7 @@ def _pooled_work(images: ImageSet, backends: ScoreBackends, settings: ScoreSetti
     specs: tuple[Any, ...] = ()
     if features and backends.extractor_specs is not None:
         specs = tuple(backends.extractor_specs(metrics, inception_weights=inception_weights))
-    regions = radiomics_regions(metrics or ()) if features else ()
+    regions = radiomics_regions(metrics) if features else ()
     stack.enter_context(images.doing(suite_work(specs, device=settings.device, qa=qa, radiomics=regions)))
     return stack
 
@@ -298,7 +298,7 @@ def _sharded_work(sets: Sequence[ImageSet], backends: ScoreBackends, *, metrics:
         work = ShardWork(qa=backends.qa_config)
     else:
         specs = backends.extractor_specs(metrics, inception_weights=inception_weights) if backends.extractor_specs else ()
-        work = ShardWork(extractors=tuple(specs), radiomics=radiomics_regions(metrics or ()))
+        work = ShardWork(extractors=tuple(specs), radiomics=radiomics_regions(metrics))
     for x in sharded:
         stack.enter_context(x.doing(work))
     return stack

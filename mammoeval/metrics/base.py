@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol, runtime_checkable
 
@@ -253,6 +254,24 @@ class SampledSets:
         """Return how many kept images of one set belong to `view`."""
         st = self._sets[real]
         return int(view_masks(st.get("views"))[view].sum()) if len(st) else 0
+
+    def _per_view(self, compute_one: Callable[[ViewName, int], dict[str, MetricResult] | None]) -> ViewResults:
+        """Return ``{view: compute_one(view, index in VIEW_NAMES)}`` for the views it does not answer None.
+
+        A view whose mask keeps every kept image of both sets (all images are CC, say) holds the same
+        images as "all": it gets "all"'s results, computed once, so one set of images never reads as two
+        different numbers. "all" is computed first; the result keeps the VIEW_NAMES order.
+        """
+        done: dict[str, dict[str, MetricResult] | None] = {"all": compute_one("all", VIEW_NAMES.index("all"))}
+        for vi, v in enumerate(VIEW_NAMES):
+            if v != "all":
+                done[v] = done["all"] if self._holds_everything(v) else compute_one(v, vi)
+        return {v: r for v in VIEW_NAMES if (r := done[v]) is not None}
+
+    def _holds_everything(self, view: str) -> bool:
+        """Return whether `view` keeps every kept image of both sets (and both sets hold some)."""
+        sets = (self._sets[True], self._sets[False])
+        return all(len(st) and bool(view_masks(st.get("views"))[view].all()) for st in sets)
 
     def _too_few(self, key: str, *, minimum: int = MIN_IMAGES_PER_VIEW) -> dict[str, str]:
         """Return ``{"<key>/<view>": reason}`` for the views that have too few images to score."""

@@ -34,7 +34,6 @@ from threadpoolctl import threadpool_limits
 from mammoeval.core.seeding import Stream, numpy_rng, stream_seed
 from mammoeval.data.imageset import ImageBatch
 from mammoeval.metrics.base import (
-    VIEW_NAMES,
     MetricResult,
     PrioritySample,
     SampledSets,
@@ -263,13 +262,13 @@ class C2STMetric(SampledSets):
 
     def compute(self) -> ViewResults:
         """Return ``{view: {"c2st_auc": MetricResult}}``."""
-        out: ViewResults = {}
-        for vi, v in enumerate(VIEW_NAMES):
-            real, fake = self._features(True, v), self._features(False, v)
+        def one(view: str, index: int) -> dict[str, MetricResult] | None:
+            real, fake = self._features(True, view), self._features(False, view)
             if too_few_reason(real.shape[0], fake.shape[0], minimum=MIN_PER_SET):
-                continue
-            out[v] = {KEY_C2ST_AUC: compute_c2st(real, fake, self.cfg, view_index=vi)}
-        return out
+                return None
+            return {KEY_C2ST_AUC: compute_c2st(real, fake, self.cfg, view_index=index)}
+
+        return self._per_view(one)
 
 
 def c2st_settings_dict(settings: C2STSettings) -> dict[str, Any]:

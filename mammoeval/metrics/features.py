@@ -197,11 +197,10 @@ class FeatureMetric(SampledSets):
 
     def compute(self) -> ViewResults:
         """Return ``{view: {key: MetricResult}}`` for the requested outputs."""
-        out: ViewResults = {}
-        for vi, v in enumerate(VIEW_NAMES):
+        def one(v: str, vi: int) -> dict[str, MetricResult] | None:
             real, fake = self.features(True, v), self.features(False, v)
             if too_few_reason(real.shape[0], fake.shape[0]):
-                continue
+                return None
             res: dict[str, MetricResult] = {}
             if "fid" in self.outputs:
                 res.update(self._fid(real, fake, vi))
@@ -209,8 +208,9 @@ class FeatureMetric(SampledSets):
                 res.update(self._kid(real, fake, vi))
             if "prdc" in self.outputs and not too_few_reason(real.shape[0], fake.shape[0], minimum=self._minimum("prdc")):
                 res.update(self._prdc(real, fake, vi))
-            out[v] = res
-        return out
+            return res
+
+        return self._per_view(one)
 
     def _fid(self, real: torch.Tensor, fake: torch.Tensor, vi: int) -> dict[str, MetricResult]:
         r, f = real.numpy(), fake.numpy()

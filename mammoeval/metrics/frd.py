@@ -263,13 +263,12 @@ class FRDMetric(SampledSets):
 
     def compute(self) -> ViewResults:
         """Return ``{view: {key: MetricResult}}`` (value = ln d^2; floor between real halves)."""
-        out: ViewResults = {}
-        for vi, v in enumerate(VIEW_NAMES):
-            real, fake = self.features(True, v), self.features(False, v)
-            res = self._compute_view(real[~np.isnan(real).any(1)], fake[~np.isnan(fake).any(1)], vi)
-            if res is not None:
-                out[v] = {self.key: res}
-        return out
+        def one(view: str, index: int) -> dict[str, MetricResult] | None:
+            real, fake = self.features(True, view), self.features(False, view)
+            res = self._compute_view(real[~np.isnan(real).any(1)], fake[~np.isnan(fake).any(1)], index)
+            return None if res is None else {self.key: res}
+
+        return self._per_view(one)
 
     def _compute_view(self, real: np.ndarray, fake: np.ndarray, vi: int) -> MetricResult | None:
         if too_few_reason(real.shape[0], fake.shape[0]):

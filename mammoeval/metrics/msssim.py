@@ -305,23 +305,23 @@ class MSSSIMDiversity(SampledSets):
 
     def compute(self) -> ViewResults:
         """Return ``{view: {"msssim_fake", "msssim_real", "msssim_gap"}}`` with intervals (`pair_mean_interval`)."""
-        out: ViewResults = {}
-        for v in VIEW_NAMES:
+        def one(v: str, _: int) -> dict[str, MetricResult] | None:
             nr, nf = self._count(True, v), self._count(False, v)
             if too_few_reason(nr, nf):
-                continue
+                return None
             (fv, fa, fb, _), (rv, ra, rb, _) = self.pairs(False, v), self.pairs(True, v)
             vf, vr = float(fv.mean()), float(rv.mean())
             on = self.cfg.n_bootstrap > 0
             gap_sd = float(np.sqrt(pair_mean_variance(fv, fa, fb) + pair_mean_variance(rv, ra, rb)))
             gap_ci = (vf - vr - 1.959963984540054 * gap_sd, vf - vr + 1.959963984540054 * gap_sd)
             k_fake, k_real, k_gap = self.keys
-            out[v] = {
+            return {
                 k_fake: MetricResult(vf, pair_mean_interval(fv, fa, fb) if on else None, vr, nr, nf),
                 k_real: MetricResult(vr, pair_mean_interval(rv, ra, rb) if on else None, None, nr, nf),
                 k_gap: MetricResult(vf - vr, gap_ci if on and np.isfinite(gap_sd) else None, None, nr, nf),
             }
-        return out
+
+        return self._per_view(one)
 
 
 def result_keys(region: Region) -> tuple[str, str, str]:

@@ -67,7 +67,9 @@ class OfflineExtractor:
         if images.ndim != 4 or images.shape[1] != 1:
             raise ValueError(f"expected [N, 1, H, W] images, got {tuple(images.shape)}")
         h, w = images.shape[-2:]
-        x = F.adaptive_avg_pool2d(images.to(self.device, torch.float32), (_HEIGHT, max(16, round(_HEIGHT * w / h))))
+        # float64 throughout: float32 reductions round differently with the batch size on some CPUs,
+        # and a feature must not depend on which images share its batch.
+        x = F.adaptive_avg_pool2d(images.to(self.device, torch.float64), (_HEIGHT, max(16, round(_HEIGHT * w / h))))
         n = x.shape[0]
         flat = x.flatten(1)
         mask = flat > _MASK_LEVEL
@@ -76,10 +78,10 @@ class OfflineExtractor:
         cnt = mask.sum(1, keepdim=True).clamp_min(1)
         mean = (flat * mask).sum(1, keepdim=True) / cnt
         std = (((flat - mean) ** 2) * mask).sum(1, keepdim=True).div(cnt).sqrt()
-        feats = [mask.float().mean(1, keepdim=True) * has, mean, std,
+        feats = [mask.to(x.dtype).mean(1, keepdim=True) * has, mean, std,
                  _masked_quantiles(flat, mask, [0.05, 0.25, 0.5, 0.75, 0.95])]
         bins = (flat.clamp(0, 1 - 1e-6) * 16).long()
-        hist = torch.zeros(n, 16, device=x.device).scatter_add_(1, bins, mask.float())
+        hist = torch.zeros(n, 16, device=x.device, dtype=x.dtype).scatter_add_(1, bins, mask.to(x.dtype))
         feats.append(hist / cnt)
         bands = laplacian_pyramid(x, 5)
         bands[-1] = bands[-1] - bands[-1].mean((2, 3), keepdim=True)  # residual: its contrast, not its level
@@ -96,15 +98,15 @@ class OfflineExtractor:
     @staticmethod
     def _edges(x: torch.Tensor, mask_full: torch.Tensor) -> list[torch.Tensor]:
         small = F.avg_pool2d(x, 2)
-        mask = F.max_pool2d(mask_full.view_as(x).float(), 2).flatten(1) > 0
-        sob = torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]], device=x.device) / 8
+        mask = F.max_pool2d(mask_full.view_as(x).to(x.dtype), 2).flatten(1) > 0
+        sob = torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]], device=x.device, dtype=x.dtype) / 8
         pad = F.pad(small, (1, 1, 1, 1), mode="replicate")
         gx = F.conv2d(pad, sob.view(1, 1, 3, 3)).flatten(1)
         gy = F.conv2d(pad, sob.T.contiguous().view(1, 1, 3, 3)).flatten(1)
         mag = torch.sqrt(gx ** 2 + gy ** 2)
         theta = torch.remainder(torch.atan2(gy, gx), torch.pi)
         obins = (theta / torch.pi * 8).long().clamp(0, 7)
-        ohist = torch.zeros(x.shape[0], 8, device=x.device).scatter_add_(1, obins, mag * mask)
+        ohist = torch.zeros(x.shape[0], 8, device=x.device, dtype=x.dtype).scatter_add_(1, obins, mag * mask)
         ohist = ohist / ohist.sum(1, keepdim=True).clamp_min(1e-12)
         local_mean = F.avg_pool2d(F.pad(small, (3, 3, 3, 3), mode="replicate"), 7, stride=1)
         local_sq = F.avg_pool2d(F.pad(small ** 2, (3, 3, 3, 3), mode="replicate"), 7, stride=1)

@@ -75,7 +75,6 @@ from threadpoolctl import threadpool_limits
 from mammoeval.core.seeding import Stream, stream_seed, torch_generator
 from mammoeval.data.imageset import ImageBatch
 from mammoeval.metrics.base import (
-    VIEW_NAMES,
     MetricResult,
     PrioritySample,
     SampledSets,
@@ -576,13 +575,13 @@ class SWDMetric(SampledSets):
 
     def compute(self) -> ViewResults:
         """Return ``{view: {"swd_avg": ..., "swd_l0": ..., ...}}`` with intervals and real-vs-real floors."""
-        out: ViewResults = {}
-        for v in VIEW_NAMES:
-            real, fake = self._view_desc(True, v), self._view_desc(False, v)
+        def one(view: str, index: int) -> dict[str, MetricResult] | None:
+            real, fake = self._view_desc(True, view), self._view_desc(False, view)
             if not real or not fake or too_few_reason(real[0].shape[0], fake[0].shape[0]):
-                continue
-            out[v] = self._compute_view(real, fake, view_index=VIEW_NAMES.index(v))
-        return out
+                return None
+            return self._compute_view(real, fake, view_index=index)
+
+        return self._per_view(one)
 
     def _compute_view(self, real: list[torch.Tensor], fake: list[torch.Tensor], *, view_index: int) -> dict[str, MetricResult]:
         return swd_results(real, fake, settings=self.cfg, seed=stream_seed(self.cfg.seed, Stream.SWD_SUBSETS, view_index))

@@ -159,10 +159,32 @@ def bench_swd_side_by_side(n: int, h: int, w: int, *, rounds: int = 2) -> dict[s
                                                           sub_seed=0))[0])
         ours = {"value": r.value, "ci": list(r.ci) if r.ci else None, "floor": r.floor, "floor_sd": r.floor_sd,
                 "floor_size": r.floor_size, "ratio": r.ratio}
-    return {"images": f"2x{n} at {h}x{w}", "reference_bare_value_s": t_ref, "reference_value": ref_value,
+    agreement = bootstrap_agreement(m._view_desc(True, "all"), m._view_desc(False, "all"),
+                                    SWDSettings(n_bootstrap=SWD_MAX_BOOTSTRAP))
+    return {"bootstrap_agreement": agreement,
+            "images": f"2x{n} at {h}x{w}", "reference_bare_value_s": t_ref, "reference_value": ref_value,
             "ours_full_compute_s": t_ours, "ours_one_view_s": t_view, "ours_bare_distance_s": t_bare,
             "views_computed": sorted(per_view), "speedup": t_ref / t_ours, "ours": ours,
             "n_bootstrap": SWD_MAX_BOOTSTRAP, "floor_splits": SWDSettings().floor_splits}
+
+
+def bootstrap_agreement(real: list[torch.Tensor], fake: list[torch.Tensor], settings: SWDSettings) -> dict[str, Any]:
+    """Per level, how the cell-summary bootstrap replicates agree with the exact ones (same multisets):
+    correlation and spread ratio of their deviations from their mean, and seconds of each."""
+    from mammoeval.metrics.swd import level_swd_with_subsets, plan_subsets
+
+    plan = plan_subsets(real[0].shape[0], fake[0].shape[0], settings=settings, seed=0)
+    rows = []
+    for li, (r, f) in enumerate(zip(real, fake, strict=True)):
+        t_fast, fast = _timed(lambda r=r, f=f, li=li: level_swd_with_subsets(r, f, plan, settings=settings, dirs_seed=0,
+                                                                             level=li).boot)
+        t_exact, exact = _timed(lambda r=r, f=f, li=li: level_swd_with_subsets(r, f, plan, settings=settings,
+                                                                               dirs_seed=0, level=li,
+                                                                               exact_bootstrap=True).boot)
+        df, de = fast - fast.mean(), exact - exact.mean()
+        rows.append({"level": li, "corr": float(np.corrcoef(df, de)[0, 1]), "spread_ratio": float(df.std() / de.std()),
+                     "level_s_cells": t_fast, "level_s_exact": t_exact})
+    return {"replicates": len(plan.boot), "levels": rows}
 
 
 def bench_msssim(device: str) -> dict[str, float]:
@@ -291,8 +313,15 @@ def _side_markdown(side: dict[str, Any]) -> str:
         f"| speed-up of our bare distance over the reference's bare value | "
         f"{side['reference_bare_value_s'] / side['ours_bare_distance_s']:.1f}x |",
         "",
-        f"The full compute() scores every view holding images ({', '.join(side['views_computed'])}); the "
-        "reference computes one value.",
+        f"The full compute() scores every view holding images ({', '.join(side['views_computed'])}; a view "
+        "that holds every image shares 'all''s results); the reference computes one value.",
+        "",
+        f"Bootstrap replicates from cell summaries against the exact replicates (the same "
+        f"{side['bootstrap_agreement']['replicates']} multisets, per level): correlation of their deviations "
+        + ", ".join(f"{r['corr']:.4f}" for r in side["bootstrap_agreement"]["levels"])
+        + "; spread ratio " + ", ".join(f"{r['spread_ratio']:.3f}" for r in side["bootstrap_agreement"]["levels"])
+        + "; seconds per level " + ", ".join(f"{r['level_s_cells']:.2f} vs {r['level_s_exact']:.2f}"
+                                             for r in side["bootstrap_agreement"]["levels"]) + ".",
         "",
         f"Values (raw, x1e3 in tables): reference {side['reference_value'] * 1e3:.2f}; ours {o['value'] * 1e3:.2f} "
         f"[{o['ci'][0] * 1e3:.2f}, {o['ci'][1] * 1e3:.2f}], floor {o['floor'] * 1e3:.2f} +- {o['floor_sd'] * 1e3:.2f} "

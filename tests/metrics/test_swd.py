@@ -197,3 +197,43 @@ def test_accelerator_branch_matches_the_cpu_branch() -> None:
     rows = torch.nn.functional.normalize(torch.randn(6, 9, generator=g), dim=1)
     expected = _project_sorted_abs_diff(rows.numpy(), a.numpy(), b.numpy())
     assert _sorted_abs_diff_torch(rows @ a.T, rows @ b.T).numpy() == pytest.approx(expected, rel=1e-6)
+
+
+def _toy_levels(rng: np.random.Generator, n: int, p: int, *, scale: float = 1.0) -> torch.Tensor:
+    """[n, p, 9] descriptors: an image effect shared by its patches plus patch noise."""
+    return torch.from_numpy((rng.normal(size=(n, 1, 9)) * 0.7 + rng.normal(size=(n, p, 9)) * scale).astype(np.float32))
+
+
+@pytest.mark.parametrize("sizes", [(24, 24), (24, 20)])
+def test_bootstrap_cell_summaries_are_exact_with_one_entry_per_cell(sizes: tuple[int, int]) -> None:
+    from mammoeval.metrics.swd import level_swd_with_subsets, plan_subsets
+
+    rng = np.random.default_rng(0)
+    real, fake = _toy_levels(rng, sizes[0], 16), _toy_levels(rng, sizes[1], 16, scale=1.3)
+    cfg = SWDSettings(dirs_per_repeat=16, repeats=2, bootstrap_dirs=32, n_bootstrap=20, floor_splits=2, patch_size=3,
+                      min_size=3)
+    plan = plan_subsets(*sizes, settings=cfg, seed=1)
+    fast = level_swd_with_subsets(real, fake, plan, settings=cfg, dirs_seed=0, level=0)
+    exact = level_swd_with_subsets(real, fake, plan, settings=cfg, dirs_seed=0, level=0, exact_bootstrap=True)
+    np.testing.assert_allclose(fast.boot, exact.boot, rtol=1e-5)
+    np.testing.assert_array_equal(fast.value, exact.value)
+    np.testing.assert_array_equal(fast.floors, exact.floors)
+
+
+def test_bootstrap_cell_summaries_track_the_exact_replicates(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mammoeval.metrics import swd
+    from mammoeval.metrics.swd import level_swd_with_subsets, plan_subsets
+
+    # 64 cells of 3072 entries per set: 48 entries per cell, as 32 768 descriptors have in 1024 cells.
+    monkeypatch.setattr(swd, "BOOTSTRAP_CELLS", 64)
+    monkeypatch.setattr(swd, "BOOTSTRAP_GRID", 128)
+    rng = np.random.default_rng(1)
+    real, fake = _toy_levels(rng, 48, 64), _toy_levels(rng, 48, 64, scale=1.1)
+    cfg = SWDSettings(dirs_per_repeat=16, repeats=2, bootstrap_dirs=16, n_bootstrap=60, floor_splits=1, patch_size=3,
+                      min_size=3)
+    plan = plan_subsets(48, 48, settings=cfg, seed=2)
+    fast = level_swd_with_subsets(real, fake, plan, settings=cfg, dirs_seed=0, level=0).boot
+    exact = level_swd_with_subsets(real, fake, plan, settings=cfg, dirs_seed=0, level=0, exact_bootstrap=True).boot
+    df, de = fast - fast.mean(), exact - exact.mean()
+    assert np.corrcoef(df, de)[0, 1] > 0.98
+    assert abs(df.std() / de.std() - 1) < 0.05

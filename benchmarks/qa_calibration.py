@@ -13,12 +13,18 @@ a site's own curve would be), it reports:
 - the same with the shipped default thresholds, and the clean false-positive rate when the
   thresholds fitted at gamma 1 are used on images shown with another curve ("cross-curve").
 
+A fast loop while changing a detector: `--conditions 640 640:1.25` measures only those conditions
+and `--out DIR` writes the JSON and Markdown there instead of reports/ (two such runs can go in
+parallel and `--from-json A.json B.json` merges their records); `--misses` also prints, per
+condition, each held-out image's clean false positives and the injected kinds it missed.
+
 Each half holds 14-15 images (of both views), under the MIN_IMAGES of a real calibration: the halves
 are calibrated with per_view=False and min_images=10 (stated in the report). Skips cleanly
 (writes a note) when real-dev is absent. Scores are kept in the JSON; `--from-json` re-analyses
 them without recomputing.
 
-Run: nice -n 10 python benchmarks/qa_calibration.py [--full] [--from-json]
+Run: nice -n 10 python benchmarks/qa_calibration.py [--full] [--conditions H[:GAMMA] ...] [--out DIR]
+     [--from-json [JSON ...]] [--misses]
 """
 
 from __future__ import annotations
@@ -192,19 +198,51 @@ def render_md(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def parse_condition(text: str) -> tuple[int, float]:
+    """Return (height, gamma) of "H" or "H:GAMMA" (e.g. "640:1.25")."""
+    height, _, gamma = text.partition(":")
+    return int(height), float(gamma or 1.0)
+
+
+def misses(report: dict[str, Any], records: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Return one line per held-out image and condition with a clean false positive or a missed injection."""
+    lines = []
+    for name, recs in records.items():
+        th = report["calibrated"][name]["thresholds"]
+        for a, b in ((0, 1), (1, 0)):
+            for rec in recs[b::2]:
+                fp = [n for n in CALIBRATED if n != "outline" and rec["clean"][n] >= th[a][n]]
+                miss = [f"{label} {rec['injected'][label]:.2f} < {th[a].get(det, 1.0):.2f}" for label, det, _ in KINDS
+                        if rec["injected"][label] < th[a].get(det, 1.0)]
+                if fp or miss:
+                    lines.append(f"{name} | {rec['id']} ({rec['view']}) | fp: {', '.join(fp) or '-'} | "
+                                 f"missed: {'; '.join(miss) or '-'}")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--full", action="store_true", help="also gamma 0.8 / 1.25 at 320 and 1280 rows")
-    ap.add_argument("--from-json", action="store_true", help="re-analyse the scores kept in reports/qa_calibration.json")
+    ap.add_argument("--conditions", nargs="+", type=parse_condition, metavar="H[:GAMMA]",
+                    help="measure only these conditions (e.g. 640 640:1.25)")
+    ap.add_argument("--out", type=Path, default=OUT, help="folder for qa_calibration.{json,md} (default reports/)")
+    ap.add_argument("--from-json", nargs="*", type=Path, metavar="JSON",
+                    help="re-analyse (and merge) the scores kept in these JSONs (none: the one in --out)")
+    ap.add_argument("--misses", action="store_true", help="print each held-out false positive and miss")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    if args.from_json:
-        old = json.loads((OUT / "qa_calibration.json").read_text())
-        records, seconds = old["records"], old["seconds"]
+    if args.from_json is not None:
+        merged, seconds = {}, 0.0
+        for path in args.from_json or [args.out / "qa_calibration.json"]:
+            old = json.loads(path.read_text())
+            merged.update(old["records"])
+            seconds += old["seconds"]
+        order = [condition_name(h, g) for h, g in CONDITIONS + FULL_EXTRA]
+        records = dict(sorted(merged.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
     else:
         records = {}
         cache: dict[int, list[tuple[str, str, np.ndarray]]] = {}
-        for h, g in CONDITIONS + (FULL_EXTRA if args.full else []):
+        for h, g in args.conditions or CONDITIONS + (FULL_EXTRA if args.full else []):
             cache.setdefault(h, load_real(h))
             if not cache[h]:
                 break
@@ -213,9 +251,12 @@ def main() -> None:
         seconds = time.perf_counter() - t0
     report = {"seconds": seconds, "fp_rate": FP_RATE, "strength": STRENGTH,
               "results": analyse(records) if records else None, "records": records}
-    write_json_atomic(OUT / "qa_calibration.json", report)
-    write_text_atomic(OUT / "qa_calibration.md", render_md(report))
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(args.out / "qa_calibration.json", report)
+    write_text_atomic(args.out / "qa_calibration.md", render_md(report))
     print(render_md(report))
+    if args.misses and report["results"]:
+        print("\n".join(misses(report["results"], records)))
 
 
 if __name__ == "__main__":

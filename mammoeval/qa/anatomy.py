@@ -216,6 +216,14 @@ def flatten_background(image: np.ndarray) -> tuple[np.ndarray, float]:
 HOLE_LEVEL = 0.5
 """A hole's pixels are darker than this fraction of the way from the background level to the breast
 threshold (enclosed regions between it and the threshold are dark tissue, not holes)."""
+HOLE_FLAT_LIMIT = 0.0025
+"""A hole shows background, so it is as flat as background: an enclosed dark region whose median
+|fine texture| (coarse image minus its 1-px Gaussian blur) exceeds this and twice the background's
+own is textured, i.e. dark fat (under a darkening display curve it falls to the hole level), not a hole.
+
+Rule: about 2/3 of an 8-bit grey level, the level of quantisation and compression noise (as
+`background.BACKGROUND_TEXTURE_LIMIT`); clean dark fat that reads as a hole under gamma 1.25 on
+real-dev has 0.003-0.012, a pasted background-level hole 0-0.0002."""
 
 
 def compute_anatomy(image: np.ndarray, *, min_hole_fraction: float = 0.002,
@@ -254,11 +262,12 @@ def compute_anatomy(image: np.ndarray, *, min_hole_fraction: float = 0.002,
     filled = _fill_holes_with_edges(body)
     bg_mode = threshold - _threshold_margin(smooth)
     dark_holes = filled & ~body & (smooth < bg_mode + HOLE_LEVEL * (threshold - bg_mode))
-    n_holes, hole_fraction = _holes(dark_holes, filled.sum(), min_hole_fraction)
+    outside = ~ndi.binary_dilation(filled, iterations=3)
+    n_holes, hole_fraction = _holes(dark_holes, filled.sum(), min_hole_fraction,
+                                    texture=_fine_texture(coarse), background=outside)
     side = chest_wall_side(filled)[0]
     canon = filled if side == "left" else filled[:, ::-1]
     canon_img = coarse if side == "left" else coarse[:, ::-1]
-    outside = ~ndi.binary_dilation(filled, iterations=3)
     bg_level = float(np.median(coarse[outside])) if outside.any() else 0.0
     n_components, jaggedness, concavity, fine_concavity = _outline_measures(image, threshold)
     pect = detect_pectoral(canon_img, canon)
@@ -419,13 +428,37 @@ def _count_extra_components(labels: np.ndarray, sizes: np.ndarray, main: int) ->
     return extra + sum(int(g <= 0.1 * w or (g <= 0.3 * w and t >= 0.025 * w)) for g, t in zip(gap, thick, strict=True))
 
 
-def _holes(holes: np.ndarray, breast_area: int, min_fraction: float) -> tuple[int, float]:
-    """Return (count, total area / breast area) of enclosed holes of at least min_fraction of the breast."""
+def _fine_texture(image: np.ndarray) -> np.ndarray:
+    """Return float32 |image - its 1-px Gaussian blur|: texture at the pixel scale."""
+    img = np.asarray(image, np.float32)
+    return np.abs(img - ndi.gaussian_filter(img, 1.0))
+
+
+def _holes(holes: np.ndarray, breast_area: int, min_fraction: float, *, texture: np.ndarray | None = None,
+           background: np.ndarray | None = None) -> tuple[int, float]:
+    """Return (count, total area / breast area) of enclosed holes of at least min_fraction of the breast.
+
+    With `texture` (`_fine_texture` of the image) a hole counts only when the median texture of its
+    interior is at most max(HOLE_FLAT_LIMIT,
+    twice the median texture of `background`): a hole shows background and is as flat as it is (the
+    factor 2 leaves room for the sampling spread of a noisy background's median); textured
+    dark tissue is not a hole. The interior is the hole eroded twice (the 1-px blur of the bright
+    rim reaches ~2 px into it), or once, or not at all, whichever first leaves more than 3 px.
+    """
     if breast_area == 0 or not holes.any():
         return 0, 0.0
     hl, hn = ndi.label(holes)
     hs = ndi.sum_labels(np.ones_like(holes, dtype=np.float32), hl, index=np.arange(1, hn + 1))
     big = hs >= max(4.0, min_fraction * breast_area)
+    if texture is not None and big.any():
+        flat = HOLE_FLAT_LIMIT
+        if background is not None and background.any():
+            flat = max(flat, 2.0 * float(np.median(texture[background])))
+        eroded = [ndi.binary_erosion(holes, iterations=k) for k in (2, 1)]
+        for i in np.flatnonzero(big):
+            region = hl == i + 1
+            core = next((c for c in (region & e for e in eroded) if c.sum() > 3), region)
+            big[i] = float(np.median(texture[core])) <= flat
     return int(big.sum()), float(hs[big].sum() / breast_area)
 
 

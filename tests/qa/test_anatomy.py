@@ -72,3 +72,23 @@ def test_island_a_few_pixels_from_the_breast_is_a_separate_component(make_breast
     island = img.copy()
     island[(yy - 320) ** 2 + (xx - (right + 6 + 25)) ** 2 <= 25**2] = 0.45  # 6-px gap at 640 rows
     assert compute_anatomy(island).n_components == 2
+
+
+def test_a_hole_is_as_flat_as_the_background_textured_dark_tissue_is_not(make_breast):
+    # Three enclosed regions darker than the hole level, the same size: flat black (background seen
+    # through the breast: a hole), black with the background's own noise (still a hole), and dark
+    # tissue with texture of 0.02 grey levels over a black background (dark fat, not a hole).
+    img, _ = make_breast(320, 256)
+    yy, xx = np.mgrid[:320, :256]
+    disk = (yy - 160) ** 2 + (xx - 70) ** 2 <= 20**2
+    rng = np.random.default_rng(0)
+    flat = img.copy()
+    flat[disk] = 0.0
+    assert compute_anatomy(flat).n_holes == 1
+    noise = np.abs(rng.normal(0.0, 0.02, img.shape)).astype(np.float32)
+    noisy_bg = np.where(img > 0.05, img, noise)
+    noisy_bg[disk] = noise[disk]
+    assert compute_anatomy(noisy_bg).n_holes == 1
+    textured = img.copy()
+    textured[disk] = 0.004 + np.abs(rng.normal(0.0, 0.02, int(disk.sum())))
+    assert compute_anatomy(textured).n_holes == 0

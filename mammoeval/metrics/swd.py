@@ -844,7 +844,7 @@ def level_swd_with_subsets(real: torch.Tensor, fake: torch.Tensor, plan: SubsetP
                       for _ in range(settings.repeats)], 1).numpy()  # [D, K]
     k = dirs.shape[1]
     kb = min(settings.bootstrap_dirs, k) if plan.boot else 0
-    kt = k if n_r != n_f else min(k, max(settings.floor_dirs if plan.floors else 0, kb))  # tagged directions
+    kt = k if n_r != n_f else min(k, max(settings.floor_dirs if plan.floors else 0, kb))  # directions subsets need: no chunk straddles it
     kf = min(settings.floor_dirs, kt)
     img_r, img_f = np.repeat(np.arange(n_r, dtype=np.int64), p), np.repeat(np.arange(n_f, dtype=np.int64), p)
     workers = max(1, torch.get_num_threads())

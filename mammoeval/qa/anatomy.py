@@ -264,7 +264,7 @@ def compute_anatomy(image: np.ndarray, *, min_hole_fraction: float = 0.002,
     dark_holes = filled & ~body & (smooth < bg_mode + HOLE_LEVEL * (threshold - bg_mode))
     outside = ~ndi.binary_dilation(filled, iterations=3)
     n_holes, hole_fraction = _holes(dark_holes, filled.sum(), min_hole_fraction,
-                                    texture=_fine_texture(coarse), background=outside)
+                                    image=coarse, background=outside)
     side = chest_wall_side(filled)[0]
     canon = filled if side == "left" else filled[:, ::-1]
     canon_img = coarse if side == "left" else coarse[:, ::-1]
@@ -434,12 +434,12 @@ def _fine_texture(image: np.ndarray) -> np.ndarray:
     return np.abs(img - ndi.gaussian_filter(img, 1.0))
 
 
-def _holes(holes: np.ndarray, breast_area: int, min_fraction: float, *, texture: np.ndarray | None = None,
+def _holes(holes: np.ndarray, breast_area: int, min_fraction: float, *, image: np.ndarray | None = None,
            background: np.ndarray | None = None) -> tuple[int, float]:
     """Return (count, total area / breast area) of enclosed holes of at least min_fraction of the breast.
 
-    With `texture` (`_fine_texture` of the image) a hole counts only when the median texture of its
-    interior is at most max(HOLE_FLAT_LIMIT,
+    With `image` a hole counts only when the median texture of its
+    interior (`_fine_texture` of `image`, computed only when a hole is big enough) is at most max(HOLE_FLAT_LIMIT,
     twice the median texture of `background`): a hole shows background and is as flat as it is (the
     factor 2 leaves room for the sampling spread of a noisy background's median); textured
     dark tissue is not a hole. The interior is the hole eroded twice (the 1-px blur of the bright
@@ -450,7 +450,8 @@ def _holes(holes: np.ndarray, breast_area: int, min_fraction: float, *, texture:
     hl, hn = ndi.label(holes)
     hs = ndi.sum_labels(np.ones_like(holes, dtype=np.float32), hl, index=np.arange(1, hn + 1))
     big = hs >= max(4.0, min_fraction * breast_area)
-    if texture is not None and big.any():
+    if image is not None and big.any():
+        texture = _fine_texture(image)
         flat = HOLE_FLAT_LIMIT
         if background is not None and background.any():
             flat = max(flat, 2.0 * float(np.median(texture[background])))
